@@ -1,0 +1,1 @@
+"""Ports (one Protocol per kind of system) and the implementations behind them."""

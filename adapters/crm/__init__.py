@@ -1,0 +1,1 @@
+"""The crm port and its implementations."""

@@ -1,0 +1,1 @@
+"""The erp port and its implementations."""

@@ -1,0 +1,72 @@
+"""HTTP calls to external systems with errors mapped onto the canonical hierarchy.
+
+429, 5xx, timeouts and connection errors are transient; other 4xx are permanent.
+The correlation id travels in the X-Correlation-Id header on every call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from canonical.errors import (
+    CashloopError,
+    InvalidDataError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    UnavailableError,
+)
+
+CORRELATION_HEADER = "X-Correlation-Id"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])[:300]
+    return str(body)[:300]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def error_for(response: httpx.Response, system: str) -> CashloopError:
+    """The canonical error for a non-2xx answer."""
+    status = response.status_code
+    message = f"{response.request.method} {response.request.url.path} -> {status}: "
+    message += _detail(response)
+    if status == 429:
+        return RateLimitedError(message, system=system, retry_after_s=_retry_after(response))
+    if status >= 500 or status in (408, 425):
+        return UnavailableError(message, system=system)
+    if status == 404:
+        return NotFoundError(message, system=system)
+    if status == 409:
+        return RejectedError(message, system=system)
+    return InvalidDataError(message, system=system)
+
+
+async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str,
+               correlation_id: str, json: Any = None,
+               params: dict[str, Any] | None = None) -> httpx.Response:
+    """One request; returns the 2xx response or raises a canonical error."""
+    try:
+        response = await client.request(method, path, json=json, params=params,
+                                        headers={CORRELATION_HEADER: correlation_id})
+    except httpx.TimeoutException as exc:
+        raise UnavailableError(f"{method} {path}: timed out ({exc!r})", system=system) from exc
+    except httpx.TransportError as exc:
+        raise UnavailableError(f"{method} {path}: {exc!r}", system=system) from exc
+    if response.is_success:
+        return response
+    raise error_for(response, system)

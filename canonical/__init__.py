@@ -1,0 +1,1 @@
+"""Canonical business model of Cashloop: pure models and rules, no I/O."""

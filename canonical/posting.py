@@ -1,0 +1,154 @@
+"""Posting rules: pure functions from canonical documents to balanced journal entries.
+
+Each rule follows the table in DESIGN.md "Accounting"; account codes come from the
+legal entity's chart of accounts. The external id of each entry is the ERP
+idempotency key, derived from the business document so a retry never posts twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .accounts import AccountRole, ChartOfAccounts
+from .billing import CreditMemo, Invoice, LineKind
+from .ledger import JournalEntry, JournalLine, Side
+from .money import Money, total
+from .payment import Payment, Refund
+
+R = AccountRole
+
+
+def invoice_external_id(invoice_id: str) -> str:
+    return f"inv:{invoice_id}"
+
+
+def credit_memo_external_id(credit_memo_id: str) -> str:
+    return f"cm:{credit_memo_id}"
+
+
+def payment_external_id(payment_id: str) -> str:
+    return f"pay:{payment_id}"
+
+
+def refund_external_id(refund_id: str) -> str:
+    return f"ref:{refund_id}"
+
+
+def recognition_external_id(schedule_id: str, period: str) -> str:
+    return f"rev:{schedule_id}:{period}"
+
+
+def write_off_external_id(invoice_id: str) -> str:
+    return f"wo:{invoice_id}"
+
+
+def _line(coa: ChartOfAccounts, role: AccountRole, side: Side, amount: Money,
+          customer_id: str | None = None, memo: str = "") -> JournalLine:
+    return JournalLine(account=coa.code(role), side=side, amount=amount,
+                       customer_id=customer_id, memo=memo)
+
+
+def _nonzero(lines: list[JournalLine]) -> list[JournalLine]:
+    return [line for line in lines if not line.amount.is_zero()]
+
+
+def invoice_entry(invoice: Invoice, coa: ChartOfAccounts,
+                  correlation_id: str | None = None) -> JournalEntry:
+    """Dr AR (gross) / Cr Deferred Revenue (recurring, proration) / Cr Usage Revenue / Cr Tax."""
+    cur = invoice.currency
+    deferred = total((ln.amount for ln in invoice.lines if ln.kind != LineKind.USAGE), cur)
+    usage = total((ln.amount for ln in invoice.lines if ln.kind == LineKind.USAGE), cur)
+    cust = invoice.customer_id
+    lines = _nonzero([
+        _line(coa, R.ACCOUNTS_RECEIVABLE, Side.DEBIT, invoice.total, cust),
+        _line(coa, R.DEFERRED_REVENUE, Side.CREDIT, deferred, cust),
+        _line(coa, R.USAGE_REVENUE, Side.CREDIT, usage, cust),
+        _line(coa, R.TAX_PAYABLE, Side.CREDIT, invoice.tax_total, cust),
+    ])
+    return JournalEntry(
+        external_id=invoice_external_id(invoice.invoice_id), legal_entity=invoice.legal_entity,
+        posting_date=invoice.issued_on, currency=cur, lines=lines,
+        memo=f"Invoice {invoice.invoice_id}", source_type="invoice",
+        source_id=invoice.invoice_id, correlation_id=correlation_id,
+    )
+
+
+def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
+                      correlation_id: str | None = None) -> JournalEntry:
+    """Dr Deferred Revenue (unrecognised part) / Dr Tax Payable / Cr AR (gross)."""
+    cust = memo.customer_id
+    lines = _nonzero([
+        _line(coa, R.DEFERRED_REVENUE, Side.DEBIT, memo.subtotal, cust),
+        _line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust),
+        _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust),
+    ])
+    return JournalEntry(
+        external_id=credit_memo_external_id(memo.credit_memo_id),
+        legal_entity=memo.legal_entity, posting_date=memo.issued_on, currency=memo.currency,
+        lines=lines, memo=f"Credit memo {memo.credit_memo_id}: {memo.reason}",
+        source_type="credit_memo", source_id=memo.credit_memo_id,
+        correlation_id=correlation_id,
+    )
+
+
+def payment_entry(payment: Payment, coa: ChartOfAccounts,
+                  correlation_id: str | None = None) -> JournalEntry:
+    """Dr Cash clearing / Cr AR; the gateway fee: Dr Payment Fees / Cr Cash clearing."""
+    cust = payment.customer_id
+    lines = [
+        _line(coa, R.CASH_CLEARING, Side.DEBIT, payment.amount, cust),
+        _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, payment.amount, cust),
+    ]
+    if payment.fee is not None and not payment.fee.is_zero():
+        lines += [
+            _line(coa, R.PAYMENT_FEES, Side.DEBIT, payment.fee, cust, "gateway fee"),
+            _line(coa, R.CASH_CLEARING, Side.CREDIT, payment.fee, cust, "gateway fee"),
+        ]
+    return JournalEntry(
+        external_id=payment_external_id(payment.payment_id), legal_entity=payment.legal_entity,
+        posting_date=payment.received_on, currency=payment.amount.currency, lines=lines,
+        memo=f"Payment {payment.payment_id} for invoice {payment.invoice_id}",
+        source_type="payment", source_id=payment.payment_id, correlation_id=correlation_id,
+    )
+
+
+def refund_entry(refund: Refund, coa: ChartOfAccounts,
+                 correlation_id: str | None = None) -> JournalEntry:
+    """Dr AR / Cr Cash clearing."""
+    cust = refund.customer_id
+    return JournalEntry(
+        external_id=refund_external_id(refund.refund_id), legal_entity=refund.legal_entity,
+        posting_date=refund.refunded_on, currency=refund.amount.currency,
+        lines=[_line(coa, R.ACCOUNTS_RECEIVABLE, Side.DEBIT, refund.amount, cust),
+               _line(coa, R.CASH_CLEARING, Side.CREDIT, refund.amount, cust)],
+        memo=f"Refund {refund.refund_id} of payment {refund.payment_id}",
+        source_type="refund", source_id=refund.refund_id, correlation_id=correlation_id,
+    )
+
+
+def recognition_entry(schedule_id: str, period: str, amount: Money, legal_entity: str,
+                      customer_id: str, posting_date: dt.date, coa: ChartOfAccounts,
+                      correlation_id: str | None = None) -> JournalEntry:
+    """Dr Deferred Revenue / Cr Subscription Revenue for one period of a schedule."""
+    return JournalEntry(
+        external_id=recognition_external_id(schedule_id, period), legal_entity=legal_entity,
+        posting_date=posting_date, currency=amount.currency,
+        lines=[_line(coa, R.DEFERRED_REVENUE, Side.DEBIT, amount, customer_id),
+               _line(coa, R.SUBSCRIPTION_REVENUE, Side.CREDIT, amount, customer_id)],
+        memo=f"Revenue {schedule_id} {period}", source_type="recognition",
+        source_id=f"{schedule_id}:{period}", correlation_id=correlation_id,
+    )
+
+
+def write_off_entry(invoice_id: str, amount: Money, legal_entity: str, customer_id: str,
+                    posting_date: dt.date, coa: ChartOfAccounts,
+                    correlation_id: str | None = None) -> JournalEntry:
+    """Dr Bad Debt Expense / Cr AR for what dunning could not collect."""
+    return JournalEntry(
+        external_id=write_off_external_id(invoice_id), legal_entity=legal_entity,
+        posting_date=posting_date, currency=amount.currency,
+        lines=[_line(coa, R.BAD_DEBT_EXPENSE, Side.DEBIT, amount, customer_id),
+               _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, amount, customer_id)],
+        memo=f"Write-off of invoice {invoice_id}", source_type="write_off",
+        source_id=invoice_id, correlation_id=correlation_id,
+    )

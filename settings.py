@@ -1,0 +1,85 @@
+"""Configuration of every Cashloop process, from CASHLOOP_* environment variables.
+
+Only entry points (worker, starter, gateway, sandbox server, devstack) read settings;
+libraries receive what they need as arguments.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from canonical.accounts import Account, ChartOfAccounts, LegalEntity
+
+# Offsets from CASHLOOP_SANDBOX_PORT, one port per sandbox system.
+SANDBOX_OFFSETS: dict[str, int] = {
+    "crm": 0,
+    "tax": 1,
+    "provisioning": 2,
+    "payments": 3,
+    "erp-legacy": 4,
+    "erp-cloud": 5,
+}
+
+ERP_TARGETS = ("erp-legacy", "erp-cloud")
+
+
+class Settings(BaseSettings):
+    """Every knob, with the documented loopback defaults (see README "Configuration")."""
+
+    model_config = SettingsConfigDict(env_prefix="CASHLOOP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_namespace: str = "default"
+    # host:port of an existing Temporal frontend; defaults to host:temporal_port.
+    temporal_address: str | None = None
+    gateway_port: int = 8000
+    sandbox_port: int = 8100
+    data_dir: Path = Path("data")
+    # SQLAlchemy URL of the sandbox systems' and gateway's stores; default SQLite files
+    # under data_dir. postgresql+psycopg://... switches every store to PostgreSQL.
+    database_url: str | None = None
+    task_queue: str = "cashloop"
+    erp_task_queue: str = "cashloop-erp"
+    # The ERP's request limit, enforced across all workers by the ERP task queue.
+    erp_max_rps: float = 25.0
+    routing_file: Path = Path("config/routing.toml")
+    entities_file: Path = Path("config/entities.toml")
+    # Sandbox URLs; default http://host:sandbox_port+offset.
+    sandbox_urls: dict[str, str] = Field(default_factory=dict)
+
+    @cached_property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"{self.host}:{self.temporal_port}"
+
+    def sandbox_url(self, name: str) -> str:
+        """Base URL of one sandbox system (crm, tax, provisioning, payments, erp-*)."""
+        if name in self.sandbox_urls:
+            return self.sandbox_urls[name]
+        return f"http://{self.host}:{self.sandbox_port + SANDBOX_OFFSETS[name]}"
+
+    def store_url(self, name: str) -> str:
+        """Database URL for one store; SQLite gets a file per store."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'stores' / f'{name}.db').resolve()}"
+
+
+def load_entities(path: Path) -> dict[str, LegalEntity]:
+    """Legal entities and their charts of accounts from the entities TOML file."""
+    raw = tomllib.loads(path.read_text())
+    entities = {}
+    for code, spec in raw["entities"].items():
+        chart = ChartOfAccounts(
+            legal_entity=code, functional_currency=spec["functional_currency"],
+            accounts={role: Account(code=c, name=n) for role, (c, n) in spec["accounts"].items()},
+        )
+        entities[code] = LegalEntity(code=code, name=spec["name"],
+                                     countries=spec["countries"], chart=chart)
+    return entities
