@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canonical.accounts import Account, ChartOfAccounts, LegalEntity
+from canonical.catalog import RecognitionMethod
 
 # Offsets from CASHLOOP_SANDBOX_PORT, one port per sandbox system.
 SANDBOX_OFFSETS: dict[str, int] = {
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     erp_max_rps: float = 25.0
     routing_file: Path = Path("config/routing.toml")
     entities_file: Path = Path("config/entities.toml")
+    plans_file: Path = Path("config/plans.toml")
     # Sandbox URLs; default http://host:sandbox_port+offset.
     sandbox_urls: dict[str, str] = Field(default_factory=dict)
 
@@ -83,3 +85,9 @@ def load_entities(path: Path) -> dict[str, LegalEntity]:
         entities[code] = LegalEntity(code=code, name=spec["name"],
                                      countries=spec["countries"], chart=chart)
     return entities
+
+
+def load_recognition_methods(path: Path) -> dict[str, RecognitionMethod]:
+    """Plan code -> revenue recognition method, from the plans TOML file."""
+    raw = tomllib.loads(path.read_text()) if path.exists() else {}
+    return {plan: RecognitionMethod(m) for plan, m in raw.get("recognition", {}).items()}

@@ -19,7 +19,7 @@ class BillingPeriod(StrEnum):
 
 
 class RecognitionMethod(StrEnum):
-    """How a plan's revenue is spread over its service period (see docs/accounting.md)."""
+    """How a plan's revenue is spread over its service period (per plan: config/plans.toml)."""
 
     EXACT_DAYS = "exact_days"
     EQUAL_MONTHS = "equal_months"
@@ -31,5 +31,4 @@ class Plan(Canonical):
     name: str
     price: Money
     billing_period: BillingPeriod
-    recognition: RecognitionMethod = RecognitionMethod.EXACT_DAYS
     tax_code: str = "SAAS"

@@ -62,6 +62,7 @@ class ScheduleEnd(Canonical):
 
     kind: Literal["schedule_end"] = "schedule_end"
     external_id: str  # sche:{schedule_id}:{reason_key}
+    legal_entity: str
     schedule_id: str
     end_on: dt.date
     reason: str

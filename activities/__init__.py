@@ -1,0 +1,1 @@
+"""Thin Temporal activities: pick the adapter, call it, classify its errors."""

@@ -1,0 +1,97 @@
+"""Inputs and results of activities (pydantic models, passed by the data converter)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict
+
+from adapters.erp.port import Posting
+from adapters.erp.routing import Domain
+from canonical.billing import CreditMemo, Invoice, TaxResult
+from canonical.customer import Address, CustomerAccount
+from canonical.ledger import JournalEntry
+from canonical.money import Money
+from canonical.payment import Payment, Refund
+from canonical.revenue import RevenueSchedule
+
+
+class _Io(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ValidateCustomerInput(_Io):
+    customer: CustomerAccount
+    correlation_id: str
+
+
+class CalculateTaxInput(_Io):
+    invoice: Invoice
+    ship_to: Address
+    correlation_id: str
+
+
+class PostToErpInput(_Io):
+    legal_entity: str
+    domain: Domain
+    postings: list[Posting]
+    correlation_id: str
+
+
+class ReverseErpDocumentInput(_Io):
+    legal_entity: str
+    domain: Domain
+    external_id: str
+    reversal_external_id: str
+    reason: str
+    correlation_id: str
+
+
+class ErpDocumentInput(_Io):
+    legal_entity: str
+    domain: Domain
+    external_id: str
+    reason: str = ""
+    correlation_id: str
+
+
+class EntitlementInput(_Io):
+    subscription_id: str
+    customer_id: str
+    skus: list[str] = []
+    correlation_id: str
+
+
+class InvoiceJournalInput(_Io):
+    invoice: Invoice
+    tax: TaxResult | None
+    correlation_id: str
+
+
+class InvoiceJournalResult(_Io):
+    entry: JournalEntry
+    schedules: list[RevenueSchedule]
+
+
+class CreditMemoJournalInput(_Io):
+    credit_memo: CreditMemo
+    correlation_id: str
+
+
+class PaymentJournalInput(_Io):
+    payment: Payment
+    correlation_id: str
+
+
+class RefundJournalInput(_Io):
+    refund: Refund
+    correlation_id: str
+
+
+class WriteOffJournalInput(_Io):
+    invoice_id: str
+    amount: Money
+    legal_entity: str
+    customer_id: str
+    posting_date: dt.date
+    correlation_id: str

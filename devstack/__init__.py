@@ -1,0 +1,1 @@
+"""The embedded local stack: Temporal dev server, sandbox systems, gateway and worker."""

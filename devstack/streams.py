@@ -1,0 +1,130 @@
+"""Builders of realistic canonical event streams, for the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from canonical.billing import BillingReason, Invoice, InvoiceLine, LineKind
+from canonical.catalog import BillingPeriod, Plan
+from canonical.customer import Address, CustomerAccount, Party
+from canonical.events import (
+    BusinessKeys,
+    EnvelopeBase,
+    InvoiceIssued,
+    InvoiceIssuedEvent,
+    PaymentSucceeded,
+    PaymentSucceededEvent,
+    SubscriptionActivated,
+    SubscriptionActivatedEvent,
+)
+from canonical.money import Money
+from canonical.payment import Payment
+from canonical.schedules import _next_month
+from canonical.subscription import Subscription, SubscriptionItem
+
+ENTITY_CURRENCY = {"US01": "USD", "DE01": "EUR", "JP01": "JPY"}
+ADDRESSES = {
+    "US": Address(line1="1 Market St", city="San Francisco", postal_code="94105", region="CA",
+                  country="US"),
+    "DE": Address(line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE"),
+    "FR": Address(line1="1 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"),
+    "JP": Address(line1="1-1 Marunouchi", city="Tokyo", postal_code="100-0005", country="JP"),
+}
+ENTITY_OF_COUNTRY = {"US": "US01", "DE": "DE01", "FR": "DE01", "JP": "JP01"}
+PRICES = {"USD": Decimal("1200.00"), "EUR": Decimal("990.00"), "JPY": Decimal("150000")}
+
+
+def plan(code: str, currency: str, price: Decimal | str,
+         period: BillingPeriod = BillingPeriod.YEAR) -> Plan:
+    return Plan(plan_code=code, sku=f"SKU-{code.upper()}", name=code.replace("-", " ").title(),
+                price=Money(amount=Decimal(price), currency=currency), billing_period=period)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    cursor = day
+    for _ in range(months):
+        cursor = _next_month(cursor)
+    return cursor.replace(day=min(day.day, 28)) if day.day != 1 else cursor
+
+
+@dataclass
+class Lifecycle:
+    """Events of one subscription, numbered by `sequence` from 1."""
+
+    subscription_id: str
+    customer: CustomerAccount
+    subscription: Subscription
+    source: str = "billing"
+    events: list[EnvelopeBase] = field(default_factory=list)
+
+    def _env(self, suffix: str, at: dt.datetime) -> dict[str, object]:
+        return {"event_id": f"evt_{self.subscription_id}_{suffix}",
+                "occurred_at": at, "source": self.source,
+                "sequence": len(self.events) + 1,
+                "correlation_id": f"corr_{self.subscription_id}",
+                "keys": BusinessKeys(subscription_id=self.subscription_id)}
+
+    def activate(self) -> Lifecycle:
+        at = dt.datetime.combine(self.subscription.term_start, dt.time(9), dt.UTC)
+        self.events.append(SubscriptionActivatedEvent(
+            **self._env("activated", at),
+            payload=SubscriptionActivated(customer=self.customer,
+                                          subscription=self.subscription)))
+        return self
+
+    def invoice(self, invoice_id: str, start: dt.date, end: dt.date,
+                reason: BillingReason = BillingReason.SUBSCRIPTION_CREATE,
+                usage: Money | None = None) -> Invoice:
+        sub = self.subscription
+        lines = [InvoiceLine(line_id=f"{invoice_id}-{i + 1}", kind=LineKind.RECURRING,
+                             description=item.plan.name, sku=item.plan.sku,
+                             plan_code=item.plan.plan_code, quantity=Decimal(item.quantity),
+                             amount=item.plan.price.times(item.quantity),
+                             period_start=start, period_end=end)
+                 for i, item in enumerate(sub.items)]
+        if usage is not None:
+            lines.append(InvoiceLine(line_id=f"{invoice_id}-usage", kind=LineKind.USAGE,
+                                     description="API overage", amount=usage))
+        invoice = Invoice(invoice_id=invoice_id, customer_id=sub.customer_id,
+                          subscription_id=sub.subscription_id, legal_entity=sub.legal_entity,
+                          currency=sub.currency, issued_on=start,
+                          due_on=start + dt.timedelta(days=30), lines=lines,
+                          billing_reason=reason)
+        at = dt.datetime.combine(start, dt.time(9, 5), dt.UTC)
+        self.events.append(InvoiceIssuedEvent(**self._env(f"inv_{invoice_id}", at),
+                                              payload=InvoiceIssued(invoice=invoice)))
+        return invoice
+
+    def pay(self, payment_id: str, invoice_id: str, amount: Money, on: dt.date,
+            fee: Money | None = None) -> None:
+        sub = self.subscription
+        payment = Payment(payment_id=payment_id, invoice_id=invoice_id,
+                          customer_id=sub.customer_id, legal_entity=sub.legal_entity,
+                          amount=amount, fee=fee, received_on=on)
+        at = dt.datetime.combine(on, dt.time(12), dt.UTC)
+        self.events.append(PaymentSucceededEvent(**self._env(f"pay_{payment_id}", at),
+                                                 payload=PaymentSucceeded(payment=payment)))
+
+
+def customer(customer_id: str, country: str, name: str | None = None,
+             email: str | None = None) -> CustomerAccount:
+    entity = ENTITY_OF_COUNTRY[country]
+    party = Party(name=name or f"Customer {customer_id}",
+                  email=email or f"billing@{customer_id}.example", address=ADDRESSES[country])
+    return CustomerAccount(customer_id=customer_id, name=party.name, legal_entity=entity,
+                           country=country, currency=ENTITY_CURRENCY[entity], bill_to=party)
+
+
+def lifecycle(subscription_id: str, cust: CustomerAccount, start: dt.date,
+              plans: list[tuple[Plan, int]] | None = None, months: int = 12) -> Lifecycle:
+    currency = cust.currency
+    plans = plans or [(plan("pro-annual", currency, PRICES[currency]), 1)]
+    sub = Subscription(
+        subscription_id=subscription_id, customer_id=cust.customer_id,
+        legal_entity=cust.legal_entity, currency=currency,
+        items=[SubscriptionItem(item_id=f"{subscription_id}-item{i + 1}", plan=p, quantity=q)
+               for i, (p, q) in enumerate(plans)],
+        term_start=start, term_end=add_months(start, months))
+    return Lifecycle(subscription_id=subscription_id, customer=cust, subscription=sub)

@@ -1,0 +1,133 @@
+"""SubscriptionWorkflow on the time-skipping server with in-memory ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.erp.routing import RoutingTable
+from canonical.money import Money
+from devstack import streams
+from settings import load_entities
+from tests.unit.fakes import FakeCrm, FakeErp, FakeProvisioning, FakeTax
+from worker import Ports, build_workers
+from workflows.config import FlowConfig
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_state import SubscriptionInput
+
+ENTITIES = load_entities(Path("config/entities.toml"))
+
+
+@contextlib.asynccontextmanager
+async def running(client: Client, task_queue: str, ports: Ports) -> AsyncIterator[FlowConfig]:
+    workers = build_workers(client, ports, routing=RoutingTable(default="erp-fake"),
+                            entities=ENTITIES, task_queue=task_queue,
+                            erp_task_queue=f"{task_queue}-erp")
+    async with contextlib.AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(w)
+        yield FlowConfig(task_queue=task_queue, erp_task_queue=f"{task_queue}-erp",
+                         search_attributes=False, activity_max_attempts=2,
+                         activity_initial_interval_s=0.1)
+
+
+def fake_ports() -> Ports:
+    return Ports(crm=FakeCrm(), tax=FakeTax(), provisioning=FakeProvisioning(),
+                 erps={"erp-fake": FakeErp("erp-fake")})
+
+
+async def send(client: Client, config: FlowConfig, events: list) -> WorkflowHandle:
+    handle = None
+    for event in events:
+        handle = await client.start_workflow(
+            SubscriptionWorkflow.run,
+            SubscriptionInput(subscription_id=event.subscription_id, config=config),
+            id=f"subscription-{event.subscription_id}", task_queue=config.task_queue,
+            start_signal="submit", start_signal_args=[event])
+    assert handle is not None
+    return handle
+
+
+async def settled(handle: WorkflowHandle, applied: int, pending: int = 0) -> object:
+    for _ in range(200):
+        view = await handle.query(SubscriptionWorkflow.state)
+        if view.events_applied >= applied and len(view.pending) == pending:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not settled: {view}")
+
+
+def three_event_lifecycle(sub_id: str) -> streams.Lifecycle:
+    life = streams.lifecycle(sub_id, streams.customer(f"cus_{sub_id}", "US"),
+                             dt.date(2026, 1, 15))
+    life.activate()
+    inv = life.invoice(f"in_{sub_id}", life.subscription.term_start, life.subscription.term_end)
+    gross = inv.subtotal.amount * Decimal("1.10")  # FakeTax charges 10 %
+    life.pay(f"py_{sub_id}", inv.invoice_id, Money.of(gross, "USD"), dt.date(2026, 1, 20))
+    return life
+
+
+async def test_activation_invoice_and_payment_post_once(ts_env: WorkflowEnvironment,
+                                                         task_queue: str) -> None:
+    ports = fake_ports()
+    life = three_event_lifecycle("sub_a")
+    async with running(ts_env.client, task_queue, ports) as config:
+        handle = await send(ts_env.client, config, life.events)
+        view = await settled(handle, 3)
+    erp = ports.erps["erp-fake"]
+    assert erp.kinds() == ["customer", "contract", "invoice", "payment", "schedule"]
+    assert view.state == "Active"
+    assert view.amount_due == {"USD": Decimal("0.00")}
+    assert [i.status for i in view.invoices] == ["paid"]
+
+
+async def test_duplicates_and_reordering_change_nothing(ts_env: WorkflowEnvironment,
+                                                        task_queue: str) -> None:
+    ports = fake_ports()
+    life = three_event_lifecycle("sub_b")
+    shuffled = [life.events[2], life.events[1], life.events[2], life.events[0], life.events[1]]
+    async with running(ts_env.client, task_queue, ports) as config:
+        handle = await send(ts_env.client, config, shuffled)
+        view = await settled(handle, 3)
+    erp = ports.erps["erp-fake"]
+    assert sorted(erp.kinds()) == sorted(["customer", "contract", "invoice", "schedule",
+                                          "payment"])
+    assert view.events_applied == 3
+    assert view.last_sequence == 3
+
+
+async def test_invoice_without_activation_waits_visibly(ts_env: WorkflowEnvironment,
+                                                        task_queue: str) -> None:
+    ports = fake_ports()
+    life = three_event_lifecycle("sub_c")
+    unsequenced = [e.model_copy(update={"sequence": None}) for e in life.events[1:]]
+    async with running(ts_env.client, task_queue, ports) as config:
+        handle = await send(ts_env.client, config, unsequenced)
+        await asyncio.sleep(0.5)
+        view = await handle.query(SubscriptionWorkflow.state)
+    assert view.events_applied == 0
+    assert {p.waiting_for for p in view.pending} == {"activation"}
+    assert ports.erps["erp-fake"].documents == {}
+
+
+@pytest.mark.parametrize("gap_seconds", [600])
+async def test_sequence_gap_proceeds_after_the_wait_with_a_finding(
+        ts_env: WorkflowEnvironment, task_queue: str, gap_seconds: int) -> None:
+    ports = fake_ports()
+    life = three_event_lifecycle("sub_d")
+    async with running(ts_env.client, task_queue, ports) as config:
+        handle = await send(ts_env.client, config, [life.events[0], life.events[2]])
+        await settled(handle, 1, pending=1)
+        await ts_env.sleep(dt.timedelta(seconds=gap_seconds + 1))
+        view = await handle.query(SubscriptionWorkflow.state)
+    assert [f.kind for f in view.findings] == ["SequenceGap"]
+    # the payment went past the gap but still waits for its invoice, visibly
+    assert [p.waiting_for for p in view.pending] == ["invoice in_sub_d"]

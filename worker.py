@@ -1,0 +1,143 @@
+"""Composition root of the worker: settings -> adapters -> router -> activities -> Workers.
+
+Two workers share one client: the main task queue runs workflows and non-ERP
+activities; the ERP task queue runs ERP activities only, throttled server-side to
+the ERP's request limit so the limit holds across every worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.crm import CrmActivities
+from activities.erp import ErpActivities
+from activities.provisioning import ProvisioningActivities
+from activities.rules import RulesActivities
+from activities.tax import TaxActivities
+from adapters.crm.port import CrmPort
+from adapters.erp.port import ErpPort
+from adapters.erp.routing import ErpRouter, RoutingTable
+from adapters.provisioning.port import ProvisioningPort
+from adapters.tax.port import TaxPort
+from canonical.accounts import LegalEntity
+from canonical.catalog import RecognitionMethod
+from settings import (
+    ERP_TARGETS,
+    Settings,
+    load_entities,
+    load_recognition_methods,
+)
+from temporal_client import connect
+from workflows.activation import ActivationFlow
+from workflows.subscription import SubscriptionWorkflow
+
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow)
+# Our pure modules are imported once, not re-imported per workflow run in the sandbox.
+PASSTHROUGH = ("canonical", "adapters", "activities", "settings", "pydantic", "pydantic_core",
+               "annotated_types", "httpx")
+HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+@dataclass
+class Ports:
+    crm: CrmPort
+    tax: TaxPort
+    provisioning: ProvisioningPort
+    erps: dict[str, ErpPort]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
+def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
+                  entities: dict[str, LegalEntity],
+                  recognition: dict[str, RecognitionMethod] | None = None,
+                  task_queue: str, erp_task_queue: str, erp_max_rps: float | None = None,
+                  max_cached_workflows: int = 2000) -> list[Worker]:
+    """The main and ERP workers; tests call this with their own ports and queues."""
+    crm = CrmActivities(ports.crm)
+    tax = TaxActivities(ports.tax)
+    prov = ProvisioningActivities(ports.provisioning)
+    rules = RulesActivities(entities, recognition)
+    erp = ErpActivities(ErpRouter(routing, ports.erps))
+    main_activities: list[Callable[..., Any]] = [
+        crm.validate_customer, tax.calculate_tax,
+        prov.grant_entitlements, prov.suspend_entitlements, prov.restore_entitlements,
+        prov.revoke_entitlements,
+        rules.invoice_journal, rules.credit_memo_journal, rules.payment_journal,
+        rules.refund_journal, rules.write_off_journal,
+    ]
+    erp_activities: list[Callable[..., Any]] = [
+        erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
+    ]
+    main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                  activities=main_activities, workflow_runner=workflow_runner(),
+                  max_cached_workflows=max_cached_workflows,
+                  max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20)
+    erp_worker = Worker(client, task_queue=erp_task_queue, activities=erp_activities,
+                        max_task_queue_activities_per_second=erp_max_rps,
+                        max_concurrent_activity_task_polls=10)
+    return [main, erp_worker]
+
+
+@contextlib.asynccontextmanager
+async def sandbox_ports(settings: Settings) -> AsyncIterator[Ports]:
+    """Adapters for the sandbox systems at the configured URLs."""
+    from adapters.crm.sandbox import SandboxCrmAdapter
+    from adapters.erp.sandbox import SandboxErpAdapter
+    from adapters.provisioning.sandbox import SandboxProvisioningAdapter
+    from adapters.tax.sandbox import SandboxTaxAdapter
+
+    async with contextlib.AsyncExitStack() as stack:
+        def client(name: str) -> httpx.AsyncClient:
+            c = httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=HTTP_TIMEOUT)
+            stack.push_async_callback(c.aclose)
+            return c
+
+        yield Ports(
+            crm=SandboxCrmAdapter(client("crm")),
+            tax=SandboxTaxAdapter(client("tax")),
+            provisioning=SandboxProvisioningAdapter(client("provisioning")),
+            erps={name: SandboxErpAdapter(name, client(name)) for name in ERP_TARGETS},
+        )
+
+
+async def run(settings: Settings) -> None:
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with sandbox_ports(settings) as ports:
+        workers = build_workers(
+            client, ports, routing=RoutingTable.from_toml(settings.routing_file),
+            entities=load_entities(settings.entities_file),
+            recognition=load_recognition_methods(settings.plans_file),
+            task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
+            erp_max_rps=settings.erp_max_rps)
+        async with contextlib.AsyncExitStack() as stack:
+            for w in workers:
+                await stack.enter_async_context(w)
+            print(f"worker polling {settings.task_queue} and {settings.erp_task_queue} "
+                  f"on {settings.temporal_target}", flush=True)
+            await stop.wait()
+
+
+def main() -> None:
+    asyncio.run(run(Settings()))
+
+
+if __name__ == "__main__":
+    main()

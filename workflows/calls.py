@@ -1,0 +1,157 @@
+"""Activity calls as workflows make them: queues, timeouts and retry policy in one place."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import CrmActivities
+    from activities.erp import ErpActivities
+    from activities.io import (
+        CalculateTaxInput,
+        CreditMemoJournalInput,
+        EntitlementInput,
+        ErpDocumentInput,
+        InvoiceJournalInput,
+        InvoiceJournalResult,
+        PaymentJournalInput,
+        PostToErpInput,
+        RefundJournalInput,
+        ReverseErpDocumentInput,
+        ValidateCustomerInput,
+        WriteOffJournalInput,
+    )
+    from activities.provisioning import ProvisioningActivities
+    from activities.rules import RulesActivities
+    from activities.tax import TaxActivities
+    from adapters.crm.port import CustomerValidation
+    from adapters.erp.port import ErpReceipt, Posting
+    from adapters.erp.routing import Domain
+    from adapters.provisioning.port import Entitlements
+    from canonical.billing import TaxResult
+    from canonical.ledger import JournalEntry
+
+from .config import CALL_TIMEOUT, RULES_TIMEOUT, FlowConfig
+
+
+def domain_of(posting: Posting) -> Domain:
+    """Which ERP domain a posting belongs to, for routing."""
+    if posting.kind == "customer":
+        return Domain.CUSTOMER_MASTER
+    if posting.kind in ("schedule", "schedule_end") or (
+        posting.kind == "journal" and posting.entry.source_type == "recognition"
+    ):
+        return Domain.REVENUE
+    return Domain.RECEIVABLES
+
+
+def legal_entity_of(posting: Posting) -> str:
+    if posting.kind == "customer":
+        return posting.customer.legal_entity
+    if posting.kind == "contract":
+        return posting.subscription.legal_entity
+    if posting.kind == "schedule":
+        return posting.schedule.legal_entity
+    if posting.kind == "schedule_end":
+        return posting.legal_entity
+    return posting.entry.legal_entity
+
+
+class Calls:
+    """Bound to one flow's config; every method is one activity (or local activity)."""
+
+    def __init__(self, config: FlowConfig) -> None:
+        self._config = config
+        self._retry = config.retry_policy()
+
+    def _opts(self, **extra: Any) -> dict[str, Any]:
+        return {"start_to_close_timeout": CALL_TIMEOUT, "retry_policy": self._retry, **extra}
+
+    def local_opts(self) -> dict[str, Any]:
+        return {"start_to_close_timeout": RULES_TIMEOUT, "retry_policy": self._retry}
+
+    async def validate_customer(self, req: ValidateCustomerInput) -> CustomerValidation:
+        return await workflow.execute_activity_method(
+            CrmActivities.validate_customer, req, **self._opts())
+
+    async def calculate_tax(self, req: CalculateTaxInput) -> TaxResult:
+        return await workflow.execute_activity_method(
+            TaxActivities.calculate_tax, req, **self._opts())
+
+    async def post(self, legal_entity: str, domain: Domain, postings: list[Posting],
+                   correlation_id: str) -> list[ErpReceipt]:
+        return await workflow.execute_activity_method(
+            ErpActivities.post_to_erp,
+            PostToErpInput(legal_entity=legal_entity, domain=domain, postings=postings,
+                           correlation_id=correlation_id),
+            **self._opts(task_queue=self._config.erp_task_queue))
+
+    async def post_grouped(self, postings: list[Posting], correlation_id: str
+                           ) -> dict[str, ErpReceipt]:
+        """Post to every ERP the postings route to, one call per (entity, domain).
+
+        Groups go one after another in first-appearance order, so an invoice is in
+        its ERP before the payment that applies to it. Returns receipts by external id.
+        """
+        groups: dict[tuple[str, Domain], list[Posting]] = defaultdict(list)
+        for p in postings:
+            groups[(legal_entity_of(p), domain_of(p))].append(p)
+        receipts: dict[str, ErpReceipt] = {}
+        for (entity, domain), group in groups.items():
+            for receipt in await self.post(entity, domain, group, correlation_id):
+                receipts[receipt.external_id] = receipt
+        return receipts
+
+    async def reverse(self, req: ReverseErpDocumentInput) -> ErpReceipt:
+        return await workflow.execute_activity_method(
+            ErpActivities.reverse_erp_document, req,
+            **self._opts(task_queue=self._config.erp_task_queue))
+
+    async def cancel_contract(self, req: ErpDocumentInput) -> ErpReceipt:
+        return await workflow.execute_activity_method(
+            ErpActivities.cancel_erp_contract, req,
+            **self._opts(task_queue=self._config.erp_task_queue))
+
+    async def get_receipt(self, req: ErpDocumentInput) -> ErpReceipt:
+        return await workflow.execute_activity_method(
+            ErpActivities.get_erp_receipt, req,
+            **self._opts(task_queue=self._config.erp_task_queue))
+
+    async def grant(self, req: EntitlementInput) -> Entitlements:
+        return await workflow.execute_activity_method(
+            ProvisioningActivities.grant_entitlements, req, **self._opts())
+
+    async def suspend(self, req: EntitlementInput) -> Entitlements:
+        return await workflow.execute_activity_method(
+            ProvisioningActivities.suspend_entitlements, req, **self._opts())
+
+    async def restore(self, req: EntitlementInput) -> Entitlements:
+        return await workflow.execute_activity_method(
+            ProvisioningActivities.restore_entitlements, req, **self._opts())
+
+    async def revoke(self, req: EntitlementInput) -> Entitlements:
+        return await workflow.execute_activity_method(
+            ProvisioningActivities.revoke_entitlements, req, **self._opts())
+
+    async def invoice_journal(self, req: InvoiceJournalInput) -> InvoiceJournalResult:
+        return await workflow.execute_local_activity_method(
+            RulesActivities.invoice_journal, req, **self.local_opts())
+
+    async def payment_journal(self, req: PaymentJournalInput) -> JournalEntry:
+        return await workflow.execute_local_activity_method(
+            RulesActivities.payment_journal, req, **self.local_opts())
+
+    async def credit_memo_journal(self, req: CreditMemoJournalInput) -> JournalEntry:
+        return await workflow.execute_local_activity_method(
+            RulesActivities.credit_memo_journal, req, **self.local_opts())
+
+    async def refund_journal(self, req: RefundJournalInput) -> JournalEntry:
+        return await workflow.execute_local_activity_method(
+            RulesActivities.refund_journal, req, **self.local_opts())
+
+    async def write_off_journal(self, req: WriteOffJournalInput) -> JournalEntry:
+        return await workflow.execute_local_activity_method(
+            RulesActivities.write_off_journal, req, **self.local_opts())

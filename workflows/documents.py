@@ -1,0 +1,226 @@
+"""Posting of billing documents (invoices, credit memos, payments, refunds) from the entity.
+
+Documents that arrive together are posted together: taxes in parallel, journals by
+local activities, then one ERP call per (legal entity, domain) for the whole batch.
+If the batch is refused, each document is posted on its own so one bad document
+parks alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.io import (
+        CalculateTaxInput,
+        CreditMemoJournalInput,
+        InvoiceJournalInput,
+        PaymentJournalInput,
+        RefundJournalInput,
+    )
+    from adapters.erp.port import (
+        CreditMemoPosting,
+        ErpReceipt,
+        InvoicePosting,
+        JournalPosting,
+        PaymentPosting,
+        Posting,
+        SchedulePosting,
+    )
+    from canonical.billing import TaxResult
+    from canonical.customer import CustomerAccount
+    from canonical.events import (
+        CreditMemoIssuedEvent,
+        Event,
+        InvoiceIssuedEvent,
+        PaymentRefundedEvent,
+        PaymentSucceededEvent,
+    )
+    from canonical.money import Money
+
+from . import search
+from .calls import Calls
+from .config import FlowConfig
+from .flow import Skipped
+from .subscription_state import InvoiceStatus, InvoiceView
+
+if TYPE_CHECKING:
+    from .flow import Flow
+
+DOCUMENT_EVENTS = {"invoice.issued", "payment.succeeded", "credit_memo.issued",
+                   "payment.refunded"}
+SA_LIST_KEEP = 50  # newest ids kept in list search attributes (size limits)
+
+
+def is_document_event(event: Event) -> bool:
+    return event.event_type in DOCUMENT_EVENTS
+
+
+def _invoice_of(event: Event) -> str | None:
+    """The invoice a payment, refund or credit memo applies to."""
+    if isinstance(event, PaymentSucceededEvent):
+        return event.payload.payment.invoice_id
+    if isinstance(event, PaymentRefundedEvent):
+        return event.payload.refund.invoice_id
+    if isinstance(event, CreditMemoIssuedEvent):
+        return event.payload.credit_memo.invoice_id
+    return None
+
+
+class DocumentPoster:
+    def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
+                 customer: Callable[[], CustomerAccount | None]) -> None:
+        self._owner = owner
+        self._config = config
+        self._calls = Calls(config)
+        self._invoices = invoices
+        self._customer = customer
+        self._documents: list[str] = []
+
+    def waiting_for(self, event: Event, ahead: list[Event]) -> str | None:
+        invoice_id = _invoice_of(event)
+        if invoice_id is None or invoice_id in self._invoices:
+            return None
+        if any(isinstance(e, InvoiceIssuedEvent) and e.payload.invoice.invoice_id == invoice_id
+               for e in ahead):
+            return None
+        return f"invoice {invoice_id}"
+
+    async def post(self, events: list[Event]) -> None:
+        taxes = await self._taxes(events)
+        if isinstance(taxes, Skipped):
+            for event in events:
+                self._owner._record(str(self._owner._state), event_id=event.event_id,
+                                    note=f"not posted: tax skipped ({taxes.reason})")
+            return
+        per_event = [await self._postings(e, taxes) for e in events]
+        flat = [p for group in per_event for p in group]
+        try:
+            receipts = await self._calls.post_grouped(flat, self._owner._correlation_id)
+        except ActivityError as err:
+            if len(events) > 1:
+                for event, postings in zip(events, per_event, strict=True):
+                    await self._post_alone(event, postings)
+                return
+            outcome = await self._owner._step("post_to_erp", self._poster(flat), failed=err)
+            if isinstance(outcome, Skipped):
+                self._skipped(events[0], outcome)
+                return
+            receipts = outcome
+        for event, postings in zip(events, per_event, strict=True):
+            self._applied(event, postings, receipts)
+
+    def _poster(self, postings: list[Posting]
+                ) -> Callable[[Any], Awaitable[dict[str, ErpReceipt]]]:
+        return lambda _: self._calls.post_grouped(postings, self._owner._correlation_id)
+
+    async def _post_alone(self, event: Event, postings: list[Posting]) -> None:
+        outcome = await self._owner._step(f"post_to_erp {event.event_type} {event.event_id}",
+                                          self._poster(postings))
+        if isinstance(outcome, Skipped):
+            self._skipped(event, outcome)
+        else:
+            self._applied(event, postings, outcome)
+
+    async def _taxes(self, events: list[Event]) -> dict[str, TaxResult] | Skipped:
+        customer = self._customer()
+        todo = [e.payload.invoice for e in events
+                if isinstance(e, InvoiceIssuedEvent) and e.payload.invoice.tax is None]
+        if not todo:
+            return {}
+        assert customer is not None  # invoices wait for activation
+        ship_to = (customer.sold_to or customer.bill_to).address
+        cid = self._owner._correlation_id
+
+        async def calculate(_: Any) -> dict[str, TaxResult]:
+            results = await asyncio.gather(*[
+                self._calls.calculate_tax(CalculateTaxInput(invoice=inv, ship_to=ship_to,
+                                                            correlation_id=cid))
+                for inv in todo])
+            return {inv.invoice_id: r for inv, r in zip(todo, results, strict=True)}
+
+        return await self._owner._step("calculate_tax", calculate)
+
+    async def _postings(self, event: Event, taxes: dict[str, TaxResult]) -> list[Posting]:
+        cid = event.correlation_id
+        calls = self._calls
+        if isinstance(event, InvoiceIssuedEvent):
+            inv = event.payload.invoice
+            tax = inv.tax or taxes[inv.invoice_id]
+            built = await calls.invoice_journal(InvoiceJournalInput(invoice=inv, tax=tax,
+                                                                    correlation_id=cid))
+            postings: list[Posting] = [InvoicePosting(
+                external_id=built.entry.external_id,
+                invoice=inv.model_copy(update={"tax": tax}), entry=built.entry)]
+            postings += [SchedulePosting(external_id=f"sch:{s.schedule_id}", schedule=s)
+                         for s in built.schedules]
+            return postings
+        if isinstance(event, PaymentSucceededEvent):
+            p = event.payload.payment
+            entry = await calls.payment_journal(PaymentJournalInput(payment=p, correlation_id=cid))
+            return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
+        if isinstance(event, CreditMemoIssuedEvent):
+            memo = event.payload.credit_memo
+            entry = await calls.credit_memo_journal(
+                CreditMemoJournalInput(credit_memo=memo, correlation_id=cid))
+            return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
+                                      entry=entry)]
+        assert isinstance(event, PaymentRefundedEvent)
+        entry = await calls.refund_journal(RefundJournalInput(refund=event.payload.refund,
+                                                              correlation_id=cid))
+        return [JournalPosting(external_id=entry.external_id, entry=entry)]
+
+    # --- bookkeeping of what was posted ---------------------------------------------------
+
+    def _applied(self, event: Event, postings: list[Posting],
+                 receipts: dict[str, ErpReceipt]) -> None:
+        docs = [receipts[p.external_id].document_id for p in postings]
+        self._documents = (self._documents + docs)[-SA_LIST_KEEP:]
+        note = self._update_invoices(event, postings[0], receipts[postings[0].external_id])
+        self._owner._record(str(self._owner._state), event_id=event.event_id, note=note,
+                            documents=docs)
+        due = sum((v.open_amount.amount for v in self._invoices.values()), start=0)
+        search.upsert(self._config.search_attributes,
+                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
+                      search.ERP_DOCUMENT_IDS.value_set(self._documents),
+                      search.INVOICE_IDS.value_set(list(self._invoices)[-SA_LIST_KEEP:]),
+                      search.AMOUNT_DUE.value_set(float(due)))
+
+    def _update_invoices(self, event: Event, first: Posting, receipt: ErpReceipt) -> str:
+        if isinstance(first, InvoicePosting):
+            inv = first.invoice  # with its tax
+            view = InvoiceView(invoice_id=inv.invoice_id, total=inv.total,
+                               paid=Money.zero(inv.currency), credited=Money.zero(inv.currency),
+                               status=InvoiceStatus.POSTED, erp_document_id=receipt.document_id)
+            self._invoices[inv.invoice_id] = view
+            return f"invoice {inv.invoice_id} posted ({view.total})"
+        invoice_id = _invoice_of(event)
+        view = self._invoices[invoice_id] if invoice_id else None
+        if isinstance(event, PaymentSucceededEvent) and view:
+            p = event.payload.payment
+            self._invoices[view.invoice_id] = view.with_payment(p.payment_id, p.amount)
+            return f"payment {p.payment_id} of {p.amount} applied to {view.invoice_id}"
+        if isinstance(event, PaymentRefundedEvent) and view:
+            r = event.payload.refund
+            self._invoices[view.invoice_id] = view.with_payment(r.refund_id, -r.amount)
+            return f"refund {r.refund_id} of {r.amount} on {view.invoice_id}"
+        if isinstance(event, CreditMemoIssuedEvent) and view:
+            memo = event.payload.credit_memo
+            self._invoices[view.invoice_id] = view.with_credit(memo.total)
+            return f"credit memo {memo.credit_memo_id} of {memo.total} on {view.invoice_id}"
+        return f"{event.event_type} {event.event_id} posted"
+
+    def _skipped(self, event: Event, outcome: Skipped) -> None:
+        if isinstance(event, InvoiceIssuedEvent):
+            inv = event.payload.invoice
+            self._invoices[inv.invoice_id] = InvoiceView(
+                invoice_id=inv.invoice_id, total=Money.zero(inv.currency),
+                paid=Money.zero(inv.currency), credited=Money.zero(inv.currency),
+                status=InvoiceStatus.SKIPPED)
+        self._owner._record(str(self._owner._state), event_id=event.event_id,
+                            note=f"{event.event_type} skipped by operator: {outcome.reason}")

@@ -1,0 +1,187 @@
+"""What every flow shares: a checked state machine, an audit trail, and parking.
+
+Parking is the dead-letter queue: a step whose activity still fails after its
+retries does not fail the workflow; the flow shows PostingStatus=parked with the
+reason and waits for an operator's `retry` (optionally with corrected input) or
+`skip` (with a reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+from . import search
+from .config import FlowConfig
+
+T = TypeVar("T")
+AUDIT_KEEP = 500  # newest records kept in state; older ones stay in earlier runs' histories
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    flow: str
+    from_state: str
+    to_state: str
+    event_id: str | None = None
+    correlation_id: str | None = None
+    documents: list[str] = []
+    note: str = ""
+
+
+class ParkedStep(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    flow: str
+    step: str
+    reason: str  # the failing error's type, e.g. erp.rejected
+    message: str
+    # How often this step has parked (1 + operator retries that failed again).
+    attempts: int
+    # Why Temporal stopped retrying: MAXIMUM_ATTEMPTS_REACHED, NON_RETRYABLE_FAILURE, ...
+    retry_state: str
+    since: datetime
+
+
+class RetryInput(BaseModel):
+    """Operator's release of a parked step; `corrected` replaces the step's input if given."""
+
+    operator: str = ""
+    note: str = ""
+    corrected: dict[str, Any] | None = None
+
+
+class SkipInput(BaseModel):
+    operator: str = ""
+    reason: str
+
+
+class Skipped(BaseModel):
+    """The result of a step an operator skipped."""
+
+    reason: str
+
+
+class IllegalTransitionError(ApplicationError):
+    def __init__(self, flow: str, frm: str, to: str) -> None:
+        super().__init__(f"{flow}: illegal transition {frm} -> {to}",
+                         type="flow.illegal_transition", non_retryable=True)
+
+
+def failure_reason(err: ActivityError | ChildWorkflowError) -> tuple[str, str, str]:
+    """(error type, message, retry state) of an activity or child workflow failure."""
+    cause: BaseException | None = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    kind = cause.type if isinstance(cause, ApplicationError) and cause.type else None
+    state = err.retry_state.name if err.retry_state is not None else "UNSPECIFIED"
+    return kind or type(cause).__name__, str(cause), state
+
+
+class Flow:
+    """Mixin for workflow classes; subclasses set FLOW, TRANSITIONS and call `_init_flow`."""
+
+    FLOW: ClassVar[str]
+    TRANSITIONS: ClassVar[dict[Any, frozenset[Any]]]
+
+    def _init_flow(self, config: FlowConfig, initial: StrEnum, correlation_id: str,
+                   audit: list[AuditRecord] | None = None) -> None:
+        self._config = config
+        self._state: Any = initial
+        self._correlation_id = correlation_id
+        self._audit: list[AuditRecord] = list(audit or [])
+        self._parked: ParkedStep | None = None
+        self._release: RetryInput | SkipInput | None = None
+
+    # --- state machine -----------------------------------------------------------------
+
+    def _transition(self, to: StrEnum, *, event_id: str | None = None, note: str = "",
+                    documents: list[str] | None = None) -> None:
+        """The one place where a flow changes state; illegal moves fail the workflow task."""
+        if to != self._state and to not in self.TRANSITIONS.get(self._state, frozenset()):
+            raise IllegalTransitionError(self.FLOW, self._state, to)
+        self._record(str(to), event_id=event_id, note=note, documents=documents)
+        self._state = to
+        search.upsert(self._config.search_attributes, search.O2C_STATE.value_set(str(to)))
+
+    def _record(self, to_state: str, *, event_id: str | None = None, note: str = "",
+                documents: list[str] | None = None) -> None:
+        self._audit.append(AuditRecord(
+            at=workflow.now(), flow=self.FLOW, from_state=str(self._state), to_state=to_state,
+            event_id=event_id, correlation_id=self._correlation_id,
+            documents=documents or [], note=note))
+        del self._audit[:-AUDIT_KEEP]
+
+    # --- parking -----------------------------------------------------------------------
+
+    @workflow.signal
+    def retry(self, req: RetryInput) -> None:
+        """Operator: run the parked step again (with corrected input when given)."""
+        if self._parked is not None:
+            self._release = req
+
+    @workflow.signal
+    def skip(self, req: SkipInput) -> None:
+        """Operator: give up on the parked step, with a reason kept in the audit trail."""
+        if self._parked is not None:
+            self._release = req
+
+    @workflow.query
+    def parked(self) -> ParkedStep | None:
+        return self._parked
+
+    @workflow.query
+    def audit_trail(self) -> list[AuditRecord]:
+        return list(self._audit)
+
+    async def _step(self, step: str, call: Callable[[dict[str, Any] | None], Awaitable[T]],
+                    *, failed: ActivityError | ChildWorkflowError | None = None) -> T | Skipped:
+        """Run `call`; when it fails for good, park until an operator retries or skips.
+
+        `call` receives the operator's corrected input on a retry, else None. `failed`
+        is a failure the caller already saw: the step parks with it before calling.
+        """
+        corrected: dict[str, Any] | None = None
+        attempts = 0
+        while True:
+            try:
+                if failed is not None:
+                    err, failed = failed, None
+                    raise err
+                return await call(corrected)
+            except (ActivityError, ChildWorkflowError) as err:
+                reason, message, retry_state = failure_reason(err)
+                attempts += 1
+                await self._park(step, reason, message, attempts, retry_state)
+                release = self._release
+                self._release = None
+                if isinstance(release, SkipInput):
+                    self._record(str(self._state), note=f"skipped {step}: {release.reason} "
+                                 f"(by {release.operator or 'operator'})")
+                    return Skipped(reason=release.reason)
+                assert release is not None
+                corrected = release.corrected
+                self._record(str(self._state), note=f"retry of {step} released by "
+                             f"{release.operator or 'operator'} {release.note}".rstrip())
+
+    async def _park(self, step: str, reason: str, message: str, attempts: int,
+                    retry_state: str) -> None:
+        self._parked = ParkedStep(flow=self.FLOW, step=step, reason=reason, message=message,
+                                  attempts=attempts, retry_state=retry_state,
+                                  since=workflow.now())
+        self._record(str(self._state), note=f"parked at {step}: {reason}: {message[:200]}")
+        workflow.logger.warning("flow parked", extra={"step": step, "reason": reason})
+        search.upsert(self._config.search_attributes,
+                      search.POSTING_STATUS.value_set(search.PostingStatus.PARKED))
+        await workflow.wait_condition(lambda: self._release is not None)
+        self._parked = None
+        search.upsert(self._config.search_attributes,
+                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
