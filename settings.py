@@ -27,6 +27,7 @@ SANDBOX_OFFSETS: dict[str, int] = {
 }
 
 ERP_TARGETS = ("erp-legacy", "erp-cloud")
+PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 class Settings(BaseSettings):
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     gateway_port: int = 8000
     sandbox_port: int = 8100
-    data_dir: Path = Path("data")
+    data_dir: Path = PROJECT_ROOT / "data"
     # SQLAlchemy URL of the sandbox systems' and gateway's stores; default SQLite files
     # under data_dir. postgresql+psycopg://... switches every store to PostgreSQL.
     database_url: str | None = None
@@ -50,11 +51,14 @@ class Settings(BaseSettings):
     erp_task_queue: str = "cashloop-erp"
     # The ERP's request limit, enforced across all workers by the ERP task queue.
     erp_max_rps: float = 25.0
-    routing_file: Path = Path("config/routing.toml")
-    entities_file: Path = Path("config/entities.toml")
-    plans_file: Path = Path("config/plans.toml")
+    routing_file: Path = PROJECT_ROOT / "config" / "routing.toml"
+    entities_file: Path = PROJECT_ROOT / "config" / "entities.toml"
+    plans_file: Path = PROJECT_ROOT / "config" / "plans.toml"
     # Sandbox URLs; default http://host:sandbox_port+offset.
     sandbox_urls: dict[str, str] = Field(default_factory=dict)
+    # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter
+    # dunning days in a demo): {"day_seconds": 2}.
+    flow_config_json: str | None = None
 
     @cached_property
     def temporal_target(self) -> str:

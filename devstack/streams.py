@@ -28,11 +28,17 @@ ENTITY_CURRENCY = {"US01": "USD", "DE01": "EUR", "JP01": "JPY"}
 ADDRESSES = {
     "US": Address(line1="1 Market St", city="San Francisco", postal_code="94105", region="CA",
                   country="US"),
+    "US-NY": Address(line1="350 Fifth Ave", city="New York", postal_code="10118", region="NY",
+                     country="US"),
     "DE": Address(line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE"),
     "FR": Address(line1="1 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"),
     "JP": Address(line1="1-1 Marunouchi", city="Tokyo", postal_code="100-0005", country="JP"),
 }
 ENTITY_OF_COUNTRY = {"US": "US01", "DE": "DE01", "FR": "DE01", "JP": "JP01"}
+
+
+def _country(address_key: str) -> str:
+    return address_key.split("-")[0]
 PRICES = {"USD": Decimal("1200.00"), "EUR": Decimal("990.00"), "JPY": Decimal("150000")}
 
 
@@ -108,11 +114,13 @@ class Lifecycle:
                                                  payload=PaymentSucceeded(payment=payment)))
 
 
-def customer(customer_id: str, country: str, name: str | None = None,
+def customer(customer_id: str, where: str, name: str | None = None,
              email: str | None = None) -> CustomerAccount:
+    """A customer at one of ADDRESSES ("US", "US-NY", "DE", ...), in the entity serving it."""
+    country = _country(where)
     entity = ENTITY_OF_COUNTRY[country]
     party = Party(name=name or f"Customer {customer_id}",
-                  email=email or f"billing@{customer_id}.example", address=ADDRESSES[country])
+                  email=email or f"billing@{customer_id}.example", address=ADDRESSES[where])
     return CustomerAccount(customer_id=customer_id, name=party.name, legal_entity=entity,
                            country=country, currency=ENTITY_CURRENCY[entity], bill_to=party)
 

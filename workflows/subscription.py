@@ -50,6 +50,7 @@ class SubscriptionWorkflow(Flow):
         self._poster = DocumentPoster(self, input.config, self._invoices,
                                       lambda: self._snap.customer)
         self._run_events = 0
+        self._busy = False
 
     # --- messages ----------------------------------------------------------------------
 
@@ -77,7 +78,8 @@ class SubscriptionWorkflow(Flow):
             last_sequence=self._intake.last_sequence, events_applied=snap.events_applied,
             amount_due=due, invoices=list(self._invoices.values()),
             pending=self._intake.pending(self._waiting_for), findings=list(snap.findings),
-            references=dict(snap.references), parked=self._parked is not None)
+            references=dict(snap.references), parked=self._parked is not None,
+            busy=self._busy)
 
     # --- main loop ---------------------------------------------------------------------
 
@@ -95,7 +97,9 @@ class SubscriptionWorkflow(Flow):
                                               timeout_summary="sequence gap")
             self._intake.absorb()
             while ready := self._intake.take_ready(self._waiting_for):
+                self._busy = True
                 await self._apply(ready)
+            self._busy = False
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(SubscriptionInput(

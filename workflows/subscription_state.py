@@ -130,3 +130,5 @@ class SubscriptionView(BaseModel):
     findings: list[Finding]
     references: dict[str, str]
     parked: bool
+    # True while the entity is working on something (a flow, a posting, a timer ladder).
+    busy: bool

@@ -1,0 +1,1 @@
+"""Subcommands of starter.py, one module per command group."""

@@ -1,0 +1,134 @@
+"""The embedded local stack: what `make up` starts, in order, and how it is stopped.
+
+Temporal dev server (SQLite file under the data dir, WAL + synchronous=normal: a
+crash of the machine may lose the last moments of workflow state, a crash of the
+process loses nothing; see docs/performance.md), then the sandbox systems, then the
+worker. Every port is a documented default overridable by environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from settings import ERP_TARGETS, SANDBOX_OFFSETS, Settings
+from workflows.search import dev_server_flags
+
+from . import processes
+from .binaries import temporal_cli
+from .processes import Proc, Registry
+
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+
+def registry(settings: Settings) -> Registry:
+    return Registry(settings.data_dir / "run" / "stack.json")
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CASHLOOP_DATA_DIR"] = str(settings.data_dir.resolve())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def temporal_command(settings: Settings) -> list[str]:
+    cmd = [temporal_cli(), "server", "start-dev", "--ip", settings.host,
+           "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
+           "--db-filename", str((settings.data_dir / "temporal.db").resolve()),
+           "--namespace", settings.temporal_namespace, "--log-level", "error",
+           "--ui-disable-news-fetch",
+           # benchmarks and the demo wait on many workflows at once
+           "--dynamic-config-value", "frontend.namespaceCount=5000"]
+    for pragma in SQLITE_PRAGMAS:
+        cmd += ["--sqlite-pragma", pragma]
+    return cmd + dev_server_flags()
+
+
+def busy_ports(settings: Settings) -> list[int]:
+    ports = [settings.temporal_port, settings.temporal_ui_port]
+    ports += [settings.sandbox_port + off for off in SANDBOX_OFFSETS.values()]
+    return [p for p in ports if processes.port_open(settings.host, p)]
+
+
+def wait_healthy(url: str, proc: Proc, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if not processes.alive(proc.pid):
+            raise RuntimeError(f"{proc.name} exited; see {proc.log}:\n{processes.tail(proc.log)}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{proc.name} not healthy at {url} within {timeout:.0f}s")
+
+
+def sandbox_names() -> list[str]:
+    return ["crm", "tax", "provisioning", *ERP_TARGETS]
+
+
+def up(settings: Settings) -> list[Proc]:
+    """Start the stack and record it; raises (after stopping what it started) on failure."""
+    reg = registry(settings)
+    if reg.load():
+        raise RuntimeError(f"a stack is already recorded in {reg.path}; run `make down` first")
+    busy = busy_ports(settings)
+    if busy:
+        raise RuntimeError(f"ports already in use on {settings.host}: {busy} "
+                           "(another stack running? `make down`, or set CASHLOOP_*_PORT)")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logs = settings.data_dir / "logs"
+    env = child_env(settings)
+    started: list[Proc] = []
+    try:
+        temporal = processes.start(
+            "temporal", temporal_command(settings), logs, env,
+            f"{settings.temporal_target} (UI http://{settings.host}:{settings.temporal_ui_port})")
+        started.append(temporal)
+        processes.wait_for_port(settings.host, settings.temporal_port, temporal)
+        processes.wait_for_port(settings.host, settings.temporal_ui_port, temporal)
+
+        sandboxes = processes.start(
+            "sandboxes", [sys.executable, "-m", "adapters.sandbox.serve"], logs, env,
+            ", ".join(f"{n} {settings.sandbox_url(n)}" for n in sandbox_names()))
+        started.append(sandboxes)
+        for name in sandbox_names():
+            wait_healthy(settings.sandbox_url(name), sandboxes)
+
+        worker = processes.start("worker", [sys.executable, "worker.py"], logs, env,
+                                 f"task queues {settings.task_queue}, {settings.erp_task_queue}")
+        started.append(worker)
+        _wait_for_log(worker, "worker polling")
+    except BaseException:
+        for proc in reversed(started):
+            processes.stop(proc)
+        raise
+    reg.save(started)
+    return started
+
+
+def _wait_for_log(proc: Proc, needle: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in Path(proc.log).read_text(errors="replace"):
+            return
+        if not processes.alive(proc.pid):
+            raise RuntimeError(f"{proc.name} exited; see {proc.log}:\n{processes.tail(proc.log)}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{proc.name} did not report '{needle}' within {timeout:.0f}s")
+
+
+def down(settings: Settings) -> list[Proc]:
+    """Stop exactly what `up` recorded, newest first."""
+    reg = registry(settings)
+    procs = reg.load()
+    for proc in reversed(procs):
+        processes.stop(proc)
+    reg.clear()
+    return procs

@@ -1,0 +1,107 @@
+"""Posting rules and revenue schedules with hand-checked figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from canonical import posting
+from canonical.billing import Invoice, InvoiceLine, LineKind, TaxLine, TaxResult
+from canonical.catalog import RecognitionMethod
+from canonical.errors import UnbalancedJournalError
+from canonical.ledger import JournalEntry, JournalLine, Side
+from canonical.money import Money
+from canonical.payment import Payment
+from canonical.schedules import spread
+from settings import load_entities
+
+CHARTS = {code: e.chart for code, e in load_entities(Path("config/entities.toml")).items()}
+US = CHARTS["US01"]
+
+
+def usd(x: str) -> Money:
+    return Money(amount=Decimal(x), currency="USD")
+
+
+def invoice() -> Invoice:
+    lines = [
+        InvoiceLine(line_id="l1", kind=LineKind.RECURRING, description="Pro", amount=usd("1200.00"),
+                    period_start=dt.date(2026, 1, 1), period_end=dt.date(2027, 1, 1)),
+        InvoiceLine(line_id="l2", kind=LineKind.USAGE, description="Overage",
+                    amount=usd("80.00")),
+    ]
+    tax = TaxResult(provider="t", calculation_id="c", calculated_at=dt.datetime(2026, 1, 1,
+                                                                                tzinfo=dt.UTC),
+                    lines=[TaxLine(line_id="l1", jurisdiction="US-CA", rate=Decimal("0.0725"),
+                                   taxable=usd("1200.00"), amount=usd("87.00")),
+                           TaxLine(line_id="l2", jurisdiction="US-CA", rate=Decimal("0.0725"),
+                                   taxable=usd("80.00"), amount=usd("5.80"))],
+                    total=usd("92.80"))
+    return Invoice(invoice_id="in_1", customer_id="c1", subscription_id="s1",
+                   legal_entity="US01", currency="USD", issued_on=dt.date(2026, 1, 1),
+                   due_on=dt.date(2026, 1, 31), lines=lines, tax=tax)
+
+
+def amounts(entry: JournalEntry) -> dict[tuple[str, Side], Decimal]:
+    return {(ln.account, ln.side): ln.amount.amount for ln in entry.lines}
+
+
+def test_invoice_debits_ar_gross_and_splits_deferred_usage_and_tax() -> None:
+    entry = posting.invoice_entry(invoice(), US)
+    assert entry.external_id == "inv:in_1"
+    assert amounts(entry) == {
+        ("1200", Side.DEBIT): Decimal("1372.80"),
+        ("2400", Side.CREDIT): Decimal("1200.00"),
+        ("4100", Side.CREDIT): Decimal("80.00"),
+        ("2200", Side.CREDIT): Decimal("92.80"),
+    }
+
+
+def test_payment_with_fee_clears_ar_and_books_the_fee() -> None:
+    p = Payment(payment_id="p1", invoice_id="in_1", customer_id="c1", legal_entity="US01",
+                amount=usd("1372.80"), fee=usd("40.11"), received_on=dt.date(2026, 1, 3))
+    entry = posting.payment_entry(p, US)
+    debit = sum(ln.amount.amount for ln in entry.lines if ln.side == Side.DEBIT)
+    assert debit == Decimal("1412.91")
+    assert [(ln.account, ln.side, str(ln.amount.amount)) for ln in entry.lines] == [
+        ("1010", Side.DEBIT, "1372.80"), ("1200", Side.CREDIT, "1372.80"),
+        ("6100", Side.DEBIT, "40.11"), ("1010", Side.CREDIT, "40.11")]
+
+
+def test_unbalanced_entry_is_refused() -> None:
+    with pytest.raises(UnbalancedJournalError):
+        JournalEntry(external_id="x", legal_entity="US01", posting_date=dt.date(2026, 1, 1),
+                     currency="USD", source_type="manual", source_id="x",
+                     lines=[JournalLine(account="1200", side=Side.DEBIT, amount=usd("1.00")),
+                            JournalLine(account="4000", side=Side.CREDIT, amount=usd("0.99"))])
+
+
+def test_annual_term_from_mid_month_exact_days() -> None:
+    periods = spread(usd("12000.00"), dt.date(2026, 1, 15), dt.date(2027, 1, 15),
+                     RecognitionMethod.EXACT_DAYS)
+    # 365 days: 12000/365 = 32.876712... a day
+    assert [p.period for p in periods][:2] == ["2026-01", "2026-02"]
+    assert len(periods) == 13
+    assert periods[0].amount == usd("558.90")   # 17 days
+    assert periods[1].amount == usd("920.55")   # 28 days
+    assert periods[2].amount == usd("1019.18")  # 31 days
+    assert periods[-1].amount == usd("460.27")  # 14 days, takes the remainder
+    assert sum(p.amount.amount for p in periods) == Decimal("12000.00")
+
+
+def test_annual_term_from_mid_month_equal_months() -> None:
+    periods = spread(usd("12000.00"), dt.date(2026, 1, 15), dt.date(2027, 1, 15),
+                     RecognitionMethod.EQUAL_MONTHS)
+    # 17/31 of January + 11 full months + 14/31 of January 2027 = 12 months: 1000 a month
+    assert periods[0].amount == usd("548.39")
+    assert all(p.amount == usd("1000.00") for p in periods[1:-1])
+    assert periods[-1].amount == usd("451.61")
+
+
+def test_equal_months_from_the_first_is_exactly_one_twelfth() -> None:
+    periods = spread(Money.of("120000.00", "EUR"), dt.date(2026, 3, 1), dt.date(2027, 3, 1),
+                     RecognitionMethod.EQUAL_MONTHS)
+    assert {p.amount.amount for p in periods} == {Decimal("10000.00")}
