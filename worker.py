@@ -25,10 +25,14 @@ from activities.provisioning import ProvisioningActivities
 from activities.rules import RulesActivities
 from activities.tax import TaxActivities
 from adapters.crm.port import CrmPort
+from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.port import ErpPort
 from adapters.erp.routing import ErpRouter, RoutingTable
+from adapters.erp.sandbox import SandboxErpAdapter
 from adapters.provisioning.port import ProvisioningPort
+from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.tax.port import TaxPort
+from adapters.tax.sandbox import SandboxTaxAdapter
 from canonical.accounts import LegalEntity
 from canonical.catalog import RecognitionMethod
 from settings import (
@@ -95,11 +99,6 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
 @contextlib.asynccontextmanager
 async def sandbox_ports(settings: Settings) -> AsyncIterator[Ports]:
     """Adapters for the sandbox systems at the configured URLs."""
-    from adapters.crm.sandbox import SandboxCrmAdapter
-    from adapters.erp.sandbox import SandboxErpAdapter
-    from adapters.provisioning.sandbox import SandboxProvisioningAdapter
-    from adapters.tax.sandbox import SandboxTaxAdapter
-
     async with contextlib.AsyncExitStack() as stack:
         def client(name: str) -> httpx.AsyncClient:
             c = httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=HTTP_TIMEOUT)

@@ -1,0 +1,297 @@
+"""The sandbox ERP's books: idempotent postings, reversals and contract cancellation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select, update
+
+from adapters.erp.port import (
+    ErpReceipt,
+    JournalPosting,
+    PaymentPosting,
+    Posting,
+    ReceiptStatus,
+    ScheduleEnd,
+    SchedulePosting,
+)
+from canonical.accounts import LegalEntity
+from canonical.ledger import JournalEntry
+
+from . import erp_books as books
+from .common import SandboxError, stable_hash
+from .db import create_tables, now_utc
+from .erp_models import PREFIXES, Document, ErpTable, Sequence
+from .erp_postings import (
+    ENTRY_KINDS,
+    ErpConfig,
+    business_key,
+    entry_of,
+    legal_entity_code,
+    parse_posting,
+)
+from .faults import Stats
+
+
+class ErpStore:
+    """One ERP instance's books in its own database (or PostgreSQL schema)."""
+
+    def __init__(self, name: str, engine: Engine, entities: Mapping[str, LegalEntity],
+                 stats: Stats, config: ErpConfig | None = None) -> None:
+        self.name = name
+        self.engine = engine
+        self.entities = dict(entities)
+        self.stats = stats
+        self.config = config or ErpConfig()
+        create_tables(engine, ErpTable.metadata)
+        self._seed_sequences()
+
+    def _seed_sequences(self) -> None:
+        for prefix in set(PREFIXES.values()):
+            try:
+                with self._session() as s:
+                    if s.get(Sequence, prefix) is None:
+                        s.add(Sequence(prefix=prefix))
+                        s.commit()
+            except IntegrityError:
+                pass  # another process seeded it first
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # --- receipts -----------------------------------------------------------------------
+
+    def status_of(self, doc: Document) -> str:
+        """A document's status, a pending one counted posted once its delay has passed."""
+        if doc.status == ReceiptStatus.PENDING and now_utc() >= (
+                doc.created_at + dt.timedelta(seconds=self.config.confirm_delay_s)):
+            return ReceiptStatus.POSTED.value
+        return doc.status
+
+    def _settle(self, s: Session, doc: Document) -> None:
+        """Persist a confirmation that became due (lazily, on read: no background thread)."""
+        status = self.status_of(doc)
+        if status != doc.status:
+            doc.status = status
+            s.add(doc)
+            s.commit()
+
+    def _receipt(self, doc: Document, *, duplicate: bool = False,
+                 note: str | None = None) -> ErpReceipt:
+        return ErpReceipt(external_id=doc.external_id, document_id=doc.document_id,
+                          status=ReceiptStatus(doc.status), duplicate=duplicate,
+                          erp=self.name, note=note)
+
+    @staticmethod
+    def _doc(s: Session, external_id: str) -> Document | None:
+        return s.exec(select(Document).where(Document.external_id == external_id)).first()
+
+    def receipt(self, external_id: str) -> ErpReceipt:
+        """The current receipt of a document; 404 if unknown."""
+        with self._session() as s:
+            doc = self._doc(s, external_id)
+            if doc is None:
+                raise SandboxError(404, "not_found", f"{self.name} has no {external_id}")
+            self._settle(s, doc)
+            return self._receipt(doc)
+
+    # --- postings -----------------------------------------------------------------------
+
+    def post(self, raw: Any, correlation_id: str | None = None) -> dict[str, Any]:
+        """One batch item: `{"receipt": ...}` or `{"error": {status, type, detail}}`."""
+        try:
+            receipt = self.post_one(parse_posting(raw), correlation_id)
+        except SandboxError as exc:
+            return {"error": exc.body()}
+        return {"receipt": receipt.model_dump(mode="json")}
+
+    def post_one(self, posting: Posting, correlation_id: str | None = None) -> ErpReceipt:
+        """Record a posting in its own transaction, idempotent by external id."""
+        body = posting.model_dump(mode="json")
+        digest = stable_hash(body)
+        with self._session() as s:
+            existing = self._doc(s, posting.external_id)
+            if existing is not None:
+                return self._repeat(s, existing, posting.kind, body, digest)
+            try:
+                doc, note = self._create(s, posting, body, digest, correlation_id)
+                s.commit()
+            except IntegrityError:
+                s.rollback()  # a concurrent duplicate won the UNIQUE race; answer as a repeat
+            else:
+                self.stats.incr("postings_created")
+                return self._receipt(doc, note=note)
+        with self._session() as s:
+            existing = self._doc(s, posting.external_id)
+            if existing is None:
+                raise SandboxError(409, "conflict", f"{posting.external_id} clashes with an "
+                                   "existing record under another external id")
+            return self._repeat(s, existing, posting.kind, body, digest)
+
+    def _repeat(self, s: Session, doc: Document, kind: str, body: dict[str, Any],
+                digest: str) -> ErpReceipt:
+        if doc.body_hash != digest:
+            if doc.kind == kind == "customer":
+                # A customer upsert updates the master record in place.
+                doc.body, doc.body_hash = body, digest
+                s.add(doc)
+                s.commit()
+                return self._receipt(doc, note="customer updated")
+            raise SandboxError(409, "conflict",
+                               f"{doc.external_id} was posted with a different body")
+        self.stats.incr("duplicates")
+        self._settle(s, doc)
+        return self._receipt(doc, duplicate=True)
+
+    def _entity(self, code: str) -> LegalEntity:
+        entity = self.entities.get(code)
+        if entity is None:
+            raise SandboxError(422, "unknown_legal_entity", f"unknown legal entity {code}")
+        return entity
+
+    def _check_entry(self, entry: JournalEntry, legal_entity: str) -> None:
+        """Re-validate an entry against the entity's chart (balance: canonical model)."""
+        if entry.legal_entity != legal_entity:
+            raise SandboxError(422, "entity_mismatch", f"entry {entry.external_id} is for "
+                               f"{entry.legal_entity}, document for {legal_entity}")
+        chart = self._entity(entry.legal_entity).chart
+        codes = {account.code for account in chart.accounts.values()}
+        unknown = sorted({ln.account for ln in entry.lines} - codes)
+        if unknown:
+            raise SandboxError(422, "unknown_account",
+                               f"{entry.legal_entity} has no account(s) {', '.join(unknown)}")
+
+    def _number(self, s: Session, prefix: str) -> str:
+        last = s.exec(update(Sequence).where(col(Sequence.prefix) == prefix)
+                      .values(last=col(Sequence.last) + 1).returning(col(Sequence.last))).one()
+        return f"{prefix}-{last[0]:06d}"
+
+    def _create(self, s: Session, p: Posting, body: dict[str, Any], digest: str,
+                correlation_id: str | None) -> tuple[Document, str | None]:
+        code = legal_entity_code(p)
+        sched = None
+        if isinstance(p, ScheduleEnd):
+            sched = books.find_schedule(s, p.schedule_id)
+            if sched is None:
+                raise SandboxError(409, "unknown_schedule", f"unknown schedule {p.schedule_id}")
+            if sched.legal_entity != p.legal_entity:
+                raise SandboxError(422, "entity_mismatch", f"schedule {p.schedule_id} is "
+                                   f"{sched.legal_entity}'s, not {p.legal_entity}'s")
+        self._entity(code)
+        entry = entry_of(p)
+        if entry is not None:
+            self._check_entry(entry, code)
+        if isinstance(p, PaymentPosting) and not s.exec(select(Document.id).where(
+                Document.kind == "invoice",
+                Document.business_key == p.payment.invoice_id)).first():
+            raise SandboxError(409, "unknown_invoice",
+                               f"unknown invoice inv:{p.payment.invoice_id} in {self.name}")
+        pending = p.kind in self.config.pending_kinds
+        doc = Document(
+            external_id=p.external_id, kind=p.kind,
+            document_id=self._number(s, PREFIXES[p.kind]),
+            status=(ReceiptStatus.PENDING if pending else ReceiptStatus.POSTED).value,
+            legal_entity=code, business_key=business_key(p), body=body, body_hash=digest,
+            correlation_id=correlation_id, created_at=now_utc(),
+        )
+        s.add(doc)
+        s.flush()
+        note = None
+        if entry is not None:
+            books.book_entry(s, doc, entry)
+            if isinstance(p, JournalPosting) and entry.source_type == "recognition":
+                books.link_recognition(s, doc, entry)
+        elif isinstance(p, SchedulePosting):
+            books.open_schedule(s, doc, p.schedule)
+        elif isinstance(p, ScheduleEnd):
+            assert sched is not None
+            note = books.end_schedule(s, sched, p.end_on, p.external_id)
+        return doc, note
+
+    # --- reversal and cancellation ------------------------------------------------------
+
+    def reverse(self, external_id: str, reversal_external_id: str, reason: str,
+                correlation_id: str | None = None) -> ErpReceipt:
+        """Reverse a document under `reversal_external_id` (idempotent by that id)."""
+        body = {"reverses": external_id}
+        digest = stable_hash(body)
+        with self._session() as s:
+            existing = self._doc(s, reversal_external_id)
+            if existing is not None:
+                return self._repeat(s, existing, "reversal", body, digest)
+            try:
+                doc = self._create_reversal(s, external_id, reversal_external_id, reason,
+                                            body, digest, correlation_id)
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+            else:
+                self.stats.incr("postings_created")
+                return self._receipt(doc)
+        with self._session() as s:
+            existing = self._doc(s, reversal_external_id)
+            if existing is None:
+                raise SandboxError(409, "conflict", f"{reversal_external_id} clashes")
+            return self._repeat(s, existing, "reversal", body, digest)
+
+    def _create_reversal(self, s: Session, external_id: str, reversal_id: str, reason: str,
+                         body: dict[str, Any], digest: str,
+                         correlation_id: str | None) -> Document:
+        orig = self._doc(s, external_id)
+        if orig is None:
+            raise SandboxError(404, "not_found", f"{self.name} has no {external_id}")
+        if orig.kind in ("customer", "contract"):
+            raise SandboxError(409, "not_reversible", f"a {orig.kind} cannot be reversed"
+                               + (" (cancel the contract instead)" if orig.kind == "contract"
+                                  else ""))
+        entry = books.load_entry(s, orig) if orig.kind in ENTRY_KINDS else None
+        if orig.kind == "reversal" and entry is None:
+            raise SandboxError(409, "not_reversible", f"{external_id} has no journal entry")
+        # Conditional update: of two concurrent reversals of one document only one wins.
+        won = s.exec(update(Document)
+                     .where(col(Document.id) == orig.id, col(Document.reversed_by).is_(None))
+                     .values(status=ReceiptStatus.REVERSED.value, reversed_by=reversal_id,
+                             reason=reason).returning(col(Document.id))).first()
+        if won is None:
+            raise SandboxError(409, "already_reversed",
+                               f"{external_id} is already reversed by {orig.reversed_by}")
+        prefix = PREFIXES["reversal" if entry is not None else "reversal_nojournal"]
+        doc = Document(
+            external_id=reversal_id, kind="reversal", document_id=self._number(s, prefix),
+            status=ReceiptStatus.POSTED.value, legal_entity=orig.legal_entity,
+            business_key=external_id, body=body, body_hash=digest, reason=reason,
+            correlation_id=correlation_id, created_at=now_utc(),
+        )
+        s.add(doc)
+        s.flush()
+        if entry is not None:
+            books.book_entry(s, doc, books.reversing_entry(entry, reversal_id, reason,
+                                                           external_id))
+            if entry.source_type == "recognition":
+                books.unlink_recognition(s, orig.external_id)
+        elif orig.kind in ("schedule", "schedule_end"):
+            sched = books.find_schedule(s, orig.business_key or "")
+            if sched is not None and orig.kind == "schedule":
+                books.cancel_schedule(s, sched, reversal_id)
+            elif sched is not None:
+                books.restore_schedule(s, sched, orig.external_id)
+        return doc
+
+    def cancel_contract(self, external_id: str, reason: str) -> ErpReceipt:
+        """Mark a contract cancelled; cancelling it again is a duplicate."""
+        with self._session() as s:
+            doc = self._doc(s, external_id)
+            if doc is None:
+                raise SandboxError(404, "not_found", f"{self.name} has no {external_id}")
+            if doc.kind != "contract":
+                raise SandboxError(409, "not_a_contract", f"{external_id} is a {doc.kind}")
+            if doc.status == ReceiptStatus.CANCELLED:
+                return self._receipt(doc, duplicate=True)
+            doc.status, doc.reason = ReceiptStatus.CANCELLED.value, reason
+            s.add(doc)
+            s.commit()
+            return self._receipt(doc)
