@@ -76,6 +76,8 @@ class InvoiceJournalResult(_Io):
 class CreditMemoJournalInput(_Io):
     credit_memo: CreditMemo
     correlation_id: str
+    # The unrecognised revenue released by ending the credited schedules (ERP receipt).
+    deferred_release: Money | None = None
 
 
 class PaymentJournalInput(_Io):

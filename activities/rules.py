@@ -52,7 +52,8 @@ class RulesActivities:
     @activity.defn
     async def credit_memo_journal(self, req: CreditMemoJournalInput) -> JournalEntry:
         memo = req.credit_memo
-        return posting.credit_memo_entry(memo, self._chart(memo.legal_entity), req.correlation_id)
+        return posting.credit_memo_entry(memo, self._chart(memo.legal_entity), req.correlation_id,
+                                         req.deferred_release)
 
     @activity.defn
     async def payment_journal(self, req: PaymentJournalInput) -> JournalEntry:

@@ -74,11 +74,25 @@ def invoice_entry(invoice: Invoice, coa: ChartOfAccounts,
 
 
 def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
-                      correlation_id: str | None = None) -> JournalEntry:
-    """Dr Deferred Revenue (unrecognised part) / Dr Tax Payable / Cr AR (gross)."""
+                      correlation_id: str | None = None,
+                      deferred_release: Money | None = None) -> JournalEntry:
+    """Dr Deferred Revenue (unrecognised part) / Dr Tax Payable / Cr AR (gross).
+
+    `deferred_release` is the unrecognised revenue the credited schedules released (the
+    ERP's answer to their ScheduleEnd); None means the whole net credit was unrecognised.
+    Where the credit exceeds it, the rest reverses revenue already recognised
+    (Dr Subscription Revenue); where it falls short, the rest is recognised now
+    (Cr Subscription Revenue), so deferred revenue always ties to the schedules.
+    """
     cust = memo.customer_id
+    release = memo.subtotal if deferred_release is None else deferred_release
+    difference = memo.subtotal - release
+    revenue_side = Side.DEBIT if difference.amount > 0 else Side.CREDIT
     lines = _nonzero([
-        _line(coa, R.DEFERRED_REVENUE, Side.DEBIT, memo.subtotal, cust),
+        _line(coa, R.DEFERRED_REVENUE, Side.DEBIT, release, cust),
+        _line(coa, R.SUBSCRIPTION_REVENUE, revenue_side, abs(difference), cust,
+              "credited revenue already recognised" if difference.amount > 0
+              else "released deferral beyond the credit"),
         _line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust),
         _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust),
     ])

@@ -12,6 +12,7 @@ from canonical.base import Canonical
 from canonical.billing import CreditMemo, Invoice
 from canonical.customer import CustomerAccount
 from canonical.ledger import JournalEntry
+from canonical.money import Money
 from canonical.payment import Payment
 from canonical.revenue import RevenueSchedule
 from canonical.subscription import Subscription
@@ -109,6 +110,9 @@ class ErpReceipt(Canonical):
     # Set when the ERP moved the posting out of a locked period.
     posted_period: str | None = None
     note: str | None = None
+    # For a schedule_end: the unrecognised revenue the cut released (what the credit
+    # memo's Dr Deferred Revenue must be, so deferred revenue keeps tying to the schedules).
+    amount: Money | None = None
 
 
 class ErpPort(Protocol):

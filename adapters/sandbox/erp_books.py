@@ -110,18 +110,22 @@ def _periods(s: Session, sched: Schedule) -> list[Period]:
     return list(s.exec(stmt).all())
 
 
-def end_schedule(s: Session, sched: Schedule, end_on: dt.date, ended_by: str) -> str:
+def end_schedule(s: Session, sched: Schedule, end_on: dt.date,
+                 ended_by: str) -> tuple[str, Decimal]:
     """Truncate at `end_on`: later periods cancelled, a cut period keeps its share by days.
 
-    Recognised periods are left alone (their revenue is booked). Returns a short note.
+    Recognised periods are left alone (their revenue is booked). Returns a short note and
+    the unrecognised amount released.
     """
     if sched.status != "active":
         raise SandboxError(409, f"schedule_{sched.status}",
                            f"schedule {sched.schedule_id} is already {sched.status}")
     cancelled = cut = 0
+    released = Decimal(0)
     for p in _periods(s, sched):
         if p.status != "open":
             continue
+        before = p.amount
         if p.period_start >= end_on:
             p.amount, p.status, p.ended_by = Decimal(0), "cancelled", ended_by
             cancelled += 1
@@ -131,10 +135,11 @@ def end_schedule(s: Session, sched: Schedule, end_on: dt.date, ended_by: str) ->
             p.amount = round_amount(p.original_amount * kept / days, sched.currency)
             p.ended_by = ended_by
             cut += 1
+        released += before - p.amount
         s.add(p)
     sched.status, sched.ended_on = "ended", end_on
     s.add(sched)
-    return f"{cancelled} period(s) cancelled, {cut} cut at {end_on.isoformat()}"
+    return f"{cancelled} period(s) cancelled, {cut} cut at {end_on.isoformat()}", released
 
 
 def restore_schedule(s: Session, sched: Schedule, ended_by: str) -> None:

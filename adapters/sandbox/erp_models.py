@@ -46,6 +46,9 @@ class Document(ErpTable, table=True):
     created_at: dt.datetime = Field(sa_type=UtcDateTime)
     reversed_by: str | None = None
     reason: str | None = None
+    # An amount the receipt reports (schedule_end: the unrecognised revenue released).
+    amount: Decimal | None = Field(default=None, sa_type=DecimalText)
+    currency: str | None = None
 
 
 class Entry(ErpTable, table=True):

@@ -21,6 +21,7 @@ from adapters.erp.port import (
 )
 from canonical.accounts import LegalEntity
 from canonical.ledger import JournalEntry
+from canonical.money import Money
 
 from . import erp_books as books
 from .common import SandboxError, stable_hash
@@ -82,9 +83,11 @@ class ErpStore:
 
     def _receipt(self, doc: Document, *, duplicate: bool = False,
                  note: str | None = None) -> ErpReceipt:
+        amount = (Money(amount=doc.amount, currency=doc.currency)
+                  if doc.amount is not None and doc.currency else None)
         return ErpReceipt(external_id=doc.external_id, document_id=doc.document_id,
                           status=ReceiptStatus(doc.status), duplicate=duplicate,
-                          erp=self.name, note=note)
+                          erp=self.name, note=note, amount=amount)
 
     @staticmethod
     def _doc(s: Session, external_id: str) -> Document | None:
@@ -209,7 +212,9 @@ class ErpStore:
             books.open_schedule(s, doc, p.schedule)
         elif isinstance(p, ScheduleEnd):
             assert sched is not None
-            note = books.end_schedule(s, sched, p.end_on, p.external_id)
+            note, released = books.end_schedule(s, sched, p.end_on, p.external_id)
+            doc.amount, doc.currency = released, sched.currency
+            s.add(doc)
         return doc, note
 
     # --- reversal and cancellation ------------------------------------------------------

@@ -59,8 +59,9 @@ async def test_schedule_end_cuts_and_cancels_periods(erp: ErpHandle) -> None:
     sched = schedule_of(invoice())
     end_on = dt.date(2025, 3, 16)
     end = schedule_end(sched, end_on)
-    await erp.adapter.post([schedule_posting(sched), recognition_posting(sched, "2025-01"),
-                            end], correlation_id="c")
+    receipts = await erp.adapter.post(
+        [schedule_posting(sched), recognition_posting(sched, "2025-01"), end], correlation_id="c")
+    again = await erp.adapter.post([end], correlation_id="c")
     stored = await _schedule(erp, sched.schedule_id)
     assert (stored.status, stored.ended_on) == ("ended", end_on)
     by_period = {p.period: p for p in stored.periods}
@@ -74,6 +75,11 @@ async def test_schedule_end_cuts_and_cancels_periods(erp: ErpHandle) -> None:
     assert later and {p.status for p in later} == {"cancelled"}
     assert {p.amount.amount for p in later} == {Decimal(0)}
     assert all(p.ended_by == end.external_id for p in [march, *later])
+    # the receipt tells how much unrecognised revenue the cut released, also on a repeat
+    released = sum((p.amount.amount - by_period[p.period].amount.amount
+                    for p in sched.periods), Decimal(0))
+    assert receipts[-1].amount is not None and receipts[-1].amount.amount == released > 0
+    assert again[0].duplicate and again[0].amount == receipts[-1].amount
 
     with pytest.raises(RejectedError):  # recognising a cancelled period
         await erp.adapter.post([recognition_posting(sched, "2025-06")], correlation_id="c")

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from canonical import posting
-from canonical.billing import Invoice, InvoiceLine, LineKind, TaxLine, TaxResult
+from canonical.billing import (
+    CreditMemo,
+    CreditMemoLine,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    TaxLine,
+    TaxResult,
+)
 from canonical.catalog import RecognitionMethod
 from canonical.errors import UnbalancedJournalError
 from canonical.ledger import JournalEntry, JournalLine, Side
@@ -105,3 +113,33 @@ def test_equal_months_from_the_first_is_exactly_one_twelfth() -> None:
     periods = spread(Money.of("120000.00", "EUR"), dt.date(2026, 3, 1), dt.date(2027, 3, 1),
                      RecognitionMethod.EQUAL_MONTHS)
     assert {p.amount.amount for p in periods} == {Decimal("10000.00")}
+
+
+def credit_memo(net: str, tax: str) -> CreditMemo:
+    return CreditMemo(credit_memo_id="cm_1", customer_id="c1", invoice_id="in_1",
+                      legal_entity="US01", currency="USD", issued_on=dt.date(2026, 7, 1),
+                      reason="downgrade", lines=[CreditMemoLine(
+                          line_id="cm_1-1", description="unused Pro", amount=usd(net),
+                          tax_amount=usd(tax))])
+
+
+def test_credit_memo_releases_deferred_revenue_and_tax() -> None:
+    entry = posting.credit_memo_entry(credit_memo("600.00", "43.50"), US)
+    assert amounts(entry) == {("2400", Side.DEBIT): Decimal("600.00"),
+                              ("2200", Side.DEBIT): Decimal("43.50"),
+                              ("1200", Side.CREDIT): Decimal("643.50")}
+
+
+def test_credit_beyond_the_released_deferral_reverses_recognised_revenue() -> None:
+    entry = posting.credit_memo_entry(credit_memo("600.00", "43.50"), US,
+                                      deferred_release=usd("598.36"))
+    assert amounts(entry) == {("2400", Side.DEBIT): Decimal("598.36"),
+                              ("4000", Side.DEBIT): Decimal("1.64"),
+                              ("2200", Side.DEBIT): Decimal("43.50"),
+                              ("1200", Side.CREDIT): Decimal("643.50")}
+
+
+def test_released_deferral_beyond_the_credit_is_recognised() -> None:
+    entry = posting.credit_memo_entry(credit_memo("600.00", "43.50"), US,
+                                      deferred_release=usd("600.02"))
+    assert amounts(entry)[("4000", Side.CREDIT)] == Decimal("0.02")
