@@ -29,9 +29,20 @@ def registry(settings: Settings) -> Registry:
     return Registry(settings.data_dir / "run" / "stack.json")
 
 
+# Settings that children must share with the process that starts them.
+SHARED_SETTINGS = ("host", "temporal_port", "temporal_ui_port", "temporal_namespace",
+                   "gateway_port", "sandbox_port", "task_queue", "erp_task_queue",
+                   "erp_max_rps")
+
+
 def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a stack process: ours, plus the settings this stack runs with."""
     env = dict(os.environ)
+    for name in SHARED_SETTINGS:
+        env[f"CASHLOOP_{name.upper()}"] = str(getattr(settings, name))
     env["CASHLOOP_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        env["CASHLOOP_DATABASE_URL"] = settings.database_url
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
