@@ -81,11 +81,13 @@ class _ActivityInbound(ActivityInboundInterceptor):
         with structlog.contextvars.bound_contextvars(**ctx):
             try:
                 result = await super().execute_activity(input)
-            except (asyncio.CancelledError, activity.CompleteAsyncError):
+            except asyncio.CancelledError:
                 metrics.activity_attempts.add(1, {**labels, "outcome": "cancelled"})
                 raise
             except BaseException as err:
-                self._failed(err, info, arg, labels, started)
+                # raise_complete_async() is no failure: the activity completes later.
+                if type(err).__name__ != "_CompleteAsyncError":
+                    self._failed(err, info, arg, labels, started)
                 raise
             metrics.activity_attempts.add(1, {**labels, "outcome": "completed"})
             invoices, entity = _invoice_postings(arg)
