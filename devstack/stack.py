@@ -49,8 +49,9 @@ def stack_secrets(settings: Settings) -> tuple[Secrets, list[str]]:
         path = dev_key_path(settings.data_dir)
         created = ensure_dev_key_file(path)
         update["codec_keys_file"] = path
-        notes.append(f"payload encryption: DEVELOPMENT key {'generated' if created else 'from'} "
-                     f"{path} (not for real data; set CASHLOOP_CODEC_KEYS_FILE)")
+        notes.append(f"payload encryption: DEVELOPMENT key in {path}"
+                     f"{' (generated now)' if created else ''} - not for real data; "
+                     "production sets CASHLOOP_CODEC_KEYS_FILE")
     if secrets.codec_token is None:
         update["codec_token"] = SecretStr(DEV_CODEC_TOKEN)
         notes.append(f"codec server token: {DEV_CODEC_TOKEN} (DEVELOPMENT token; set "
