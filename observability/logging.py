@@ -86,13 +86,15 @@ def configure_logging(fmt: str = "console", level: str = "INFO", *, service: str
                       stream: IO[str] | None = None) -> logging.Handler:
     """Route structlog and stdlib logging of this process through one masked handler."""
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars,
+        # filter_by_level first: a debug line below the level costs one check, no processing.
+        processors=[structlog.stdlib.filter_by_level, structlog.contextvars.merge_contextvars,
                     structlog.stdlib.add_logger_name, structlog.stdlib.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False)
+        # The chain never changes between configure calls (only the handler does).
+        cache_logger_on_first_use=True)
     handler = build_handler(fmt, service, stream)
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "cashloop"]:

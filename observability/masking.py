@@ -67,8 +67,15 @@ RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
 ]
 
 
+# Values the logging pipeline itself adds; nothing personal can be in them.
+SAFE_KEYS = frozenset({"timestamp", "level", "logger", "service", "trace_id", "span_id"})
+_MAYBE_PII = re.compile(r"[0-9@]|://|input_value")
+
+
 def mask_text(text: str) -> str:
     """A string with every recognised piece of personal data replaced."""
+    if not _MAYBE_PII.search(text):  # every rule needs a digit, an @, a URL or input_value
+        return text
     for pattern, replacement in RULES:
         text = pattern.sub(replacement, text)  # type: ignore[arg-type]
     return text
@@ -91,4 +98,5 @@ def mask_value(value: Any, key: str | None = None) -> Any:
 
 def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: the event dict with personal data removed."""
-    return {k: mask_value(v, k) if k != "event" else mask_value(v) for k, v in event.items()}
+    return {k: v if k in SAFE_KEYS else mask_value(v, k) if k != "event" else mask_value(v)
+            for k, v in event.items()}
