@@ -15,7 +15,8 @@ from settings import Settings
 
 # Far from the documented defaults and from the test suite's free ports.
 BENCH_PORTS = {"temporal_port": 57233, "temporal_ui_port": 58233, "sandbox_port": 58100,
-               "gateway_port": 58000}
+               "gateway_port": 58000, "codec_port": 58090, "worker_metrics_port": 59464,
+               "sdk_metrics_port": 59465}
 
 
 def bench_settings(**overrides: object) -> Settings:

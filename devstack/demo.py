@@ -56,8 +56,11 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
     procs = await asyncio.to_thread(stack.up, demo)
     for p in procs:
         print(f"  {p.name:<10} pid {p.pid:<7} {p.address}")
+    secrets, notes = stack.stack_secrets(demo)
+    for note in notes:
+        print(f"  {note}")
     try:
-        client = await connect(demo)
+        client = await connect(demo, secrets)
         started = time.monotonic()
         await deliver(client, events, flow_config(demo))
         expected = Counter(e.subscription_id for e in events)

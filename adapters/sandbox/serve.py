@@ -98,8 +98,9 @@ def _prepare(name: str, host: str, port: int, store_url: str,
         engine.dispose()
         raise
     bound_host, bound_port = sock.getsockname()[:2]
+    # log_config=None: uvicorn logs through the process's (masked, structured) logging.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, log_config=None)
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     return _Sandbox(name, f"http://{url_host}:{bound_port}", _Server(config), sock, engine)
 
@@ -166,9 +167,13 @@ async def running_sandboxes(
 
 
 async def _serve(names: list[str]) -> int:
+    from observability.logging import configure_logging
+    from observability.tracing import configure_tracing
     from settings import Settings, load_entities  # entry point only: libraries get arguments
 
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level, service="sandboxes")
+    configure_tracing(settings.otel_exporter, "sandboxes")
     entities = load_entities(settings.entities_file)
     sandboxes: list[_Sandbox] = []
     try:
