@@ -98,7 +98,7 @@ def hledger_journal(entries: Iterable[JournalEntry],
            "; entity's functional currency.", ""]
     for cur in currencies:
         digits = minor_units(cur)
-        out.append(f"commodity 1000{'.' + '0' * digits if digits else ''} {cur}")
+        out.append(f"commodity 1000.{'0' * digits} {cur}")
     out.append("")
     for (entity, code) in sorted(used):
         out.append(f"account {hledger_account(entities[entity], code)}")
