@@ -25,6 +25,7 @@ SANDBOX_OFFSETS: dict[str, int] = {
     "payments": 3,
     "erp-legacy": 4,
     "erp-cloud": 5,
+    "rates": 6,
 }
 
 ERP_TARGETS = ("erp-legacy", "erp-cloud")
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
                                            f"http://localhost:{self.temporal_ui_port}"]
 
     def sandbox_url(self, name: str) -> str:
-        """Base URL of one sandbox system (crm, tax, provisioning, payments, erp-*)."""
+        """Base URL of one sandbox system (crm, tax, provisioning, payments, erp-*, rates)."""
         if name in self.sandbox_urls:
             return self.sandbox_urls[name]
         return f"http://{self.host}:{self.sandbox_port + SANDBOX_OFFSETS[name]}"

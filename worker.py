@@ -31,6 +31,8 @@ from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
+from adapters.rates.port import RatePort
+from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.tax.port import TaxPort
 from adapters.tax.sandbox import SandboxTaxAdapter
 from canonical.accounts import LegalEntity
@@ -48,9 +50,10 @@ from settings import (
 from settings_secrets import Secrets, load_secrets
 from temporal_client import connect
 from workflows.activation import ActivationFlow
+from workflows.period_close import PeriodCloseWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow)
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow, PeriodCloseWorkflow)
 # Our pure modules are imported once, not re-imported per workflow run in the sandbox.
 PASSTHROUGH = ("canonical", "adapters", "activities", "settings", "pydantic", "pydantic_core",
                "annotated_types", "httpx")
@@ -63,6 +66,8 @@ class Ports:
     tax: TaxPort
     provisioning: ProvisioningPort
     erps: dict[str, ErpPort]
+    # Exchange rates for foreign-currency documents (None: such documents park).
+    rates: RatePort | None = None
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -85,17 +90,18 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     crm = CrmActivities(ports.crm)
     tax = TaxActivities(ports.tax)
     prov = ProvisioningActivities(ports.provisioning)
-    rules = RulesActivities(entities, recognition)
+    rules = RulesActivities(entities, recognition, ports.rates)
     erp = ErpActivities(ErpRouter(routing, ports.erps))
     main_activities: list[Callable[..., Any]] = [
         crm.validate_customer, tax.calculate_tax,
         prov.grant_entitlements, prov.suspend_entitlements, prov.restore_entitlements,
         prov.revoke_entitlements,
         rules.invoice_journal, rules.credit_memo_journal, rules.payment_journal,
-        rules.refund_journal, rules.write_off_journal,
+        rules.refund_journal, rules.write_off_journal, rules.recognition_journals,
     ]
     erp_activities: list[Callable[..., Any]] = [
         erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
+        erp.list_open_revenue_periods, erp.lock_erp_period,
     ]
     interceptors = worker_interceptors(client)
     main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
@@ -129,6 +135,7 @@ async def sandbox_ports(settings: Settings,
             tax=SandboxTaxAdapter(client("tax")),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
             erps={name: SandboxErpAdapter(name, client(name)) for name in ERP_TARGETS},
+            rates=SandboxRatesAdapter(client("rates")),
         )
 
 

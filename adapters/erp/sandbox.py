@@ -17,7 +17,7 @@ from canonical.errors import CashloopError, UnavailableError
 from canonical.ledger import JournalEntry
 from canonical.money import Money
 
-from .port import ErpReceipt, Posting
+from .port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting
 
 SYSTEM = "erp"
 # The sandbox ERP takes at most this many postings per call.
@@ -109,6 +109,28 @@ class SandboxErpAdapter:
         return parse(response, ErpReceipt, SYSTEM)
 
 
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        """Schedule periods up to `through` with revenue still to recognise."""
+        response = await call(self._client, "GET", "/v1/revenue/open-periods", system=SYSTEM,
+                              correlation_id=correlation_id,
+                              params={"legal_entity": legal_entity, "through": through})
+        return parse(response, _OpenPeriods, SYSTEM).periods
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        """Lock a period of an entity (a repeat answers duplicate)."""
+        response = await call(
+            self._client, "POST",
+            f"/v1/periods/{_segment(legal_entity)}/{_segment(period)}/lock",
+            system=SYSTEM, correlation_id=correlation_id)
+        return parse(response, PeriodLock, SYSTEM)
+
+
+class _OpenPeriods(BaseModel):
+    periods: list[OpenRevenuePeriod]
+
+
 class ErpDocument(BaseModel):
     """A document in the sandbox ERP's register, with the body it was posted with."""
 
@@ -142,6 +164,7 @@ class ErpSchedulePeriod(BaseModel):
     recognised_entry_id: str | None = None
     recognised_document_id: str | None = None
     recognised_amount: Money | None = None
+    functional_amount: Money | None = None
 
 
 class ErpSchedule(BaseModel):
@@ -164,6 +187,8 @@ class ErpSchedule(BaseModel):
     service_end: dt.date
     ended_on: dt.date | None
     periods: list[ErpSchedulePeriod]
+    functional_currency: str | None = None
+    rate: Decimal | None = None
 
 
 def _money(value: str | None, currency: str) -> Money | None:
@@ -171,10 +196,11 @@ def _money(value: str | None, currency: str) -> Money | None:
 
 
 def _schedule(raw: dict[str, Any]) -> ErpSchedule:
-    cur = raw["currency"]
+    cur, fcur = raw["currency"], raw.get("functional_currency")
     periods = [{**p, "amount": _money(p["amount"], cur),
                 "original_amount": _money(p["original_amount"], cur),
-                "recognised_amount": _money(p["recognised_amount"], cur)}
+                "recognised_amount": _money(p["recognised_amount"], cur),
+                "functional_amount": _money(p.get("functional_amount"), fcur or cur)}
                for p in raw["periods"]]
     fields = {k: v for k, v in raw.items() if k != "currency"}
     return ErpSchedule.model_validate({**fields, "total": _money(raw["total"], cur),
@@ -211,10 +237,16 @@ class SandboxErpReader(SandboxAdminClient):
         return [ErpDocument.model_validate(d) for d in body["documents"]]
 
     async def schedules(self, legal_entity: str | None = None) -> list[ErpSchedule]:
-        """Revenue schedules with their periods and recognition links."""
+        """Revenue schedules with their periods (functional amounts when foreign)."""
         params = {"legal_entity": legal_entity} if legal_entity else None
         body = (await self._call("GET", "/v1/schedules", params=params)).json()
         return [_schedule(raw) for raw in body["schedules"]]
+
+    async def period_locks(self, legal_entity: str | None = None) -> list[dict[str, Any]]:
+        """Locked periods per legal entity."""
+        params = {"legal_entity": legal_entity} if legal_entity else None
+        body = (await self._call("GET", "/v1/periods/locks", params=params)).json()
+        return list(body["locks"])
 
     async def config(self) -> ErpConfig:
         """The asynchronous-confirmation config."""

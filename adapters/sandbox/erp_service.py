@@ -10,10 +10,10 @@ from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Engine
 
-from adapters.erp.port import ErpReceipt
+from adapters.erp.port import ErpReceipt, PeriodLock
 from canonical.accounts import LegalEntity
 
-from . import erp_queries
+from . import erp_periods, erp_queries
 from .common import SandboxError, new_app, validation_detail
 from .erp_postings import ErpConfig
 from .erp_store import ErpStore
@@ -102,6 +102,22 @@ def create_erp_app(name: str, engine: Engine, entities: Mapping[str, LegalEntity
     def schedules(legal_entity: str | None = None) -> dict[str, Any]:
         """Revenue schedules with periods and recognition links."""
         return {"schedules": erp_queries.schedules(store, legal_entity)}
+
+    @app.post("/v1/periods/{legal_entity}/{period}/lock")
+    def lock_period(legal_entity: str, period: str,
+                    correlation_id: CorrelationId = None) -> PeriodLock:
+        """Lock (close) a period; postings dated in it later go to the first open period."""
+        return erp_periods.lock(store, legal_entity, period, correlation_id)
+
+    @app.get("/v1/periods/locks")
+    def period_locks(legal_entity: str | None = None) -> dict[str, Any]:
+        """Locked periods per legal entity."""
+        return {"locks": erp_periods.locks(store, legal_entity)}
+
+    @app.get("/v1/revenue/open-periods")
+    def open_revenue_periods(legal_entity: str, through: str) -> dict[str, Any]:
+        """Schedule periods up to `through` (YYYY-MM) with revenue still to recognise."""
+        return {"periods": erp_periods.open_revenue_periods(store, legal_entity, through)}
 
     @app.get("/_admin/config")
     async def get_config() -> ErpConfig:

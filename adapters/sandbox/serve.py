@@ -23,10 +23,11 @@ from .db import make_engine
 from .erp_service import create_erp_app
 from .faults import FaultSettings
 from .provisioning_service import create_provisioning_app
+from .rates_service import create_rates_app
 from .tax_service import create_tax_app
 
 # Every sandbox `serve` starts by default, in this order.
-SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "erp-legacy", "erp-cloud")
+SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "erp-legacy", "erp-cloud", "rates")
 # The payments sandbox goes here: add "payments" to SERVICES and its builder to BUILDERS.
 
 AppBuilder = Callable[[str, Engine, Mapping[str, LegalEntity], FaultSettings | None], ASGIApp]
@@ -41,6 +42,7 @@ BUILDERS: dict[str, AppBuilder] = {
     # Every instance whose name starts with "erp" (erp-legacy, erp-cloud, erp-test-1f2e).
     "erp": lambda name, engine, entities, faults: create_erp_app(
         name, engine, entities, faults=faults),
+    "rates": lambda name, _engine, _entities, faults: create_rates_app(faults=faults, name=name),
     # "payments": lambda name, engine, _entities, faults: create_payments_app(...),
 }
 
