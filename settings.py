@@ -55,8 +55,12 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     task_queue: str = "cashloop"
     erp_task_queue: str = "cashloop-erp"
-    # The ERP's request limit, enforced across all workers by the ERP task queue.
+    # The ERP's request limit: each worker's ERP batcher paces its calls under it (with W
+    # worker processes give each 1/W); the ERP task queue caps postings across workers.
     erp_max_rps: float = 25.0
+    # ...and at most this many calls in flight, each with up to erp_max_batch postings.
+    erp_max_concurrency: int = 5
+    erp_max_batch: int = 100
     routing_file: Path = PROJECT_ROOT / "config" / "routing.toml"
     entities_file: Path = PROJECT_ROOT / "config" / "entities.toml"
     plans_file: Path = PROJECT_ROOT / "config" / "plans.toml"

@@ -26,6 +26,7 @@ from activities.rules import RulesActivities
 from activities.tax import TaxActivities
 from adapters.crm.port import CrmPort
 from adapters.crm.sandbox import SandboxCrmAdapter
+from adapters.erp.batching import ErpBatcher
 from adapters.erp.port import ErpPort
 from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
@@ -58,6 +59,7 @@ WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow, PeriodCloseWo
 PASSTHROUGH = ("canonical", "adapters", "activities", "settings", "pydantic", "pydantic_core",
                "annotated_types", "httpx")
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+ERP_CONCURRENT_ACTIVITIES = 1000
 
 
 @dataclass
@@ -84,9 +86,14 @@ def worker_interceptors(client: Client) -> list[Any]:
 def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   entities: dict[str, LegalEntity],
                   recognition: dict[str, RecognitionMethod] | None = None,
-                  task_queue: str, erp_task_queue: str, erp_max_rps: float | None = None,
+                  task_queue: str, erp_task_queue: str,
+                  erp_max_postings_per_s: float | None = None,
                   max_cached_workflows: int = 2000) -> list[Worker]:
-    """The main and ERP workers; tests call this with their own ports and queues."""
+    """The main and ERP workers; tests call this with their own ports and queues.
+
+    `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
+    the ERP adapters' batchers pace the HTTP calls themselves (sandbox_ports).
+    """
     crm = CrmActivities(ports.crm)
     tax = TaxActivities(ports.tax)
     prov = ProvisioningActivities(ports.provisioning)
@@ -111,7 +118,9 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20)
     erp_worker = Worker(client, task_queue=erp_task_queue, activities=erp_activities,
                         interceptors=interceptors,
-                        max_task_queue_activities_per_second=erp_max_rps,
+                        max_task_queue_activities_per_second=erp_max_postings_per_s,
+                        # activities wait in the batcher for their batch call: many at once
+                        max_concurrent_activities=ERP_CONCURRENT_ACTIVITIES,
                         max_concurrent_activity_task_polls=10)
     return [main, erp_worker]
 
@@ -134,7 +143,11 @@ async def sandbox_ports(settings: Settings,
             crm=SandboxCrmAdapter(client("crm")),
             tax=SandboxTaxAdapter(client("tax")),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
-            erps={name: SandboxErpAdapter(name, client(name)) for name in ERP_TARGETS},
+            erps={name: ErpBatcher(SandboxErpAdapter(name, client(name)),
+                                   max_batch=settings.erp_max_batch,
+                                   max_rps=settings.erp_max_rps,
+                                   max_concurrency=settings.erp_max_concurrency)
+                  for name in ERP_TARGETS},
             rates=SandboxRatesAdapter(client("rates")),
         )
 
@@ -160,7 +173,7 @@ async def run(settings: Settings) -> None:
             entities=load_entities(settings.entities_file),
             recognition=load_recognition_methods(settings.plans_file),
             task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
-            erp_max_rps=settings.erp_max_rps)
+            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch)
         async with contextlib.AsyncExitStack() as stack:
             for w in workers:
                 await stack.enter_async_context(w)

@@ -65,25 +65,41 @@ class SandboxErpAdapter:
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
         """Post in batches of up to 100; raises the error of the first failed item."""
-        receipts: list[ErpReceipt] = []
+        outcomes = await self.post_each(postings, [correlation_id] * len(postings))
+        for outcome in outcomes:
+            if isinstance(outcome, CashloopError):
+                raise outcome
+        return [o for o in outcomes if isinstance(o, ErpReceipt)]
+
+    async def post_each(self, postings: list[Posting], correlation_ids: list[str]
+                        ) -> list[ErpReceipt | CashloopError]:
+        """Post in batches of up to 100; one outcome per posting, in order.
+
+        A failure of a whole call (transport, 5xx, 429) raises; a refused item is
+        its canonical error in the result, so one bad posting never fails the others.
+        """
+        outcomes: list[ErpReceipt | CashloopError] = []
         for start in range(0, len(postings), MAX_BATCH):
             chunk = postings[start:start + MAX_BATCH]
+            cids = correlation_ids[start:start + MAX_BATCH]
             response = await call(
-                self._client, "POST", "/v1/postings", system=SYSTEM,
-                correlation_id=correlation_id,
-                json={"postings": [p.model_dump(mode="json") for p in chunk]})
+                self._client, "POST", "/v1/postings", system=SYSTEM, correlation_id=cids[0],
+                json={"postings": [p.model_dump(mode="json") for p in chunk],
+                      "correlation_ids": cids})
             results = parse(response, _BatchResponse, SYSTEM).results
             if len(results) != len(chunk):
                 raise UnavailableError(f"{self.name} answered {len(results)} results for "
                                        f"{len(chunk)} postings", system=SYSTEM)
             for posting, item in zip(chunk, results, strict=True):
                 if item.error is not None:
-                    raise _item_error(response, posting.external_id, item.error)
-                if item.receipt is None:
-                    raise UnavailableError(f"{self.name} answered neither receipt nor error "
-                                           f"for {posting.external_id}", system=SYSTEM)
-                receipts.append(item.receipt)
-        return receipts
+                    outcomes.append(_item_error(response, posting.external_id, item.error))
+                elif item.receipt is None:
+                    outcomes.append(UnavailableError(
+                        f"{self.name} answered neither receipt nor error for "
+                        f"{posting.external_id}", system=SYSTEM))
+                else:
+                    outcomes.append(item.receipt)
+        return outcomes
 
     async def reverse(self, external_id: str, *, reversal_external_id: str, reason: str,
                       correlation_id: str) -> ErpReceipt:

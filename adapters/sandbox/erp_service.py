@@ -28,6 +28,9 @@ class PostingsRequest(BaseModel):
     """A batch of postings; each item is validated on its own so one bad item fails alone."""
 
     postings: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    # One per posting when a batch carries postings of several flows (ERP batching);
+    # otherwise the X-Correlation-Id header applies to all.
+    correlation_ids: list[str | None] | None = None
 
 
 class ReverseRequest(BaseModel):
@@ -68,7 +71,12 @@ def create_erp_app(name: str, engine: Engine, entities: Mapping[str, LegalEntity
         """Record 1..100 postings, each on its own; results in input order."""
         stats.incr("batch_calls")
         stats.incr("documents_in_batches", len(req.postings))
-        return {"results": [store.post(raw, correlation_id) for raw in req.postings]}
+        cids = req.correlation_ids or []
+        if cids and len(cids) != len(req.postings):
+            raise SandboxError(422, "correlation_ids_mismatch",
+                               f"{len(cids)} correlation ids for {len(req.postings)} postings")
+        return {"results": [store.post(raw, (cids[i] if cids else None) or correlation_id)
+                            for i, raw in enumerate(req.postings)]}
 
     @app.get("/v1/postings/{external_id:path}")
     def get_posting(external_id: str) -> ErpReceipt:

@@ -12,6 +12,7 @@ import httpx
 from temporalio.client import Client
 
 from adapters.crm.sandbox import SandboxCrmAdapter
+from adapters.erp.batching import ErpBatcher
 from adapters.erp.routing import RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter, SandboxErpReader
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
@@ -57,7 +58,8 @@ async def running_engine(client: Client, tmp: Path, *,
         ports = Ports(crm=SandboxCrmAdapter(clients["crm"]),
                       tax=SandboxTaxAdapter(clients["tax"]),
                       provisioning=SandboxProvisioningAdapter(clients["provisioning"]),
-                      erps={n: SandboxErpAdapter(n, clients[n]) for n in ERP_TARGETS},
+                      erps={n: ErpBatcher(SandboxErpAdapter(n, clients[n]), max_rps=25,
+                                          max_concurrency=5) for n in ERP_TARGETS},
                       rates=SandboxRatesAdapter(clients["rates"]))
         workers = build_workers(client, ports, routing=ROUTING, entities=ENTITIES,
                                 recognition=load_recognition_methods(
