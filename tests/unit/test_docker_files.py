@@ -17,7 +17,7 @@ DOCKER = Path(__file__).parents[2] / "docker"
 
 def test_the_cluster_registers_every_search_attribute_the_workflows_upsert() -> None:
     script = (DOCKER / "register-search-attributes.sh").read_text()
-    registered = dict(re.findall(r"(\w+)=(Keyword|KeywordList|Double|Datetime|Int|Bool|Text)",
+    registered = dict(re.findall(r"(\w+)=(KeywordList|Keyword|Double|Datetime|Int|Bool|Text)\b",
                                  script))
     types = {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList", "DOUBLE": "Double",
              "DATETIME": "Datetime"}
