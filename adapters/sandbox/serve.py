@@ -22,12 +22,13 @@ from .crm_service import create_crm_app
 from .db import make_engine
 from .erp_service import create_erp_app
 from .faults import FaultSettings
+from .payments_service import create_payments_app
 from .provisioning_service import create_provisioning_app
 from .tax_service import create_tax_app
 
 # Every sandbox `serve` starts by default, in this order.
-SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "erp-legacy", "erp-cloud")
-# The payments sandbox goes here: add "payments" to SERVICES and its builder to BUILDERS.
+SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "payments", "erp-legacy",
+                             "erp-cloud")
 
 AppBuilder = Callable[[str, Engine, Mapping[str, LegalEntity], FaultSettings | None], ASGIApp]
 
@@ -41,7 +42,8 @@ BUILDERS: dict[str, AppBuilder] = {
     # Every instance whose name starts with "erp" (erp-legacy, erp-cloud, erp-test-1f2e).
     "erp": lambda name, engine, entities, faults: create_erp_app(
         name, engine, entities, faults=faults),
-    # "payments": lambda name, engine, _entities, faults: create_payments_app(...),
+    "payments": lambda name, engine, _entities, faults: create_payments_app(
+        engine, faults=faults, name=name),
 }
 
 
