@@ -21,6 +21,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
+from activities.payments import PaymentsActivities
+from activities.proration import ProrationActivities
 from activities.provisioning import ProvisioningActivities
 from activities.rules import RulesActivities
 from activities.tax import TaxActivities
@@ -29,6 +31,8 @@ from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.port import ErpPort
 from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
+from adapters.payments.port import PaymentsPort
+from adapters.payments.sandbox import SandboxPaymentsAdapter
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.tax.port import TaxPort
@@ -43,9 +47,14 @@ from settings import (
 )
 from temporal_client import connect
 from workflows.activation import ActivationFlow
+from workflows.amendment import AmendmentFlow
+from workflows.cancellation import CancellationFlow
+from workflows.dunning import DunningFlow
+from workflows.renewal import RenewalFlow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow)
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow, AmendmentFlow, RenewalFlow,
+                             DunningFlow, CancellationFlow)
 # Our pure modules are imported once, not re-imported per workflow run in the sandbox.
 PASSTHROUGH = ("canonical", "adapters", "activities", "settings", "pydantic", "pydantic_core",
                "annotated_types", "httpx")
@@ -58,6 +67,7 @@ class Ports:
     tax: TaxPort
     provisioning: ProvisioningPort
     erps: dict[str, ErpPort]
+    payments: PaymentsPort | None = None  # dunning retries; without it they park
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -76,12 +86,15 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     prov = ProvisioningActivities(ports.provisioning)
     rules = RulesActivities(entities, recognition)
     erp = ErpActivities(ErpRouter(routing, ports.erps))
+    payments = PaymentsActivities(ports.payments)
+    proration = ProrationActivities()
     main_activities: list[Callable[..., Any]] = [
-        crm.validate_customer, tax.calculate_tax,
+        crm.validate_customer, crm.renewal_terms, crm.send_notice, tax.calculate_tax,
         prov.grant_entitlements, prov.suspend_entitlements, prov.restore_entitlements,
         prov.revoke_entitlements,
         rules.invoice_journal, rules.credit_memo_journal, rules.payment_journal,
         rules.refund_journal, rules.write_off_journal,
+        proration.prorate_amendment, proration.renewal_term, payments.collect_payment,
     ]
     erp_activities: list[Callable[..., Any]] = [
         erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
@@ -110,6 +123,7 @@ async def sandbox_ports(settings: Settings) -> AsyncIterator[Ports]:
             tax=SandboxTaxAdapter(client("tax")),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
             erps={name: SandboxErpAdapter(name, client(name)) for name in ERP_TARGETS},
+            payments=SandboxPaymentsAdapter(client("payments")),
         )
 
 

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Posting,
         SchedulePosting,
     )
-    from canonical.billing import TaxResult
+    from canonical.billing import Invoice, TaxResult
     from canonical.customer import CustomerAccount
     from canonical.events import (
         CreditMemoIssuedEvent,
@@ -74,12 +74,15 @@ def _invoice_of(event: Event) -> str | None:
 
 class DocumentPoster:
     def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
-                 customer: Callable[[], CustomerAccount | None]) -> None:
+                 customer: Callable[[], CustomerAccount | None],
+                 on_invoice: Callable[[Invoice], None] | None = None) -> None:
         self._owner = owner
         self._config = config
         self._calls = Calls(config)
         self._invoices = invoices
         self._customer = customer
+        # Told of every posted invoice (with its tax): the entity keeps its service lines.
+        self._on_invoice = on_invoice
         self._documents: list[str] = []
 
     def waiting_for(self, event: Event, ahead: list[Event]) -> str | None:
@@ -198,6 +201,8 @@ class DocumentPoster:
                                paid=Money.zero(inv.currency), credited=Money.zero(inv.currency),
                                status=InvoiceStatus.POSTED, erp_document_id=receipt.document_id)
             self._invoices[inv.invoice_id] = view
+            if self._on_invoice is not None:
+                self._on_invoice(inv)
             return f"invoice {inv.invoice_id} posted ({view.total})"
         invoice_id = _invoice_of(event)
         view = self._invoices[invoice_id] if invoice_id else None

@@ -24,9 +24,12 @@ WaitingFor = Callable[[Event, list[Event]], str | None]
 
 
 class Intake:
-    def __init__(self, config: FlowConfig, snap: SubscriptionSnapshot) -> None:
+    def __init__(self, config: FlowConfig, snap: SubscriptionSnapshot,
+                 on_finding: Callable[[Finding], None] | None = None) -> None:
         self._config = config
         self._snap = snap
+        # The entity records every finding in its audit trail and search attributes.
+        self._on_finding = on_finding
         self._seen_order: list[str] = list(snap.seen_event_ids)
         self._seen = set(self._seen_order)
         self._new: list[Event] = []
@@ -119,11 +122,13 @@ class Intake:
     # --- reporting ---------------------------------------------------------------------
 
     def finding(self, kind: str, event: Event | None, detail: str) -> None:
-        self._snap.findings.append(Finding(kind=kind, at=workflow.now(),
-                                           event_id=event.event_id if event else None,
-                                           detail=detail))
+        found = Finding(kind=kind, at=workflow.now(),
+                        event_id=event.event_id if event else None, detail=detail)
+        self._snap.findings.append(found)
         del self._snap.findings[:-FINDINGS_KEEP]
         workflow.logger.warning("subscription finding", extra={"kind": kind, "detail": detail})
+        if self._on_finding is not None:
+            self._on_finding(found)
 
     def pending(self, waiting_for: WaitingFor) -> list[PendingEvent]:
         result = []
