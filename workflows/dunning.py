@@ -87,7 +87,7 @@ class PaymentNotice(BaseModel):
 class DunningView(BaseModel):
     state: DunningState
     invoice_id: str
-    attempt: int
+    attempt: int  # the attempt being waited for or made
     amount_due: Money
     next_action_at: dt.datetime | None
     suspended: bool
@@ -123,7 +123,8 @@ class DunningFlow(Flow):
         self._input = input
         self._due = input.amount_due
         self._paid_by: str | None = None
-        self._attempt = 0
+        self._attempt = 0  # the attempt being waited for or made
+        self._made = 0  # collection attempts made
         self._next: dt.datetime | None = None
         self._suspended = False
         self._docs: list[str] = []
@@ -185,6 +186,7 @@ class DunningFlow(Flow):
                 return await self._recover(None)
             self._transition(S.RETRYING, note=f"attempt {i + 1} for {self._due}")
             self._upsert()
+            self._made += 1
             collected = await self._collect(i + 1, failed_on + dt.timedelta(days=day))
             if collected is not None or self._paid_by is not None:
                 return await self._recover(collected)
@@ -253,7 +255,7 @@ class DunningFlow(Flow):
         await self._notice("payment_received", self._attempt)
         self._transition(S.RECOVERED)
         return DunningResult(state=S.RECOVERED, invoice_id=self._input.invoice_id,
-                             attempts=self._attempt, payment=payment,
+                             attempts=self._made, payment=payment,
                              paid_by=paid_by)
 
     async def _write_off(self, on: dt.date) -> DunningResult:
@@ -278,7 +280,7 @@ class DunningFlow(Flow):
         await self._notice("written_off", self._attempt)
         self._transition(S.WRITTEN_OFF, documents=list(self._docs))
         return DunningResult(state=S.WRITTEN_OFF, invoice_id=inp.invoice_id,
-                             attempts=self._attempt,
+                             attempts=self._made,
                              written_off=amount if amount.amount > 0 else None,
                              cancellation=cancellation)
 

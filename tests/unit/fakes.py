@@ -96,7 +96,8 @@ class FakeErp:
         self.reversals: dict[str, str] = {}  # reversal id -> reversed external id
         self.calls = 0
         self.fail_kinds: dict[str, CashloopError] = {}
-        self.fail_ids: dict[str, CashloopError] = {}  # external id -> error (each call)
+        self.fail_ids: dict[str, CashloopError] = {}  # external id -> error of its posting
+        self.fail_cancel: dict[str, CashloopError] = {}  # contract external id -> error
         self.pending_kinds: set[str] = set()  # answered pending until confirm() is called
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
@@ -164,6 +165,8 @@ class FakeErp:
 
     async def cancel_contract(self, external_id: str, *, reason: str,
                               correlation_id: str) -> ErpReceipt:
+        if external_id in self.fail_cancel:
+            raise self.fail_cancel[external_id]
         if external_id not in self.receipts:
             raise NotFoundError(f"{external_id} unknown", system="erp")
         receipt = self.receipts[external_id].model_copy(update={"status": "cancelled"})
@@ -205,7 +208,8 @@ class FakeErp:
 class FakeProvisioning:
     def __init__(self) -> None:
         self.status: dict[str, Entitlements] = {}
-        self.fail_with: CashloopError | None = None
+        self.fail_with: CashloopError | None = None  # for grant
+        self.fail_on: dict[str, CashloopError] = {}  # status ("revoked", ...) -> error
         self.calls: list[str] = []
 
     async def grant(self, change: EntitlementChange, *, correlation_id: str) -> Entitlements:
@@ -219,6 +223,8 @@ class FakeProvisioning:
 
     def _set(self, subscription_id: str, status: EntitlementStatus) -> Entitlements:
         self.calls.append(status.value)
+        if status.value in self.fail_on:
+            raise self.fail_on[status.value]
         if subscription_id not in self.status:
             raise NotFoundError(f"no entitlements for {subscription_id}", system="provisioning")
         e = self.status[subscription_id].model_copy(update={"status": status})

@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.erp.routing import RoutingTable
@@ -36,6 +37,7 @@ from settings import load_entities
 from tests.unit.fakes import FakeCrm, FakeErp, FakePayments, FakeProvisioning, FakeTax
 from worker import Ports, build_workers
 from workflows.config import FlowConfig
+from workflows.flow import ParkedStep
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionInput, SubscriptionView
 
@@ -108,6 +110,17 @@ async def until(handle: WorkflowHandle, done: Callable[[SubscriptionView], bool]
         else:
             await asyncio.sleep(0.05)
     raise AssertionError(f"condition not reached: {view}")
+
+
+async def parked_step(handle: WorkflowHandle) -> ParkedStep:
+    """Wait until a flow (which may not have started yet) parks; its parked step."""
+    for _ in range(300):
+        with contextlib.suppress(RPCError):  # not started yet
+            found = await handle.query("parked", result_type=ParkedStep)
+            if found is not None:
+                return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never parked")
 
 
 def quiet(applied: int) -> Callable[[SubscriptionView], bool]:

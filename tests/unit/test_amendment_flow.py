@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 from decimal import Decimal
 
 import pytest
-from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.errors import InvalidDataError, RejectedError
@@ -19,13 +15,13 @@ from tests.unit.flows_harness import (
     amend,
     annual,
     gross,
+    parked_step,
     quiet,
     running,
     send,
     until,
 )
 from workflows.amendment import AmendmentFlow
-from workflows.flow import ParkedStep
 from workflows.subscription import SubscriptionWorkflow
 
 JUL_2 = dt.datetime(2026, 7, 2, tzinfo=dt.UTC)  # 183 of 365 days left in the 2026 term
@@ -128,7 +124,7 @@ async def test_permanent_failure_compensates_the_done_steps_and_parks(
         before_ledger = world.erp.balances()
         await send(ts_env.client, config, life.events[2:])
         child = ts_env.client.get_workflow_handle(f"amendment-am_{sub_id}_1")
-        parked = await _parked(child)
+        parked = await parked_step(child)
         audit = await child.query(AmendmentFlow.audit_trail)
         state = await child.query(AmendmentFlow.state)
         view = await handle.query(SubscriptionWorkflow.state)
@@ -141,14 +137,6 @@ async def test_permanent_failure_compensates_the_done_steps_and_parks(
     assert view.parked and view.state == "Amending"
 
 
-async def _parked(handle: WorkflowHandle) -> ParkedStep:
-    for _ in range(200):
-        with contextlib.suppress(RPCError):  # not started yet
-            parked = await handle.query(AmendmentFlow.parked)
-            if parked is not None:
-                return parked
-        await asyncio.sleep(0.05)
-    raise AssertionError("never parked")
 
 
 async def test_amendment_without_invoiced_service_parks_at_prorate(
@@ -157,6 +145,6 @@ async def test_amendment_without_invoiced_service_parks_at_prorate(
     amend(life, 1, JUL_2, "2400.00")
     async with running(ts_env.client, task_queue, world) as config:
         await send(ts_env.client, config, life.events)
-        parked = await _parked(ts_env.client.get_workflow_handle("amendment-am_sub_noinv_1"))
+        parked = await parked_step(ts_env.client.get_workflow_handle("amendment-am_sub_noinv_1"))
     assert parked.reason == f"proration.{InvalidDataError.kind_suffix}"
     assert parked.step == "prorate"
