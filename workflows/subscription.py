@@ -73,7 +73,8 @@ class SubscriptionWorkflow(Flow):
         self._snap = snap
         self._init_flow(input.config, snap.state, snap.correlation_id or "", snap.audit)
         self._children = dict(snap.children)
-        self._intake = Intake(input.config, snap, on_finding=self._found)
+        self._intake = Intake(input.config, snap, on_finding=self._found,
+                              rescan_after_gap=lambda: workflow.patched(PATCH_FLOWS))
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
                                       lambda: self._snap.customer, self._invoice_posted)
