@@ -10,7 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.io import EntitlementInput, ErpDocumentInput, ValidateCustomerInput
-    from adapters.erp.port import ContractPosting, CustomerUpsert
+    from adapters.erp.port import ContractPosting, CustomerUpsert, ErpReceipt
     from adapters.erp.routing import Domain
     from canonical.customer import CustomerAccount
     from canonical.subscription import Subscription
@@ -152,9 +152,14 @@ class ActivationFlow(SagaFlow):
         contract = ContractPosting(external_id=contract_id, subscription=sub)
         saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
             legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES, external_id=contract_id,
-            reason="activation compensated", correlation_id=cid)))
-        receipts = await self._step("post_contract", lambda _: calls.post(
-            sub.legal_entity, Domain.RECEIVABLES, [contract], cid), permanent="raise")
+            reason="activation compensated", correlation_id=cid)), contract_id)
+
+        async def post_contract(_: Any) -> list[ErpReceipt]:
+            receipts = await calls.post(sub.legal_entity, Domain.RECEIVABLES, [contract], cid)
+            saga.landed.update(r.external_id for r in receipts)
+            return receipts
+
+        receipts = await self._step("post_contract", post_contract, permanent="raise")
         if isinstance(receipts, Skipped):
             return skipped(receipts)
         refs["erp_contract"] = receipts[0].document_id

@@ -34,6 +34,7 @@ from .flow import AuditRecord, Skipped
 from .postings import (
     invoice_external_ids,
     invoice_postings,
+    post_landed,
     push_reversals,
     taxed,
     utc_date,
@@ -189,7 +190,8 @@ class AmendmentFlow(SagaFlow):
             self._transition(S.ENDING_SCHEDULES)
             push_reversals(saga, calls, entity, [(Domain.REVENUE, e.external_id) for e in ends],
                            why, cid)
-            receipts = await self._step("end_schedules", lambda _: calls.post_grouped(ends, cid),
+            receipts = await self._step("end_schedules",
+                                        lambda _: post_landed(calls, saga, ends, cid),
                                         permanent="raise")
             if isinstance(receipts, Skipped):
                 return self._skipped(amendment, receipts)
@@ -209,7 +211,7 @@ class AmendmentFlow(SagaFlow):
                 entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                     credit_memo=memo, correlation_id=cid, deferred_release=released))
                 entry = entry.model_copy(update={"external_id": cm_id})
-                return await calls.post_grouped([CreditMemoPosting(
+                return await post_landed(calls, saga, [CreditMemoPosting(
                     external_id=cm_id, credit_memo=memo, entry=entry)], cid)
 
             receipts = await self._step("post_credit_memo", post_memo, permanent="raise")
@@ -233,7 +235,7 @@ class AmendmentFlow(SagaFlow):
                 assert rebill is not None
                 postings, lines = await invoice_postings(calls, rebill, gen, cid)
                 lines_out[:] = lines
-                return await calls.post_grouped(postings, cid)
+                return await post_landed(calls, saga, postings, cid)
 
             receipts = await self._step("post_rebill", post_rebill, permanent="raise")
             if isinstance(receipts, Skipped):

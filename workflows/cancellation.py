@@ -29,7 +29,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
-from .postings import midnight, push_reversals, until
+from .postings import midnight, post_landed, push_reversals, until
 from .saga import Compensated, Compensations, SagaFlow, generation_id
 
 
@@ -170,7 +170,8 @@ class CancellationFlow(SagaFlow):
             self._transition(S.ENDING_SCHEDULES)
             push_reversals(saga, calls, entity, [(Domain.REVENUE, e.external_id) for e in ends],
                            why, cid)
-            receipts = await self._step("end_schedules", lambda _: calls.post_grouped(ends, cid),
+            receipts = await self._step("end_schedules",
+                                        lambda _: post_landed(calls, saga, ends, cid),
                                         permanent="raise")
             if isinstance(receipts, Skipped):
                 return self._skipped(receipts)
@@ -189,7 +190,7 @@ class CancellationFlow(SagaFlow):
                 entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                     credit_memo=memo, correlation_id=cid, deferred_release=released))
                 entry = entry.model_copy(update={"external_id": cm_id})
-                return await calls.post_grouped([CreditMemoPosting(
+                return await post_landed(calls, saga, [CreditMemoPosting(
                     external_id=cm_id, credit_memo=memo, entry=entry)], cid)
 
             receipts = await self._step("post_credit_memo", post_memo, permanent="raise")

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.io import (
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.proration import ServiceLine, service_lines
 
 from .calls import Calls
+from .flow import is_permanent
 from .saga import Compensations, generation_id
 
 
@@ -100,4 +102,28 @@ def push_reversals(saga: Compensations, calls: Calls, legal_entity: str,
     for domain, external_id in ids:
         saga.push(f"reverse {external_id}", reverser(
             calls, legal_entity, domain, external_id, f"rev-{external_id}", reason,
-            correlation_id))
+            correlation_id), external_id)
+
+
+async def post_landed(calls: Calls, saga: Compensations, postings: list[Posting],
+                      correlation_id: str) -> dict[str, ErpReceipt]:
+    """Post as one batch per ERP, recording in `saga.landed` what the ERP accepted.
+
+    The ERP takes a batch item by item, so when it refuses one for good the others
+    may have landed: each is then posted alone (a repeat answers duplicate) to learn
+    which, before the refusal propagates.
+    """
+    try:
+        receipts = await calls.post_grouped(postings, correlation_id)
+    except (ActivityError, ApplicationError) as err:
+        if not is_permanent(err) or len(postings) == 1:
+            raise
+        for p in postings:
+            try:
+                saga.landed.update(await calls.post_grouped([p], correlation_id))
+            except (ActivityError, ApplicationError) as alone:
+                if not is_permanent(alone):
+                    raise
+        raise
+    saga.landed.update(receipts)
+    return receipts

@@ -39,6 +39,7 @@ from .postings import (
     invoice_external_ids,
     invoice_postings,
     midnight,
+    post_landed,
     push_reversals,
     taxed,
     until,
@@ -236,15 +237,14 @@ class RenewalFlow(SagaFlow):
                                     gen)
         saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
             legal_entity=entity, domain=Domain.RECEIVABLES, external_id=contract_id,
-            reason="renewal undone", correlation_id=cid)))
-        contract = await self._step("post_contract", lambda _: calls.post(
-            entity, Domain.RECEIVABLES,
-            [ContractPosting(external_id=contract_id, subscription=term)], cid),
+            reason="renewal undone", correlation_id=cid)), contract_id)
+        contract = await self._step("post_contract", lambda _: post_landed(
+            calls, saga, [ContractPosting(external_id=contract_id, subscription=term)], cid),
             permanent="raise")
         if isinstance(contract, Skipped):
             self._transition(S.SKIPPED, note=contract.reason)
             return self._result(S.SKIPPED, reason=contract.reason)
-        docs = [r.document_id for r in contract]
+        docs = [r.document_id for r in contract.values()]
 
         self._transition(S.POSTING_INVOICE, documents=docs)
         invoice = await self._step("calculate_tax", lambda _: taxed(
@@ -259,7 +259,7 @@ class RenewalFlow(SagaFlow):
         async def post_invoice(_: Any) -> dict[str, ErpReceipt]:
             postings, lines = await invoice_postings(calls, invoice, gen, cid)
             lines_out[:] = lines
-            return await calls.post_grouped(postings, cid)
+            return await post_landed(calls, saga, postings, cid)
 
         receipts = await self._step("post_invoice", post_invoice, permanent="raise")
         if isinstance(receipts, Skipped):

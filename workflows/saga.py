@@ -52,10 +52,27 @@ class Compensations:
     def __init__(self) -> None:
         self._stack: list[_Compensation] = []
         self.ran: list[str] = []
+        # External ids this attempt got into the ERP (its answer, or "duplicate" on a
+        # retry): a posting the ERP refused is not ours to reverse, even when another
+        # document holds its id.
+        self.landed: set[str] = set()
 
-    def push(self, name: str, undo: Callable[[], Awaitable[Any]]) -> None:
-        """Register the undo of a step *before* running the step (it may half-happen)."""
-        self._stack.append(_Compensation(name, undo))
+    def push(self, name: str, undo: Callable[[], Awaitable[Any]],
+             external_id: str | None = None) -> None:
+        """Register the undo of a step *before* running the step (it may half-happen).
+
+        With `external_id`, the undo runs only if that posting landed.
+        """
+        if external_id is None:
+            self._stack.append(_Compensation(name, undo))
+            return
+
+        async def if_landed() -> Any:
+            if external_id in self.landed:
+                return await undo()
+            return None
+
+        self._stack.append(_Compensation(name, if_landed))
 
     def __len__(self) -> int:
         return len(self._stack)

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.routing import RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter, SandboxErpReader
+from adapters.payments.sandbox import SandboxPaymentsAdapter, SandboxPaymentsAdmin
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.sandbox.faults import FaultSettings
 from adapters.sandbox.serve import running_sandboxes
@@ -25,7 +26,7 @@ from workflows.config import FlowConfig
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")
 ROUTING = RoutingTable.from_toml(PROJECT_ROOT / "config" / "routing.toml")
-SANDBOXES = ["crm", "tax", "provisioning", *ERP_TARGETS]
+SANDBOXES = ["crm", "tax", "provisioning", "payments", *ERP_TARGETS]
 
 
 @dataclass
@@ -34,6 +35,9 @@ class Engine:
     config: FlowConfig
     urls: dict[str, str]
     readers: dict[str, SandboxErpReader]
+    crm: SandboxCrmAdapter
+    payments: SandboxPaymentsAdmin
+    provisioning: SandboxProvisioningAdapter
 
 
 @contextlib.asynccontextmanager
@@ -56,7 +60,8 @@ async def running_engine(client: Client, tmp: Path, *,
         ports = Ports(crm=SandboxCrmAdapter(clients["crm"]),
                       tax=SandboxTaxAdapter(clients["tax"]),
                       provisioning=SandboxProvisioningAdapter(clients["provisioning"]),
-                      erps={n: SandboxErpAdapter(n, clients[n]) for n in ERP_TARGETS})
+                      erps={n: SandboxErpAdapter(n, clients[n]) for n in ERP_TARGETS},
+                      payments=SandboxPaymentsAdapter(clients["payments"]))
         workers = build_workers(client, ports, routing=ROUTING, entities=ENTITIES,
                                 recognition=load_recognition_methods(
                                     PROJECT_ROOT / "config" / "plans.toml"),
@@ -64,4 +69,7 @@ async def running_engine(client: Client, tmp: Path, *,
         for w in workers:
             await stack.enter_async_context(w)
         yield Engine(client=client, config=flow, urls=urls,
-                     readers={n: SandboxErpReader(clients[n]) for n in ERP_TARGETS})
+                     readers={n: SandboxErpReader(clients[n]) for n in ERP_TARGETS},
+                     crm=SandboxCrmAdapter(clients["crm"]),
+                     payments=SandboxPaymentsAdmin(clients["payments"]),
+                     provisioning=SandboxProvisioningAdapter(clients["provisioning"]))
