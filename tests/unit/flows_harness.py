@@ -102,7 +102,11 @@ async def until(handle: WorkflowHandle, done: Callable[[SubscriptionView], bool]
     """Poll the entity's state until `done`; with `env` and `step`, skip time between polls."""
     view = None
     for _ in range(tries):
-        view = await handle.query(SubscriptionWorkflow.state)
+        try:
+            view = await handle.query(SubscriptionWorkflow.state)
+        except RPCError:  # e.g. queried while it continues as new: ask again
+            await asyncio.sleep(0.1)
+            continue
         if done(view):
             return view
         if env is not None and step is not None:
