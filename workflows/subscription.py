@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -28,18 +27,16 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionAmendedEvent,
         SubscriptionCancelledEvent,
     )
-    from canonical.money import Money
-    from canonical.proration import service_lines, unused_credit
-    from canonical.subscription import ProrationBasis
+    from canonical.proration import service_lines
 
 from . import search
 from .activation import ActivationFlow, ActivationInput, ActivationResult, contract_external_id
 from .document_rules import DocumentRules
-from .documents import SA_LIST_KEEP, DocumentPoster, is_document_event
+from .documents import DocumentPoster, is_document_event
 from .flow import ChildProgress, Flow, Skipped
 from .intake import Intake
 from .ledger_view import replace_lines
-from .postings import midnight
+from .quote import quote_cancellation
 from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
     LIVE,
@@ -54,6 +51,7 @@ from .subscription_state import (
     SubscriptionState,
     SubscriptionView,
 )
+from .subscription_view import earliest_wait, refresh_amounts, view_of
 
 S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
@@ -100,26 +98,7 @@ class SubscriptionWorkflow(Flow):
 
     @workflow.query
     def state(self) -> SubscriptionView:
-        snap = self._snap
-        due: dict[str, Any] = {}
-        for inv in self._invoices.values():
-            due[inv.total.currency] = due.get(inv.total.currency, 0) + inv.open_amount.amount
-        children = list(self._children.values())
-        active = any(c.waiting_until is None and not c.parked for c in children)
-        return SubscriptionView(
-            subscription_id=self._id, state=self._state,
-            customer_id=snap.customer.customer_id if snap.customer else None,
-            legal_entity=snap.subscription.legal_entity if snap.subscription else None,
-            last_sequence=self._intake.last_sequence, events_applied=snap.events_applied,
-            amount_due=due, invoices=list(self._invoices.values()),
-            pending=self._intake.pending(self._waiting_for), findings=list(snap.findings),
-            references=dict(snap.references),
-            parked=self._parked is not None or any(c.parked for c in children),
-            busy=self._busy or active or bool(snap.outcomes or snap.requests),
-            children=children, next_action_at=self._earliest_wait(),
-            term_start=snap.subscription.term_start if snap.subscription else None,
-            term_end=snap.subscription.term_end if snap.subscription else None,
-            renewals=snap.renewals)
+        return view_of(self)
 
     @workflow.query
     def pending(self) -> list[PendingEvent]:
@@ -146,24 +125,8 @@ class SubscriptionWorkflow(Flow):
                                    type="subscription.invalid_effective_date")
 
     def _quote(self, req: CancellationRequest) -> CancellationQuote:
-        sub = self._snap.subscription
-        assert sub is not None
-        on = req.effective_on or (sub.term_end if req.when == "end_of_term"
-                                  else workflow.now().date())
-        balance = self._flows.open_balance()
-        credit = Money.zero(sub.currency)
-        if req.prorate:
-            found = unused_credit(self._snap.lines, midnight(on), ProrationBasis.DAYS,
-                                  credit_memo_id=f"{sub.subscription_id}-cancel",
-                                  customer_id=sub.customer_id,
-                                  subscription_id=sub.subscription_id,
-                                  legal_entity=sub.legal_entity, currency=sub.currency,
-                                  reason=req.reason)
-            if found is not None and found.credit_memo is not None:
-                credit = found.credit_memo.total
-        return CancellationQuote(request_id=req.request_id, effective_on=on,
-                                 open_balance=balance, credit=credit,
-                                 final_invoice_amount=balance - credit)
+        return quote_cancellation(self._snap, self._flows.open_balance(), req,
+                                  workflow.now().date())
 
     def _on_child_progress(self, progress: ChildProgress) -> None:
         self._children.pop(progress.workflow_id, None)
@@ -329,19 +292,11 @@ class SubscriptionWorkflow(Flow):
             kinds = sorted({f.kind for f in self._snap.findings})
             search.upsert(self._config.search_attributes, search.FINDINGS.value_set(kinds))
 
-    def _earliest_wait(self) -> dt.datetime | None:
-        waits = [c.waiting_until for c in self._children.values() if c.waiting_until]
-        return min(waits) if waits else None
-
     def _refresh_next_action(self) -> None:
-        at = self._earliest_wait()
+        at = earliest_wait(self._children.values())
         if at != self._next_action:
             self._next_action = at
             search.upsert(self._config.search_attributes, search.next_action(at))
 
     def _refresh_search(self) -> None:
-        """Amount due and invoice ids after a flow changed them."""
-        due = sum((v.open_amount.amount for v in self._invoices.values()), start=0)
-        search.upsert(self._config.search_attributes,
-                      search.INVOICE_IDS.value_set(list(self._invoices)[-SA_LIST_KEEP:]),
-                      search.AMOUNT_DUE.value_set(float(due)))
+        refresh_amounts(self._config, self._invoices)
