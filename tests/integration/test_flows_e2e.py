@@ -189,3 +189,21 @@ async def test_renewal_waits_visibly_for_erp_confirmation(dev_client: Client,
     assert "AwaitingErpConfirmation" in audit
     assert views[0].renewals == 1 and views[0].term_start == lf.subscription.term_end
     assert [c.flow for c in views[0].children] == ["renewal"]  # the next one waits
+
+
+async def test_ladder_outlives_the_entitys_continue_as_new(dev_client: Client,
+                                                           tmp_path: Path) -> None:
+    """The time-skipping server mishandles children across a parent's continue-as-new,
+    so this runs on the real dev server, with one-third-second dunning days."""
+    lf = life("sub_e2e_can")
+    fail_payment(lf, "in_sub_e2e_can", gross("1200.00"), dt.date(2026, 2, 1))
+    async with running_engine(dev_client, tmp_path, renewals_enabled=False, day_seconds=0.3,
+                              continue_as_new_after_events=3) as engine:
+        await engine.payments.set_outcome("invoice:in_sub_e2e_can", then="fail")
+        await deliver(dev_client, lf.events, engine.config)
+        await started(engine, "dunning-in_sub_e2e_can")
+        [view] = await settle(engine, {"sub_e2e_can": 3})
+        described = await engine.client.get_workflow_handle("subscription-sub_e2e_can").describe()
+    first_run = described.raw_description.workflow_execution_info.first_run_id
+    assert described.run_id != first_run  # it continued as new while the ladder ran
+    assert (view.state, [i.status for i in view.invoices]) == ("Cancelled", ["written_off"])

@@ -136,3 +136,4 @@ async def test_payment_after_write_off_reverses_the_write_off_first(
     assert "PaymentAfterWriteOff" in [f.kind for f in view.findings]
     assert view.amount_due == {"USD": Decimal("0.00")}
     assert "6200" not in world.erp.balances()  # the bad debt is recovered
+
