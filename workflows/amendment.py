@@ -78,6 +78,8 @@ class AmendmentInput(BaseModel):
     event_id: str
     correlation_id: str
     config: FlowConfig
+    # > 1 when re-applied after a reversal: document ids carry a `~{generation}` suffix.
+    generation: int = 1
 
 
 class AmendmentResult(BaseModel):
@@ -123,7 +125,7 @@ class AmendmentFlow(SagaFlow):
                       search.LEGAL_ENTITY.value_set(sub.legal_entity),
                       search.CORRELATION_ID.value_set(input.correlation_id),
                       search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
-        outcome = await self._saga(self._attempt)
+        outcome = await self._saga(self._attempt, input.generation)
         if isinstance(outcome, Compensated):
             result = AmendmentResult(state=S.COMPENSATED,
                                      amendment_id=input.amendment.amendment_id,

@@ -110,9 +110,10 @@ class SagaFlow(Flow):
         return self._current is not None and len(self._current) > 0
 
     async def _saga(self, attempt: Callable[[Compensations, int, dict[str, Any] | None],
-                                            Awaitable[R]]) -> R | Compensated:
+                                            Awaitable[R]],
+                    first_generation: int = 1) -> R | Compensated:
         """Run `attempt(compensations, generation, corrected)` until it succeeds or is skipped."""
-        generation, corrected = 1, None
+        generation, corrected = first_generation, None
         while True:
             saga = self._current = Compensations()
             try:

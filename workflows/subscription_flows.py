@@ -22,13 +22,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from canonical.money import Money
 
-from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
-from .amendment import AmendmentState as AS
+from .amendments import Amendments
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
 from .cancellation import CancellationState as CS
 from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
-from .flow import ChildProgress, Skipped
+from .flow import ChildProgress
 from .ledger_view import add_invoice, credit_invoices, replace_lines
 from .renewal import RenewalFlow, RenewalInput, RenewalResult
 from .renewal import RenewalState as RS
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 class SubscriptionFlows:
     def __init__(self, owner: SubscriptionWorkflow) -> None:
         self._o = owner
+        self._amendments = Amendments(owner)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -112,52 +112,13 @@ class SubscriptionFlows:
             o._intake.finding("RenewalNotPosted", None, f"renewal {r.number}: {r.state} "
                               f"({r.reason})")
 
-    # --- amendment ---------------------------------------------------------------------
+    # --- amendment (workflows/amendments.py) -------------------------------------------
 
     async def amend(self, event: SubscriptionAmendedEvent) -> None:
-        o, snap = self._o, self._snap
-        a = event.payload.amendment
-        if o._state not in (S.ACTIVE, S.PAST_DUE):
-            self._illegal(event, f"amendment while {o._state}")
-            return
-        if a.amendment_id in snap.amendments:
-            o._intake.finding("DuplicateDocument", event, f"amendment {a.amendment_id} "
-                              "was already applied")
-            return
-        later = sorted(i for i, at in snap.amendments.items() if at > a.effective_at)
-        if later:
-            # Not applied blindly: its credit-and-rebill would price the wrong items.
-            o._intake.finding("LateAmendment", event, f"effective {a.effective_at} is before "
-                              f"applied amendment(s) {later}; reverse them and resend")
-            return
-        prior = o._state
-        o._transition(S.AMENDING, event_id=event.event_id)
-        child_id = f"amendment-{a.amendment_id}"
-        result = await o._step("amendment", lambda _: workflow.execute_child_workflow(
-            AmendmentFlow.run,
-            AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
-                           lines=snap.lines, event_id=event.event_id,
-                           correlation_id=event.correlation_id, config=o._config),
-            id=child_id, task_queue=o._config.task_queue))
-        o._children.pop(child_id, None)
-        if isinstance(result, Skipped) or result.state != AS.AMENDED:
-            reason = result.reason if isinstance(result, Skipped) else result.skipped_reason
-            o._intake.finding("AmendmentNotApplied", event, f"{a.amendment_id}: {reason}")
-            o._transition(prior, event_id=event.event_id, note="amendment not applied")
-            return
-        assert isinstance(result, AmendmentResult)
-        snap.subscription = snap.subscription.model_copy(update={"items": result.items})
-        snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
-        credit_invoices(o._invoices, result.credited)
-        if result.rebill is not None:
-            add_invoice(o._invoices, result.rebill)
-        snap.amendments[a.amendment_id] = a.effective_at
-        if result.credit_memo is not None:
-            snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")
-        o._transition(prior, event_id=event.event_id, documents=result.documents,
-                      note=f"amended by {a.amendment_id}")
+        await self._amendments.amend(event)
         for child_id in self._running("renewal-"):
-            await self._signal(child_id, RenewalFlow.update_subscription, snap.subscription)
+            await self._signal(child_id, RenewalFlow.update_subscription,
+                               self._snap.subscription)
 
     # --- cancellation ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.events import Event
     from canonical.money import Money
     from canonical.proration import ServiceLine
-    from canonical.subscription import Subscription
+    from canonical.subscription import Amendment, Subscription, SubscriptionItem
 
 from .config import FlowConfig
 from .flow import AuditRecord, ChildProgress
@@ -111,6 +111,21 @@ class CancellationQuote(BaseModel):
     final_invoice_amount: Money  # open balance - credit (negative: owed to the customer)
 
 
+class AppliedAmendment(BaseModel):
+    """An applied amendment, kept so that a late, earlier one can reverse and re-apply it."""
+
+    amendment: Amendment
+    event_id: str
+    correlation_id: str
+    generation: int = 1
+    items_before: list[SubscriptionItem]
+    external_ids: list[str]  # what it posted, in order
+    ended_lines: list[ServiceLine]  # the lines it credited, as they were before
+    new_lines: list[ServiceLine]
+    credited: dict[str, Money]
+    rebill_id: str | None = None
+
+
 class Finding(BaseModel):
     """Something an operator should know that did not stop the flow (e.g. a sequence gap)."""
 
@@ -148,6 +163,7 @@ class SubscriptionSnapshot(BaseModel):
     written_off: dict[str, Money] = {}  # invoice id -> amount written off
     applied: list[str] = []  # business keys applied besides invoices/payments (cm:..)
     amendments: dict[str, datetime] = {}  # applied amendment id -> effective_at
+    amendment_log: list[AppliedAmendment] = []  # newest last, bounded
 
 
 class SubscriptionInput(BaseModel):

@@ -63,21 +63,36 @@ async def test_gap_finding_lands_in_the_audit_trail_and_pending_shows_the_wait(
     assert gap and gap[0].event_id == "evt_sub_gap_pay_py_sub_gap"
 
 
-async def test_late_amendment_is_not_applied_blindly(ts_env: WorkflowEnvironment,
-                                                      task_queue: str) -> None:
-    world, life = World(), annual("sub_lam")
+def two_amendments(sub_id: str) -> streams.Lifecycle:
+    life = annual(sub_id)
     amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
     amend(life, 2, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "3600.00")
-    async with running(ts_env.client, task_queue, world) as config:
-        handle = await send(ts_env.client, config, [*life.events[:2], life.events[3]])
+    return life
+
+
+async def test_late_amendment_reverses_the_later_one_and_reapplies_it(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    late_world, late = World(), two_amendments("sub_lam")
+    clean_world, clean = World(), two_amendments("sub_lam_in_order")
+    async with running(ts_env.client, task_queue, clean_world) as config:
+        in_order = await until(await send(ts_env.client, config, clean.events), quiet(4))
+    async with running(ts_env.client, f"{task_queue}-late", late_world) as config:
+        handle = await send(ts_env.client, config, [*late.events[:2], late.events[3]])
         await until(handle, lambda v: v.events_applied == 2 and not v.busy)
         await ts_env.sleep(dt.timedelta(seconds=601))  # the gap wait ends: am 2 applies
         await until(handle, quiet(3))
-        await send(ts_env.client, config, life.events[2:3])
+        await send(ts_env.client, config, late.events[2:3])  # am 1 arrives late
         view = await until(handle, quiet(4))
     assert [f.kind for f in view.findings] == ["SequenceGap", "LateEvent", "LateAmendment"]
-    assert "cm:cm_sub_lam_1" not in world.erp.documents
-    assert "cm:cm_sub_lam_2" in world.erp.documents
+    docs = late_world.erp.documents
+    assert {"cm:cm_sub_lam_1", "cm:cm_sub_lam_2", "cm:cm_sub_lam_2~2",
+            "inv:in_sub_lam_a2~2"} <= set(docs)
+    assert late_world.erp.reversals["rev-cm:cm_sub_lam_2"] == "cm:cm_sub_lam_2"
+    # the second amendment now credits the first's rebill, as in order
+    assert docs["cm:cm_sub_lam_2~2"].credit_memo.invoice_id == "in_sub_lam_a1"
+    assert late_world.erp.balances() == clean_world.erp.balances()
+    assert view.amount_due == in_order.amount_due
+    assert {i.invoice_id: i.status for i in view.invoices}["in_sub_lam_a2"] == "posted"
 
 
 async def test_void_reverses_the_invoice_and_its_schedule(ts_env: WorkflowEnvironment,
