@@ -52,6 +52,16 @@ class SubscriptionFlows:
     def _running(self, prefix: str) -> list[str]:
         return sorted(c for c in self._o._children if c.startswith(prefix))
 
+    def _move(self, to: S, **details: Any) -> None:
+        """A transition a child's outcome asks for; recorded only when the entity has
+        moved on meanwhile (e.g. a renewal ends a term that dunning already cancelled)."""
+        o = self._o
+        if to == o._state or to in o.TRANSITIONS.get(o._state, frozenset()):
+            o._transition(to, **details)
+        else:
+            o._record(str(o._state), note=f"stays {o._state} (outcome asked for {to}): "
+                      f"{details.get('note', '')}")
+
     def _illegal(self, event: Any, detail: str) -> None:
         self._o._intake.finding("IllegalEvent", event, f"{detail}; recorded, not applied")
 
@@ -105,7 +115,7 @@ class SubscriptionFlows:
                       note=f"renewed for {r.term.term_start}..{r.term.term_end}")
             await self.schedule_renewal()
         elif r.state == RS.ENDED:
-            o._transition(S.ENDED, documents=r.documents, note=r.reason or "term ended")
+            self._move(S.ENDED, documents=r.documents, note=r.reason or "term ended")
         elif r.state == RS.WITHDRAWN:
             o._record(str(o._state), note=f"renewal {r.number} withdrawn: {r.reason}")
         else:
@@ -159,12 +169,13 @@ class SubscriptionFlows:
         o = self._o
         if r.state == CS.CANCELLED:
             self._apply_credit(r)
-            o._transition(S.CANCELLED, documents=r.documents,
-                          note=f"cancelled as of {r.effective_on}")
+            self._move(S.CANCELLED, documents=r.documents,
+                       note=f"cancelled as of {r.effective_on}")
             return
         o._intake.finding("CancellationNotApplied", None, f"{r.state}: {r.skipped_reason}")
-        o._transition(S.PAST_DUE if self._running("dunning-") else S.ACTIVE,
-                      note="cancellation not applied")
+        if o._state == S.CANCELLING:
+            o._transition(S.PAST_DUE if self._running("dunning-") else S.ACTIVE,
+                          note="cancellation not applied")
         await self.schedule_renewal()
 
     # --- dunning -----------------------------------------------------------------------
@@ -215,9 +226,8 @@ class SubscriptionFlows:
                 update={"status": InvoiceStatus.WRITTEN_OFF})
             snap.written_off[r.invoice_id] = r.written_off
         await self._withdraw_renewals("cancelled for non-payment")
-        if o._state != S.CANCELLED:
-            o._transition(S.CANCELLED, documents=r.documents,
-                          note=f"{r.invoice_id} written off ({r.written_off}); cancelled")
+        self._move(S.CANCELLED, documents=r.documents,
+                   note=f"{r.invoice_id} written off ({r.written_off}); cancelled")
 
     # --- outcomes of background flows ---------------------------------------------------
 
