@@ -45,7 +45,7 @@ def life(sub_id: str, start: dt.date = dt.date(2026, 1, 1),
 
 
 async def settle(engine: Engine, expected: dict[str, int], *, children: bool = False,
-                 tries: int = 400) -> list[SubscriptionView]:
+                 tries: int = 900) -> list[SubscriptionView]:
     for _ in range(tries):
         views = await subscription_views(engine.client, sorted(expected))
         if len(views) == len(expected) and all(
@@ -59,7 +59,7 @@ async def settle(engine: Engine, expected: dict[str, int], *, children: bool = F
 
 async def started(engine: Engine, workflow_id: str) -> None:
     """Wait until a child flow exists (the entity starts it after applying an event)."""
-    for _ in range(300):
+    for _ in range(900):
         with contextlib.suppress(RPCError):
             await engine.client.get_workflow_handle(workflow_id).describe()
             return
@@ -154,7 +154,7 @@ async def test_rebill_refused_for_good_reverses_the_credit_memo_and_the_schedule
         await deliver(dev_client, lf.events[2:], engine.config)
         await started(engine, "amendment-am_sub_e2e_comp_1")
         flow = engine.client.get_workflow_handle("amendment-am_sub_e2e_comp_1")
-        for _ in range(300):
+        for _ in range(900):
             parked = await flow.query("parked")
             if parked is not None:
                 break

@@ -18,7 +18,7 @@ from workflows.subscription import SubscriptionWorkflow
 
 
 async def wait_parked(engine: Engine, query: str, count: int) -> list[ParkedFlow]:
-    for _ in range(200):
+    for _ in range(900):
         flows = await parked_flows(engine.client, query)
         if len(flows) >= count:
             return flows
@@ -28,7 +28,7 @@ async def wait_parked(engine: Engine, query: str, count: int) -> list[ParkedFlow
 
 async def state_of(engine: Engine, sub_id: str, want: str) -> str:
     handle = engine.client.get_workflow_handle(f"subscription-{sub_id}")
-    for _ in range(200):
+    for _ in range(900):
         view = await handle.query(SubscriptionWorkflow.state)
         if view.state == want:
             return view.state

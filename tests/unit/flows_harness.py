@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -96,12 +98,21 @@ async def send(client: Client, config: FlowConfig, events: Sequence[Any]) -> Wor
     return handle
 
 
+POLL_DEADLINE_S = 90.0  # generous: the machine is shared and may be slow
+
+
 async def until(handle: WorkflowHandle, done: Callable[[SubscriptionView], bool],
                 env: WorkflowEnvironment | None = None, step: dt.timedelta | None = None,
                 tries: int = 300) -> SubscriptionView:
-    """Poll the entity's state until `done`; with `env` and `step`, skip time between polls."""
+    """Poll the entity's state until `done`; with `env` and `step`, skip time between polls.
+
+    Without skipping, polls until POLL_DEADLINE_S of real time; with it, `tries` steps.
+    """
     view = None
-    for _ in range(tries):
+    deadline = time.monotonic() + POLL_DEADLINE_S
+    for n in itertools.count():
+        if (step is None and time.monotonic() > deadline) or (step is not None and n >= tries):
+            break
         try:
             view = await handle.query(SubscriptionWorkflow.state)
         except RPCError:  # e.g. queried while it continues as new: ask again
@@ -118,7 +129,8 @@ async def until(handle: WorkflowHandle, done: Callable[[SubscriptionView], bool]
 
 async def parked_step(handle: WorkflowHandle) -> ParkedStep:
     """Wait until a flow (which may not have started yet) parks; its parked step."""
-    for _ in range(300):
+    deadline = time.monotonic() + POLL_DEADLINE_S
+    while time.monotonic() < deadline:
         with contextlib.suppress(RPCError):  # not started yet
             found = await handle.query("parked", result_type=ParkedStep)
             if found is not None:

@@ -57,7 +57,7 @@ async def send(client: Client, config: FlowConfig, events: list) -> WorkflowHand
 
 
 async def settled(handle: WorkflowHandle, applied: int, pending: int = 0) -> object:
-    for _ in range(200):
+    for _ in range(1800):  # up to ~90 s: the machine is shared and may be slow
         view = await handle.query(SubscriptionWorkflow.state)
         if view.events_applied >= applied and len(view.pending) == pending:
             return view
