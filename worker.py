@@ -21,6 +21,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
+from activities.payments import PaymentsActivities
+from activities.proration import ProrationActivities
 from activities.provisioning import ProvisioningActivities
 from activities.rules import RulesActivities
 from activities.tax import TaxActivities
@@ -30,6 +32,8 @@ from adapters.erp.batching import ErpBatcher
 from adapters.erp.port import ErpPort
 from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
+from adapters.payments.port import PaymentsPort
+from adapters.payments.sandbox import SandboxPaymentsAdapter
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.rates.port import RatePort
@@ -51,10 +55,15 @@ from settings import (
 from settings_secrets import Secrets, load_secrets
 from temporal_client import connect
 from workflows.activation import ActivationFlow
+from workflows.amendment import AmendmentFlow
+from workflows.cancellation import CancellationFlow
+from workflows.dunning import DunningFlow
 from workflows.period_close import PeriodCloseWorkflow
+from workflows.renewal import RenewalFlow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow, PeriodCloseWorkflow)
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow, AmendmentFlow, RenewalFlow,
+                             DunningFlow, CancellationFlow, PeriodCloseWorkflow)
 # Our pure modules are imported once, not re-imported per workflow run in the sandbox.
 PASSTHROUGH = ("canonical", "adapters", "activities", "settings", "pydantic", "pydantic_core",
                "annotated_types", "httpx")
@@ -70,6 +79,7 @@ class Ports:
     erps: dict[str, ErpPort]
     # Exchange rates for foreign-currency documents (None: such documents park).
     rates: RatePort | None = None
+    payments: PaymentsPort | None = None  # dunning retries; without it they park
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -99,12 +109,15 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     prov = ProvisioningActivities(ports.provisioning)
     rules = RulesActivities(entities, recognition, ports.rates)
     erp = ErpActivities(ErpRouter(routing, ports.erps))
+    payments = PaymentsActivities(ports.payments)
+    proration = ProrationActivities()
     main_activities: list[Callable[..., Any]] = [
-        crm.validate_customer, tax.calculate_tax,
+        crm.validate_customer, crm.renewal_terms, crm.send_notice, tax.calculate_tax,
         prov.grant_entitlements, prov.suspend_entitlements, prov.restore_entitlements,
         prov.revoke_entitlements,
         rules.invoice_journal, rules.credit_memo_journal, rules.payment_journal,
         rules.refund_journal, rules.write_off_journal, rules.recognition_journals,
+        proration.prorate_amendment, proration.renewal_term, payments.collect_payment,
     ]
     erp_activities: list[Callable[..., Any]] = [
         erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
@@ -149,6 +162,7 @@ async def sandbox_ports(settings: Settings,
                                    max_concurrency=settings.erp_max_concurrency)
                   for name in ERP_TARGETS},
             rates=SandboxRatesAdapter(client("rates")),
+            payments=SandboxPaymentsAdapter(client("payments")),
         )
 
 

@@ -1,24 +1,33 @@
 """`make demo`: the main job end to end on the embedded default, then stop.
 
-Starts a fresh stack under <data dir>/demo, sends the scenario through
-`starter.py send`'s delivery, waits for every subscription to settle, prints the
-state table, closes the first quarter (PeriodCloseWorkflow), prints the trial balance
-and deferred revenue rollforward of every legal entity, writes the hledger journal and
-has `hledger check` judge it; exits 0 only if everything settled, every trial balance
-balances, every rollforward ties and hledger accepts the journal.
+Starts a fresh stack under <data dir>/demo, seeds the sandboxes from the scenario's
+setup file (examples/demo-setup.json: payment outcomes, ERP confirmation delay, flow
+settings), sends the scenario through `starter.py send`'s delivery, waits for every
+subscription to settle (flows waiting on a far timer, such as next year's renewal,
+count as settled), prints the state table and the flows still waiting, closes the first
+quarter (PeriodCloseWorkflow), prints the trial balance and deferred revenue rollforward
+of every legal entity, writes the hledger journal and has `hledger check` judge it;
+exits 0 only if everything settled, every trial balance balances, every rollforward
+ties and hledger accepts the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import shutil
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import httpx
 from temporalio.client import Client
 
+from adapters.erp.sandbox import SandboxErpReader
+from adapters.payments.sandbox import SandboxPaymentsAdmin
 from canonical.ledger import JournalEntry
 from canonical.reports import deferred_balance, deferred_rollforward
 from cli.close import close_input, render, run_close
@@ -36,16 +45,45 @@ from cli.status import render as render_status
 from cli.status import subscription_views
 from settings import Settings, load_entities
 from temporal_client import connect
+from workflows.config import FlowConfig
 from workflows.subscription_state import SubscriptionView
 
 from . import stack
 
 SETTLE_TIMEOUT_S = 180.0
+# A flow waiting on a timer further away than this is settled for the demo's purpose.
+SETTLE_HORIZON = dt.timedelta(minutes=10)
 
 
-def settled(view: SubscriptionView, expected_events: int) -> bool:
+def settled(view: SubscriptionView, expected_events: int,
+            now: dt.datetime | None = None) -> bool:
+    now = now or dt.datetime.now(dt.UTC)
+    far = view.next_action_at is None or view.next_action_at > now + SETTLE_HORIZON
     return (view.events_applied >= expected_events and not view.pending and not view.parked
-            and not view.busy)
+            and not view.busy and far)
+
+
+async def apply_setup(settings: Settings, setup: dict[str, Any]) -> FlowConfig:
+    """Seed the sandboxes as the scenario needs; the flow settings it runs with."""
+    async with httpx.AsyncClient(base_url=settings.sandbox_url("payments"), timeout=30) as c:
+        payments = SandboxPaymentsAdmin(c)
+        for rule in setup.get("payments", []):
+            await payments.set_outcome(rule["key"], **{k: v for k, v in rule.items()
+                                                       if k != "key"})
+    for name, config in setup.get("erp", {}).items():
+        async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=30) as c:
+            await SandboxErpReader(c).set_config(**config)
+    base = flow_config(settings)
+    return FlowConfig(**{**base.model_dump(), **setup.get("flow_config", {})})
+
+
+def render_waiting(views: list[SubscriptionView]) -> str:
+    lines = ["Flows waiting on a timer:"]
+    for v in views:
+        for c in v.children:
+            until = f"until {c.waiting_until:%Y-%m-%d}" if c.waiting_until else ""
+            lines.append(f"  {c.workflow_id:<44} {c.state:<26} {until}")
+    return "\n".join(lines) if len(lines) > 1 else "No flows waiting."
 
 
 async def wait_settled(client: Client, expected: Counter[str],
@@ -65,6 +103,8 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
     if problems:
         print("\n".join(problems))
         return 2
+    setup_file = scenario.with_name("demo-setup.json")
+    setup = json.loads(setup_file.read_text()) if setup_file.exists() else {}
     demo = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
     shutil.rmtree(demo.data_dir, ignore_errors=True)
     print(f"starting a fresh stack under {demo.data_dir} ...", flush=True)
@@ -76,8 +116,9 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
         print(f"  {note}")
     try:
         client = await connect(demo, secrets)
+        config = await apply_setup(demo, setup)
         started = time.monotonic()
-        await deliver(client, events, flow_config(demo))
+        await deliver(client, events, config)
         expected = Counter(e.subscription_id for e in events)
         print(f"\nsent {len(events)} events for {len(expected)} subscriptions "
               f"from {scenario}; waiting for the flows to settle ...", flush=True)
@@ -85,6 +126,7 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
         elapsed = time.monotonic() - started
         print(f"\n{'settled' if ok else 'NOT SETTLED'} after {elapsed:.1f}s\n")
         print(render_status(views) + "\n")
+        print(render_waiting(views) + "\n")
         closed = await close_periods(client, demo)
         entries = await fetch_entries(demo)
         tbs = trial_balances(entries, load_entities(demo.entities_file))

@@ -136,7 +136,7 @@ def wait_healthy(url: str, proc: Proc, timeout: float = 60.0) -> None:
 
 
 def sandbox_names() -> list[str]:
-    return ["crm", "tax", "provisioning", *ERP_TARGETS, "rates"]
+    return ["crm", "tax", "provisioning", "payments", *ERP_TARGETS, "rates"]
 
 
 def up(settings: Settings) -> list[Proc]:

@@ -14,15 +14,19 @@ from canonical.events import (
     EnvelopeBase,
     InvoiceIssued,
     InvoiceIssuedEvent,
+    PaymentFailed,
+    PaymentFailedEvent,
     PaymentSucceeded,
     PaymentSucceededEvent,
     SubscriptionActivated,
     SubscriptionActivatedEvent,
+    SubscriptionAmended,
+    SubscriptionAmendedEvent,
 )
 from canonical.money import Money
-from canonical.payment import Payment
+from canonical.payment import Payment, PaymentFailure
 from canonical.schedules import _next_month
-from canonical.subscription import Subscription, SubscriptionItem
+from canonical.subscription import Amendment, Subscription, SubscriptionItem
 
 ENTITY_CURRENCY = {"US01": "USD", "DE01": "EUR", "JP01": "JPY"}
 ADDRESSES = {
@@ -112,6 +116,31 @@ class Lifecycle:
         at = dt.datetime.combine(on, dt.time(12), dt.UTC)
         self.events.append(PaymentSucceededEvent(**self._env(f"pay_{payment_id}", at),
                                                  payload=PaymentSucceeded(payment=payment)))
+
+
+    def amend(self, amendment_id: str, at: dt.datetime, items: list[tuple[Plan, int]],
+              credit_memo_id: str, invoice_id: str) -> Amendment:
+        """A mid-term change to `items` (credit-and-rebill), effective at `at`."""
+        sid = self.subscription_id
+        amendment = Amendment(
+            amendment_id=amendment_id, subscription_id=sid, effective_at=at,
+            new_items=[SubscriptionItem(item_id=f"{sid}-item{i + 1}", plan=p, quantity=q)
+                       for i, (p, q) in enumerate(items)],
+            credit_memo_id=credit_memo_id, invoice_id=invoice_id)
+        self.events.append(SubscriptionAmendedEvent(
+            **self._env(f"amend_{amendment_id}", at),
+            payload=SubscriptionAmended(amendment=amendment)))
+        return amendment
+
+    def fail(self, payment_id: str, invoice_id: str, amount: Money, on: dt.date,
+             code: str = "card_declined") -> None:
+        """A collection attempt that failed (starts dunning)."""
+        failure = PaymentFailure(payment_id=payment_id, invoice_id=invoice_id,
+                                 customer_id=self.subscription.customer_id, amount=amount,
+                                 failure_code=code, failed_on=on)
+        at = dt.datetime.combine(on, dt.time(8), dt.UTC)
+        self.events.append(PaymentFailedEvent(**self._env(f"fail_{payment_id}", at),
+                                              payload=PaymentFailed(failure=failure)))
 
 
 def customer(customer_id: str, where: str, name: str | None = None,

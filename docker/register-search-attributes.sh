@@ -6,7 +6,8 @@ ns="${TEMPORAL_NAMESPACE:-default}"
 until temporal operator namespace describe --namespace "$ns" >/dev/null 2>&1; do sleep 2; done
 for pair in CustomerId=Keyword SubscriptionId=Keyword LegalEntity=Keyword CorrelationId=Keyword \
             O2CFlow=Keyword O2CState=Keyword PostingStatus=Keyword InvoiceIds=KeywordList \
-            ErpDocumentIds=KeywordList AmountDue=Double NextActionAt=Datetime; do
+            ErpDocumentIds=KeywordList AmountDue=Double NextActionAt=Datetime \
+            Findings=KeywordList; do
   name="${pair%%=*}"; type="${pair#*=}"
   temporal operator search-attribute create --namespace "$ns" --name "$name" --type "$type" \
     || echo "search attribute $name exists"

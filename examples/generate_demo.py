@@ -1,7 +1,11 @@
-"""Regenerates examples/demo.jsonl, the scenario `make demo` sends (run from the repo root).
+"""Regenerates examples/demo.jsonl and examples/demo-setup.json (run from the repo root).
 
 Payments are for the invoice total the sandbox tax engine will compute, so the
-demo's receivables settle to what a finance team would expect.
+demo's receivables settle to what a finance team would expect. demo-setup.json is
+what `make demo` seeds before sending: the payment gateway's outcomes (one dunning
+ladder recovers, one ends in write-off), the ERP's delayed confirmation of US
+invoices (a renewal waits visibly for it) and the demo's flow settings (a dunning
+"day" of one second).
 """
 
 from __future__ import annotations
@@ -20,6 +24,17 @@ from devstack import streams
 from devstack.streams import add_months, plan
 
 OUT = Path(__file__).with_name("demo.jsonl")
+SETUP = Path(__file__).with_name("demo-setup.json")
+
+DEMO_SETUP = {
+    # A dunning "day" is a second, so the 3/5/7-day ladders finish within the demo.
+    "flow_config": {"day_seconds": 1.0, "erp_confirmation_poll_s": 1.0},
+    "payments": [
+        {"key": "customer:cus_umbrella", "then": "fail"},  # every retry declined
+        {"key": "invoice:in_hooli_001", "fail_first": 1},  # the second retry collects
+    ],
+    "erp": {"erp-legacy": {"pending_kinds": ["invoice"], "confirm_delay_s": 2.0}},
+}
 
 
 def gross(invoice: Invoice, life: streams.Lifecycle) -> Money:
@@ -88,7 +103,40 @@ def scenario() -> list[dict[str, object]]:
     paid = gross(inv, tanaka)
     tanaka.pay("py_tanaka_001", inv.invoice_id, paid, dt.date(2026, 4, 5), fee(paid))
 
-    for life in (acme, initech, muller, dupont, tanaka):
+    # Acme upgrades mid-term: the unused Pro is credited, Enterprise rebilled to term end.
+    acme.amend("am_acme_001", dt.datetime(2026, 6, 15, 10, tzinfo=dt.UTC),
+               [(plan("enterprise-annual", "USD", "24000.00"), 1)],
+               credit_memo_id="cn_acme_001", invoice_id="in_acme_002")
+
+    # Globex's term has ended: Cashloop renews it (invoice sub_globex_001-r1).
+    globex = streams.lifecycle("sub_globex_001", streams.customer(
+        "cus_globex", "US", "Globex Corporation", "ap@globex.example"), dt.date(2025, 11, 1),
+        [(plan("pro-annual", "USD", "6000.00"), 1)])
+    globex.activate()
+    inv = globex.invoice("in_globex_001", globex.subscription.term_start,
+                         globex.subscription.term_end)
+    paid = gross(inv, globex)
+    globex.pay("py_globex_001", inv.invoice_id, paid, dt.date(2025, 11, 5), fee(paid))
+
+    # Umbrella's card fails and keeps failing: dunning cancels and writes off.
+    umbrella = streams.lifecycle("sub_umbrella_001", streams.customer(
+        "cus_umbrella", "US", "Umbrella Corp", "ap@umbrella.example"), dt.date(2026, 5, 1),
+        [(plan("pro-annual", "USD", "3600.00"), 1)])
+    umbrella.activate()
+    inv = umbrella.invoice("in_umbrella_001", umbrella.subscription.term_start,
+                           umbrella.subscription.term_end)
+    umbrella.fail("py_umbrella_001", inv.invoice_id, gross(inv, umbrella), dt.date(2026, 5, 3))
+
+    # Hooli's card fails once: the second dunning retry collects, access is kept.
+    hooli = streams.lifecycle("sub_hooli_001", streams.customer(
+        "cus_hooli", "DE", "Hooli GmbH", "buchhaltung@hooli.example"), dt.date(2026, 6, 1),
+        [(plan("pro-annual", "EUR", "2400.00"), 1)])
+    hooli.activate()
+    inv = hooli.invoice("in_hooli_001", hooli.subscription.term_start,
+                        hooli.subscription.term_end)
+    hooli.fail("py_hooli_001", inv.invoice_id, gross(inv, hooli), dt.date(2026, 6, 3))
+
+    for life in (acme, initech, muller, dupont, tanaka, globex, umbrella, hooli):
         lines += [dump_event(e) for e in life.events]
 
     # One payment arrives in the retired v1 shape; it is upcast on the way in.
@@ -105,4 +153,5 @@ def scenario() -> list[dict[str, object]]:
 
 if __name__ == "__main__":
     OUT.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in scenario()))
-    print(f"wrote {OUT}")
+    SETUP.write_text(json.dumps(DEMO_SETUP, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {OUT} and {SETUP}")

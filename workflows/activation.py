@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.io import EntitlementInput, ValidateCustomerInput
-    from adapters.erp.port import ContractPosting, CustomerUpsert
+    from activities.io import EntitlementInput, ErpDocumentInput, ValidateCustomerInput
+    from adapters.erp.port import ContractPosting, CustomerUpsert, ErpReceipt
     from adapters.erp.routing import Domain
     from canonical.customer import CustomerAccount
     from canonical.subscription import Subscription
@@ -17,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
 from . import search
 from .calls import Calls
 from .config import FlowConfig
-from .flow import AuditRecord, Flow, Skipped
+from .flow import AuditRecord, Skipped
+from .saga import Compensated, Compensations, SagaFlow, generation_id
 
 
 class ActivationState(StrEnum):
@@ -28,15 +30,20 @@ class ActivationState(StrEnum):
     GRANTING_ENTITLEMENTS = "GrantingEntitlements"
     ACTIVE = "Active"
     SKIPPED = "Skipped"
+    COMPENSATING = "Compensating"
+    COMPENSATED = "Compensated"
 
 
 S = ActivationState
 TRANSITIONS: dict[ActivationState, frozenset[ActivationState]] = {
     S.STARTED: frozenset({S.VALIDATING_CUSTOMER}),
-    S.VALIDATING_CUSTOMER: frozenset({S.UPSERTING_ERP_CUSTOMER, S.SKIPPED}),
-    S.UPSERTING_ERP_CUSTOMER: frozenset({S.POSTING_CONTRACT, S.SKIPPED}),
-    S.POSTING_CONTRACT: frozenset({S.GRANTING_ENTITLEMENTS, S.SKIPPED}),
-    S.GRANTING_ENTITLEMENTS: frozenset({S.ACTIVE, S.SKIPPED}),
+    S.VALIDATING_CUSTOMER: frozenset({S.UPSERTING_ERP_CUSTOMER, S.SKIPPED, S.COMPENSATING}),
+    S.UPSERTING_ERP_CUSTOMER: frozenset({S.POSTING_CONTRACT, S.SKIPPED, S.COMPENSATING}),
+    S.POSTING_CONTRACT: frozenset({S.GRANTING_ENTITLEMENTS, S.SKIPPED, S.COMPENSATING}),
+    S.GRANTING_ENTITLEMENTS: frozenset({S.ACTIVE, S.SKIPPED, S.COMPENSATING}),
+    S.COMPENSATING: frozenset({S.COMPENSATED}),
+    # An operator's retry after compensation starts again (a new generation).
+    S.COMPENSATED: frozenset({S.VALIDATING_CUSTOMER}),
 }
 
 
@@ -56,6 +63,8 @@ class ActivationResult(BaseModel):
     documents: list[str] = []
     skipped_reason: str | None = None
     audit: list[AuditRecord] = []
+    contract_external_id: str | None = None
+    compensations: list[str] = []
 
 
 def customer_external_id(customer_id: str) -> str:
@@ -67,14 +76,23 @@ def contract_external_id(subscription: Subscription) -> str:
 
 
 @workflow.defn
-class ActivationFlow(Flow):
+class ActivationFlow(SagaFlow):
+    """Validate in CRM, upsert the ERP customer, post the contract, grant entitlements.
+
+    Compensations (saga): the contract is cancelled, the entitlements revoked; the
+    ERP customer master record stays (it is harmless and other contracts may use it).
+    """
+
     FLOW = "activation"
     TRANSITIONS = TRANSITIONS
+    COMPENSATING = S.COMPENSATING
+    COMPENSATED = S.COMPENSATED
 
     @workflow.init
     def __init__(self, input: ActivationInput) -> None:
         self._init_flow(input.config, S.STARTED, input.correlation_id)
         self._calls = Calls(input.config)
+        self._input = input
 
     @workflow.query
     def state(self) -> ActivationState:
@@ -90,6 +108,19 @@ class ActivationFlow(Flow):
                       search.LEGAL_ENTITY.value_set(sub.legal_entity),
                       search.CORRELATION_ID.value_set(cid),
                       search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        outcome = await self._saga(self._attempt)
+        if isinstance(outcome, Compensated):
+            outcome = ActivationResult(
+                state=S.COMPENSATED, compensations=outcome.compensations,
+                skipped_reason=f"{outcome.reason} at {outcome.step}, compensated: "
+                               f"{outcome.skipped_reason}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome.model_copy(update={"audit": list(self._audit)})
+
+    async def _attempt(self, saga: Compensations, gen: int,
+                       _corrected: dict[str, Any] | None) -> ActivationResult:
+        input, calls = self._input, self._calls
+        customer, sub, cid = input.customer, input.subscription, input.correlation_id
         result = ActivationResult(state=S.STARTED)
         refs: dict[str, str] = {"billing": sub.subscription_id}
         documents: list[str] = []
@@ -97,12 +128,11 @@ class ActivationFlow(Flow):
         def skipped(outcome: Skipped) -> ActivationResult:
             self._transition(S.SKIPPED, note=outcome.reason)
             return result.model_copy(update={"state": S.SKIPPED, "references": refs,
-                                             "skipped_reason": outcome.reason,
-                                             "audit": list(self._audit)})
+                                             "skipped_reason": outcome.reason})
 
         self._transition(S.VALIDATING_CUSTOMER, event_id=input.event_id)
-        validation = await self._step("validate_customer", lambda _: self._calls.validate_customer(
-            ValidateCustomerInput(customer=customer, correlation_id=cid)))
+        validation = await self._step("validate_customer", lambda _: calls.validate_customer(
+            ValidateCustomerInput(customer=customer, correlation_id=cid)), permanent="raise")
         if isinstance(validation, Skipped):
             return skipped(validation)
         refs["crm"] = validation.crm_account_id
@@ -110,17 +140,26 @@ class ActivationFlow(Flow):
         self._transition(S.UPSERTING_ERP_CUSTOMER)
         upsert = CustomerUpsert(external_id=customer_external_id(customer.customer_id),
                                 customer=customer)
-        receipts = await self._step("upsert_erp_customer", lambda _: self._calls.post(
-            customer.legal_entity, Domain.CUSTOMER_MASTER, [upsert], cid))
+        receipts = await self._step("upsert_erp_customer", lambda _: calls.post(
+            customer.legal_entity, Domain.CUSTOMER_MASTER, [upsert], cid), permanent="raise")
         if isinstance(receipts, Skipped):
             return skipped(receipts)
         refs["erp_customer"] = receipts[0].document_id
         documents.append(receipts[0].document_id)
 
         self._transition(S.POSTING_CONTRACT, documents=[receipts[0].document_id])
-        contract = ContractPosting(external_id=contract_external_id(sub), subscription=sub)
-        receipts = await self._step("post_contract", lambda _: self._calls.post(
-            sub.legal_entity, Domain.RECEIVABLES, [contract], cid))
+        contract_id = generation_id(contract_external_id(sub), gen)
+        contract = ContractPosting(external_id=contract_id, subscription=sub)
+        saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
+            legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES, external_id=contract_id,
+            reason="activation compensated", correlation_id=cid)), contract_id)
+
+        async def post_contract(_: Any) -> list[ErpReceipt]:
+            receipts = await calls.post(sub.legal_entity, Domain.RECEIVABLES, [contract], cid)
+            saga.landed.update(r.external_id for r in receipts)
+            return receipts
+
+        receipts = await self._step("post_contract", post_contract, permanent="raise")
         if isinstance(receipts, Skipped):
             return skipped(receipts)
         refs["erp_contract"] = receipts[0].document_id
@@ -128,9 +167,12 @@ class ActivationFlow(Flow):
 
         self._transition(S.GRANTING_ENTITLEMENTS, documents=[receipts[0].document_id])
         skus = sorted({item.plan.sku for item in sub.items})
-        granted = await self._step("grant_entitlements", lambda _: self._calls.grant(
-            EntitlementInput(subscription_id=sub.subscription_id,
-                             customer_id=customer.customer_id, skus=skus, correlation_id=cid)))
+        entitlement = EntitlementInput(subscription_id=sub.subscription_id,
+                                       customer_id=customer.customer_id, skus=skus,
+                                       correlation_id=cid)
+        saga.push("revoke entitlements", lambda: calls.revoke(entitlement))
+        granted = await self._step("grant_entitlements", lambda _: calls.grant(entitlement),
+                                   permanent="raise")
         if isinstance(granted, Skipped):
             return skipped(granted)
         refs["provisioning"] = granted.subscription_id
@@ -139,6 +181,6 @@ class ActivationFlow(Flow):
         search.upsert(input.config.search_attributes,
                       search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
                       search.ERP_DOCUMENT_IDS.value_set(documents))
-        await workflow.wait_condition(workflow.all_handlers_finished)
         return ActivationResult(state=S.ACTIVE, crm_account_id=validation.crm_account_id,
-                                references=refs, documents=documents, audit=list(self._audit))
+                                references=refs, documents=documents,
+                                contract_external_id=contract_id)

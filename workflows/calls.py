@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.crm import CrmActivities
+    from activities.crm import CrmActivities, RenewalTermsInput, SendNoticeInput
     from activities.erp import ErpActivities
     from activities.io import (
         CalculateTaxInput,
@@ -24,15 +24,25 @@ with workflow.unsafe.imports_passed_through():
         ValidateCustomerInput,
         WriteOffJournalInput,
     )
+    from activities.payments import CollectPaymentInput, PaymentsActivities
+    from activities.proration import (
+        ProrateAmendmentInput,
+        ProrationActivities,
+        RenewalTermInput,
+        RenewalTermResult,
+    )
     from activities.provisioning import ProvisioningActivities
     from activities.rules import RulesActivities
     from activities.tax import TaxActivities
-    from adapters.crm.port import CustomerValidation
+    from adapters.crm.port import CustomerNotice, CustomerValidation
     from adapters.erp.port import ErpReceipt, Posting
     from adapters.erp.routing import Domain
+    from adapters.payments.port import CollectionResult
     from adapters.provisioning.port import Entitlements
     from canonical.billing import TaxResult
     from canonical.ledger import JournalEntry
+    from canonical.proration import AmendmentProration
+    from canonical.renewal import RenewalTerms
 
 from .config import CALL_TIMEOUT, RULES_TIMEOUT, FlowConfig
 
@@ -155,3 +165,25 @@ class Calls:
     async def write_off_journal(self, req: WriteOffJournalInput) -> JournalEntry:
         return await workflow.execute_local_activity_method(
             RulesActivities.write_off_journal, req, **self.local_opts())
+
+    # --- order-to-cash flows (amendment, renewal, dunning, cancellation) ------------------
+
+    async def prorate_amendment(self, req: ProrateAmendmentInput) -> AmendmentProration:
+        return await workflow.execute_local_activity_method(
+            ProrationActivities.prorate_amendment, req, **self.local_opts())
+
+    async def renewal_term(self, req: RenewalTermInput) -> RenewalTermResult:
+        return await workflow.execute_local_activity_method(
+            ProrationActivities.renewal_term, req, **self.local_opts())
+
+    async def renewal_terms(self, req: RenewalTermsInput) -> RenewalTerms:
+        return await workflow.execute_activity_method(
+            CrmActivities.renewal_terms, req, **self._opts())
+
+    async def send_notice(self, req: SendNoticeInput) -> CustomerNotice:
+        return await workflow.execute_activity_method(
+            CrmActivities.send_notice, req, **self._opts())
+
+    async def collect_payment(self, req: CollectPaymentInput) -> CollectionResult:
+        return await workflow.execute_activity_method(
+            PaymentsActivities.collect_payment, req, **self._opts())

@@ -24,9 +24,15 @@ class FlowConfig(BaseModel):
     # How long a gap in `sequence` is waited for before proceeding (workflow time).
     sequence_gap_wait_s: float = Field(default=600.0, ge=0)
     renewal_lead_days: int = Field(default=30, ge=0)
+    # Renew auto-renewing subscriptions (RenewalFlow); off in tests that do not want them.
+    renewals_enabled: bool = True
+    # Days after a failed payment on which dunning retries collection (ascending).
     dunning_retry_days: list[int] = Field(default_factory=lambda: [3, 5, 7])
     # Length of a "day" for dunning timers; shortened in demos and tests.
     day_seconds: float = Field(default=86400.0, gt=0)
+    # Polling of an ERP that confirms postings later (renewal: AwaitingErpConfirmation).
+    erp_confirmation_poll_s: float = Field(default=30.0, gt=0)
+    erp_confirmation_poll_max_s: float = Field(default=3600.0, gt=0)
     continue_as_new_after_events: int = Field(default=500, ge=1)
     seen_event_ids_max: int = Field(default=5000, ge=10)
     # Off where the server has no Cashloop search attributes (the time-skipping server).

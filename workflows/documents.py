@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Posting,
         SchedulePosting,
     )
-    from canonical.billing import TaxResult
+    from canonical.billing import Invoice, TaxResult
     from canonical.customer import CustomerAccount
     from canonical.events import (
         CreditMemoIssuedEvent,
@@ -75,12 +75,15 @@ def _invoice_of(event: Event) -> str | None:
 
 class DocumentPoster:
     def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
-                 customer: Callable[[], CustomerAccount | None]) -> None:
+                 customer: Callable[[], CustomerAccount | None],
+                 on_invoice: Callable[[Invoice], None] | None = None) -> None:
         self._owner = owner
         self._config = config
         self._calls = Calls(config)
         self._invoices = invoices
         self._customer = customer
+        # Told of every posted invoice (with its tax): the entity keeps its service lines.
+        self._on_invoice = on_invoice
         self._documents: list[str] = []
         # Booking rates of invoices built in this batch, before their views exist.
         self._new_rates: dict[str, Decimal | None] = {}
@@ -214,6 +217,8 @@ class DocumentPoster:
                                status=InvoiceStatus.POSTED, erp_document_id=receipt.document_id,
                                rate=first.entry.rate)
             self._invoices[inv.invoice_id] = view
+            if self._on_invoice is not None:
+                self._on_invoice(inv)
             return f"invoice {inv.invoice_id} posted ({view.total})"
         invoice_id = _invoice_of(event)
         view = self._invoices[invoice_id] if invoice_id else None

@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    RetryState,
+)
 
 from . import search
 from .config import FlowConfig
@@ -70,20 +75,64 @@ class Skipped(BaseModel):
     reason: str
 
 
+class ChildProgress(BaseModel):
+    """What a child flow tells its parent: its state, a long wait, parking, its end.
+
+    `outcome` is the flow's result (JSON) when `finished`; background flows (renewal,
+    dunning, cancellation) report their results this way because they outlive the
+    parent run that started them (continue-as-new).
+    """
+
+    workflow_id: str
+    flow: str
+    state: str
+    waiting_until: datetime | None = None
+    parked: bool = False
+    finished: bool = False
+    outcome: dict[str, Any] | None = None
+
+
+class StepFailedForGoodError(Exception):
+    """A saga step failed permanently: the flow compensates what it did, then parks."""
+
+    def __init__(self, step: str, reason: str, message: str) -> None:
+        super().__init__(f"{step}: {reason}: {message}")
+        self.step, self.reason, self.message = step, reason, message
+
+
 class IllegalTransitionError(ApplicationError):
     def __init__(self, flow: str, frm: str, to: str) -> None:
         super().__init__(f"{flow}: illegal transition {frm} -> {to}",
                          type="flow.illegal_transition", non_retryable=True)
 
 
-def failure_reason(err: ActivityError | ChildWorkflowError) -> tuple[str, str, str]:
-    """(error type, message, retry state) of an activity or child workflow failure."""
+StepFailure = ActivityError | ChildWorkflowError | ApplicationError
+
+
+def failure_reason(err: StepFailure) -> tuple[str, str, str]:
+    """(error type, message, retry state) of an activity or child workflow failure.
+
+    A local activity that fails non-retryably surfaces as its bare ApplicationError.
+    """
     cause: BaseException | None = err
     while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
         cause = cause.cause
     kind = cause.type if isinstance(cause, ApplicationError) and cause.type else None
-    state = err.retry_state.name if err.retry_state is not None else "UNSPECIFIED"
+    retry_state = getattr(err, "retry_state", None)
+    if retry_state is None and isinstance(err, ApplicationError) and err.non_retryable:
+        retry_state = RetryState.NON_RETRYABLE_FAILURE
+    state = retry_state.name if retry_state is not None else "UNSPECIFIED"
     return kind or type(cause).__name__, str(cause), state
+
+
+def is_permanent(err: StepFailure) -> bool:
+    """True when retrying cannot help: the failure was marked non-retryable."""
+    if getattr(err, "retry_state", None) == RetryState.NON_RETRYABLE_FAILURE:
+        return True
+    cause: BaseException | None = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    return isinstance(cause, ApplicationError) and cause.non_retryable
 
 
 class Flow:
@@ -100,6 +149,7 @@ class Flow:
         self._audit: list[AuditRecord] = list(audit or [])
         self._parked: ParkedStep | None = None
         self._release: RetryInput | SkipInput | None = None
+        self._children: dict[str, ChildProgress] = {}
 
     # --- state machine -----------------------------------------------------------------
 
@@ -142,12 +192,44 @@ class Flow:
     def audit_trail(self) -> list[AuditRecord]:
         return list(self._audit)
 
+    @workflow.signal
+    def child_progress(self, progress: ChildProgress) -> None:
+        """A child flow's state, long wait, parking or end (see ChildProgress)."""
+        self._on_child_progress(progress)
+
+    def _on_child_progress(self, progress: ChildProgress) -> None:
+        if progress.finished:
+            self._children.pop(progress.workflow_id, None)
+        else:
+            self._children[progress.workflow_id] = progress
+
+    async def _notify_parent(self, *, waiting_until: datetime | None = None,
+                             finished: bool = False,
+                             outcome: dict[str, Any] | None = None) -> None:
+        """Tell the parent workflow (if any) where this flow stands; never fails the flow."""
+        parent = workflow.info().parent
+        if parent is None:
+            return
+        progress = ChildProgress(
+            workflow_id=workflow.info().workflow_id, flow=self.FLOW, state=str(self._state),
+            waiting_until=waiting_until, parked=self._parked is not None, finished=finished,
+            outcome=outcome)
+        try:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "child_progress", progress)
+        except Exception as err:  # the parent is gone: nothing to tell
+            workflow.logger.warning("parent not signalled", extra={"error": str(err)})
+
     async def _step(self, step: str, call: Callable[[dict[str, Any] | None], Awaitable[T]],
-                    *, failed: ActivityError | ChildWorkflowError | None = None) -> T | Skipped:
+                    *, failed: StepFailure | None = None,
+                    permanent: Literal["park", "raise"] = "park") -> T | Skipped:
         """Run `call`; when it fails for good, park until an operator retries or skips.
 
         `call` receives the operator's corrected input on a retry, else None. `failed`
         is a failure the caller already saw: the step parks with it before calling.
+        With `permanent="raise"` (a saga step) a non-retryable failure raises
+        StepFailedForGoodError instead, so the flow compensates before it parks;
+        exhausted retries of a transient failure park at the step either way.
         """
         corrected: dict[str, Any] | None = None
         attempts = 0
@@ -157,31 +239,44 @@ class Flow:
                     err, failed = failed, None
                     raise err
                 return await call(corrected)
-            except (ActivityError, ChildWorkflowError) as err:
+            except (ActivityError, ChildWorkflowError, ApplicationError) as err:
+                if isinstance(err, IllegalTransitionError):
+                    raise  # a bug in the flow, not a failing system
                 reason, message, retry_state = failure_reason(err)
+                if permanent == "raise" and is_permanent(err) and self._has_compensations():
+                    raise StepFailedForGoodError(step, reason, message) from err
                 attempts += 1
                 await self._park(step, reason, message, attempts, retry_state)
-                release = self._release
-                self._release = None
+                release = self._take_release()
                 if isinstance(release, SkipInput):
                     self._record(str(self._state), note=f"skipped {step}: {release.reason} "
                                  f"(by {release.operator or 'operator'})")
                     return Skipped(reason=release.reason)
-                assert release is not None
                 corrected = release.corrected
                 self._record(str(self._state), note=f"retry of {step} released by "
                              f"{release.operator or 'operator'} {release.note}".rstrip())
 
+    def _has_compensations(self) -> bool:
+        return False
+
+    def _take_release(self) -> RetryInput | SkipInput:
+        release, self._release = self._release, None
+        assert release is not None
+        return release
+
     async def _park(self, step: str, reason: str, message: str, attempts: int,
-                    retry_state: str) -> None:
+                    retry_state: str,
+                    status: search.PostingStatus = search.PostingStatus.PARKED) -> None:
+        """Wait for an operator's retry or skip (then `_take_release`), visibly."""
         self._parked = ParkedStep(flow=self.FLOW, step=step, reason=reason, message=message,
                                   attempts=attempts, retry_state=retry_state,
                                   since=workflow.now())
         self._record(str(self._state), note=f"parked at {step}: {reason}: {message[:200]}")
         workflow.logger.warning("flow parked", extra={"step": step, "reason": reason})
-        search.upsert(self._config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PARKED))
+        search.upsert(self._config.search_attributes, search.POSTING_STATUS.value_set(status))
+        await self._notify_parent()
         await workflow.wait_condition(lambda: self._release is not None)
         self._parked = None
         search.upsert(self._config.search_attributes,
                       search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        await self._notify_parent()

@@ -24,9 +24,15 @@ WaitingFor = Callable[[Event, list[Event]], str | None]
 
 
 class Intake:
-    def __init__(self, config: FlowConfig, snap: SubscriptionSnapshot) -> None:
+    def __init__(self, config: FlowConfig, snap: SubscriptionSnapshot,
+                 on_finding: Callable[[Finding], None] | None = None,
+                 rescan_after_gap: Callable[[], bool] = lambda: True) -> None:
         self._config = config
         self._snap = snap
+        # The entity records every finding in its audit trail and search attributes.
+        self._on_finding = on_finding
+        # Whether events behind a skipped gap go at once (the entity patches this in).
+        self._rescan_after_gap = rescan_after_gap
         self._seen_order: list[str] = list(snap.seen_event_ids)
         self._seen = set(self._seen_order)
         self._new: list[Event] = []
@@ -93,19 +99,22 @@ class Intake:
                                      f"{self.last_sequence}; applied by its business keys")
                     self.last_sequence = max(self.last_sequence, event.sequence)
                 break  # re-scan: this event may unblock others in front of it
-        self._check_gap()
+            if not progress:
+                # A gap whose wait is over is skipped; what was behind it may go now.
+                progress = self._check_gap() and self._rescan_after_gap()
         return ready
 
-    def _check_gap(self) -> None:
+    def _check_gap(self) -> bool:
+        """Start or end a gap wait; True when the wait is over and the gap was skipped."""
         waiting = [e.sequence for e in self._inbox
                    if e.sequence is not None and e.sequence > self.last_sequence + 1]
         blocked = any(e.sequence == self.last_sequence + 1 for e in self._inbox)
         if not waiting or blocked:
             self._gap_since = None
-            return
+            return False
         if self._gap_since is None:
             self._gap_since = workflow.now()
-            return
+            return False
         waited = (workflow.now() - self._gap_since).total_seconds()
         if waited >= self._config.sequence_gap_wait_s:
             missing_to = min(waiting) - 1
@@ -115,15 +124,19 @@ class Intake:
                          f"within {self._config.sequence_gap_wait_s:.0f}s; proceeding")
             self.last_sequence = missing_to
             self._gap_since = None
+            return True
+        return False
 
     # --- reporting ---------------------------------------------------------------------
 
     def finding(self, kind: str, event: Event | None, detail: str) -> None:
-        self._snap.findings.append(Finding(kind=kind, at=workflow.now(),
-                                           event_id=event.event_id if event else None,
-                                           detail=detail))
+        found = Finding(kind=kind, at=workflow.now(),
+                        event_id=event.event_id if event else None, detail=detail)
+        self._snap.findings.append(found)
         del self._snap.findings[:-FINDINGS_KEEP]
         workflow.logger.warning("subscription finding", extra={"kind": kind, "detail": detail})
+        if self._on_finding is not None:
+            self._on_finding(found)
 
     def pending(self, waiting_for: WaitingFor) -> list[PendingEvent]:
         result = []

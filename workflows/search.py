@@ -19,9 +19,12 @@ INVOICE_IDS = SearchAttributeKey.for_keyword_list("InvoiceIds")
 ERP_DOCUMENT_IDS = SearchAttributeKey.for_keyword_list("ErpDocumentIds")
 AMOUNT_DUE = SearchAttributeKey.for_float("AmountDue")
 NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
+# Kinds of finding a subscription has had (SequenceGap, LateEvent, IllegalEvent, ...).
+FINDINGS = SearchAttributeKey.for_keyword_list("Findings")
 
 ALL_KEYS = (CUSTOMER_ID, SUBSCRIPTION_ID, LEGAL_ENTITY, CORRELATION_ID, O2C_FLOW, O2C_STATE,
-            POSTING_STATUS, INVOICE_IDS, ERP_DOCUMENT_IDS, AMOUNT_DUE, NEXT_ACTION_AT)
+            POSTING_STATUS, INVOICE_IDS, ERP_DOCUMENT_IDS, AMOUNT_DUE, NEXT_ACTION_AT,
+            FINDINGS)
 
 
 class PostingStatus(StrEnum):

@@ -1,37 +1,62 @@
 """SubscriptionWorkflow: the entity every upstream event about one subscription is signalled to.
 
-It drops duplicates by event id, applies events in `sequence` order (waiting a
-bounded time for a gap), holds events whose preconditions are not met yet, runs
-flows as child workflows, posts documents to the ERP in batches, and continues
-as new before its history grows large.
+It drops duplicates by event id (and documents by business key), applies events in
+`sequence` order (waiting a bounded time for a gap), holds events whose preconditions
+are not met yet, runs the order-to-cash flows as child workflows with ids from
+business keys, posts documents to the ERP in batches, answers `request_cancellation`,
+and continues as new before its history grows large, carrying its state.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from canonical.events import Event, SubscriptionActivatedEvent
+    from canonical.billing import Invoice
+    from canonical.events import (
+        Event,
+        InvoiceIssuedEvent,
+        InvoiceVoidedEvent,
+        PaymentFailedEvent,
+        SubscriptionActivatedEvent,
+        SubscriptionAmendedEvent,
+        SubscriptionCancelledEvent,
+    )
+    from canonical.proration import service_lines
 
 from . import search
-from .activation import ActivationFlow, ActivationInput, ActivationResult
+from .activation import ActivationFlow, ActivationInput, ActivationResult, contract_external_id
+from .document_rules import DocumentRules
 from .documents import DocumentPoster, is_document_event
-from .flow import Flow, Skipped
+from .flow import ChildProgress, Flow, Skipped
 from .intake import Intake
+from .ledger_view import replace_lines
+from .quote import quote_cancellation
+from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
+    LIVE,
     TRANSITIONS,
+    CancellationQuote,
+    CancellationRequest,
+    Finding,
     InvoiceView,
+    PendingEvent,
     SubscriptionInput,
     SubscriptionSnapshot,
     SubscriptionState,
     SubscriptionView,
 )
+from .subscription_view import earliest_wait, refresh_amounts, view_of
 
 S = SubscriptionState
+# Issue 3 added commands after activation (the renewal child); histories recorded
+# before it replay on the old path (tests/histories/subscription_before_flows.json).
+PATCH_FLOWS = "o2c-flows-v1"
 
 
 @workflow.defn
@@ -45,12 +70,18 @@ class SubscriptionWorkflow(Flow):
         self._id = input.subscription_id
         self._snap = snap
         self._init_flow(input.config, snap.state, snap.correlation_id or "", snap.audit)
-        self._intake = Intake(input.config, snap)
+        self._children = dict(snap.children)
+        self._intake = Intake(input.config, snap, on_finding=self._found,
+                              rescan_after_gap=lambda: workflow.patched(PATCH_FLOWS))
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
-                                      lambda: self._snap.customer)
+                                      lambda: self._snap.customer, self._invoice_posted)
+        self._flows = SubscriptionFlows(self)
+        self._rules = DocumentRules(self)
         self._run_events = 0
         self._busy = False
+        self._progress = False  # a child reported progress since the last search upsert
+        self._next_action: dt.datetime | None = None
 
     # --- messages ----------------------------------------------------------------------
 
@@ -67,19 +98,43 @@ class SubscriptionWorkflow(Flow):
 
     @workflow.query
     def state(self) -> SubscriptionView:
-        snap = self._snap
-        due: dict[str, Any] = {}
-        for inv in self._invoices.values():
-            due[inv.total.currency] = due.get(inv.total.currency, 0) + inv.open_amount.amount
-        return SubscriptionView(
-            subscription_id=self._id, state=self._state,
-            customer_id=snap.customer.customer_id if snap.customer else None,
-            legal_entity=snap.subscription.legal_entity if snap.subscription else None,
-            last_sequence=self._intake.last_sequence, events_applied=snap.events_applied,
-            amount_due=due, invoices=list(self._invoices.values()),
-            pending=self._intake.pending(self._waiting_for), findings=list(snap.findings),
-            references=dict(snap.references), parked=self._parked is not None,
-            busy=self._busy)
+        return view_of(self)
+
+    @workflow.query
+    def pending(self) -> list[PendingEvent]:
+        """Events received but not applied yet, and what each waits for."""
+        return self._intake.pending(self._waiting_for)
+
+    @workflow.update
+    def request_cancellation(self, req: CancellationRequest) -> CancellationQuote:
+        """Cancel: answers the effective date and the final invoice amount, then cancels."""
+        quote = self._quote(req)
+        self._snap.requests.append(req.model_copy(update={"effective_on": quote.effective_on}))
+        return quote
+
+    @request_cancellation.validator
+    def _validate_cancellation(self, req: CancellationRequest) -> None:
+        if self._state not in (S.ACTIVE, S.PAST_DUE) or self._snap.requests:
+            raise ApplicationError(f"subscription {self._id} is {self._state}: not cancellable",
+                                   type="subscription.not_cancellable")
+        sub = self._snap.subscription
+        on = req.effective_on
+        if sub is not None and on is not None and not sub.term_start <= on <= sub.term_end:
+            raise ApplicationError(f"effective date {on} is outside the term "
+                                   f"{sub.term_start}..{sub.term_end}",
+                                   type="subscription.invalid_effective_date")
+
+    def _quote(self, req: CancellationRequest) -> CancellationQuote:
+        return quote_cancellation(self._snap, self._flows.open_balance(), req,
+                                  workflow.now().date())
+
+    def _on_child_progress(self, progress: ChildProgress) -> None:
+        self._children.pop(progress.workflow_id, None)
+        if not progress.finished:
+            self._children[progress.workflow_id] = progress
+        elif progress.outcome is not None:
+            self._snap.outcomes.append(progress)
+        self._progress = True
 
     # --- main loop ---------------------------------------------------------------------
 
@@ -93,17 +148,34 @@ class SubscriptionWorkflow(Flow):
             timeout = self._intake.gap_timeout()
             # A timeout means the gap wait is over; take_ready then proceeds past the gap.
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(self._intake.has_new, timeout=timeout,
+                await workflow.wait_condition(self._has_work, timeout=timeout,
                                               timeout_summary="sequence gap")
             self._intake.absorb()
-            while ready := self._intake.take_ready(self._waiting_for):
-                self._busy = True
-                await self._apply(ready)
+            while True:
+                if self._snap.outcomes:
+                    self._busy = True
+                    await self._flows.apply_outcome(self._snap.outcomes.pop(0))
+                elif self._snap.requests:
+                    self._busy = True
+                    await self._flows.cancel_requested(self._snap.requests[0])
+                    self._snap.requests.pop(0)
+                elif ready := self._intake.take_ready(self._waiting_for):
+                    self._busy = True
+                    await self._apply(ready)
+                else:
+                    break
             self._busy = False
+            if self._progress:
+                self._progress = False
+                self._refresh_next_action()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(SubscriptionInput(
                     subscription_id=self._id, config=self._config, snapshot=self._snapshot()))
+
+    def _has_work(self) -> bool:
+        return (self._intake.has_new() or bool(self._snap.outcomes or self._snap.requests)
+                or self._progress)
 
     def _should_continue_as_new(self) -> bool:
         return (workflow.info().is_continue_as_new_suggested()
@@ -112,14 +184,22 @@ class SubscriptionWorkflow(Flow):
     def _snapshot(self) -> SubscriptionSnapshot:
         return self._snap.model_copy(update={
             "state": self._state, "audit": list(self._audit), "invoices": dict(self._invoices),
-            **self._intake.carried()})
+            "children": dict(self._children), **self._intake.carried()})
 
     def _waiting_for(self, event: Event, ahead: list[Event]) -> str | None:
         """What an event still needs before it can be applied, or None if it is ready."""
         if event.event_type == "subscription.activated":
             return None
-        if self._state != S.ACTIVE:
+        if self._state not in LIVE:
             return "activation"
+        if isinstance(event, PaymentFailedEvent | InvoiceVoidedEvent):
+            invoice_id = (event.payload.failure.invoice_id
+                          if isinstance(event, PaymentFailedEvent) else event.payload.invoice_id)
+            if invoice_id in self._invoices or any(
+                    isinstance(e, InvoiceIssuedEvent)
+                    and e.payload.invoice.invoice_id == invoice_id for e in ahead):
+                return None
+            return f"invoice {invoice_id}"
         return self._poster.waiting_for(event, ahead)
 
     async def _apply(self, ready: list[Event]) -> None:
@@ -127,25 +207,45 @@ class SubscriptionWorkflow(Flow):
         batch: list[Event] = []
         for event in ready:
             if is_document_event(event):
-                batch.append(event)
+                if not (workflow.patched(PATCH_FLOWS) and self._rules.duplicate(event)):
+                    batch.append(event)
                 continue
             if batch:
-                await self._poster.post(batch)
+                await self._post(batch)
                 batch = []
             await self._apply_one(event)
         if batch:
-            await self._poster.post(batch)
+            await self._post(batch)
         self._run_events += len(ready)
         self._snap.events_applied += len(ready)
+
+    async def _post(self, batch: list[Event]) -> None:
+        await self._rules.before(batch)
+        await self._poster.post(batch)
+        await self._rules.after(batch)
 
     async def _apply_one(self, event: Event) -> None:
         if isinstance(event, SubscriptionActivatedEvent):
             await self._activate(event)
-        else:
+            return
+        if not workflow.patched(PATCH_FLOWS):  # histories from before the flows existed
             self._intake.finding("UnsupportedEvent", event,
                                  f"{event.event_type} is not handled yet; recorded, not applied")
             self._record(str(self._state), event_id=event.event_id,
                          note=f"{event.event_type} recorded but not applied")
+            return
+        if isinstance(event, SubscriptionAmendedEvent):
+            await self._flows.amend(event)
+        elif isinstance(event, SubscriptionCancelledEvent):
+            await self._flows.cancel(event)
+        elif isinstance(event, PaymentFailedEvent):
+            await self._flows.dun(event)
+        elif isinstance(event, InvoiceVoidedEvent):
+            await self._rules.void(event)
+        else:
+            self._intake.finding("UnsupportedEvent", event,
+                                 f"{event.event_type} is not handled; recorded, not applied")
+        self._refresh_search()
 
     async def _activate(self, event: SubscriptionActivatedEvent) -> None:
         if self._state not in (S.PENDING_ACTIVATION, S.ACTIVATION_SKIPPED):
@@ -167,10 +267,36 @@ class SubscriptionWorkflow(Flow):
             id=f"activation-{sub.subscription_id}",
             task_queue=self._config.task_queue,
             execution_timeout=timedelta(days=365)))
+        self._children.pop(f"activation-{sub.subscription_id}", None)
         if isinstance(result, Skipped) or result.state != "Active":
             reason = result.reason if isinstance(result, Skipped) else result.skipped_reason
             self._transition(S.ACTIVATION_SKIPPED, event_id=event.event_id, note=reason or "")
             return
         assert isinstance(result, ActivationResult)
         self._snap.references.update(result.references)
+        self._snap.contract_external_id = (result.contract_external_id
+                                           or contract_external_id(sub))
         self._transition(S.ACTIVE, event_id=event.event_id, documents=result.documents)
+        if workflow.patched(PATCH_FLOWS):
+            await self._flows.schedule_renewal()
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def _invoice_posted(self, invoice: Invoice) -> None:
+        self._snap.lines = replace_lines(self._snap.lines, [], service_lines(invoice))
+
+    def _found(self, finding: Finding) -> None:
+        self._record(str(self._state), event_id=finding.event_id,
+                     note=f"finding {finding.kind}: {finding.detail}"[:500])
+        if workflow.patched(PATCH_FLOWS):
+            kinds = sorted({f.kind for f in self._snap.findings})
+            search.upsert(self._config.search_attributes, search.FINDINGS.value_set(kinds))
+
+    def _refresh_next_action(self) -> None:
+        at = earliest_wait(self._children.values())
+        if at != self._next_action:
+            self._next_action = at
+            search.upsert(self._config.search_attributes, search.next_action(at))
+
+    def _refresh_search(self) -> None:
+        refresh_amounts(self._config, self._invoices)

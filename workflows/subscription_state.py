@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -13,10 +15,11 @@ with workflow.unsafe.imports_passed_through():
     from canonical.customer import CustomerAccount
     from canonical.events import Event
     from canonical.money import Money
-    from canonical.subscription import Subscription
+    from canonical.proration import ServiceLine
+    from canonical.subscription import Amendment, Subscription, SubscriptionItem
 
 from .config import FlowConfig
-from .flow import AuditRecord
+from .flow import AuditRecord, ChildProgress
 
 
 class SubscriptionState(StrEnum):
@@ -24,6 +27,11 @@ class SubscriptionState(StrEnum):
     ACTIVATING = "Activating"
     ACTIVE = "Active"
     ACTIVATION_SKIPPED = "ActivationSkipped"
+    AMENDING = "Amending"
+    PAST_DUE = "PastDue"  # a dunning ladder runs
+    CANCELLING = "Cancelling"  # a cancellation waits for its effective date
+    CANCELLED = "Cancelled"
+    ENDED = "Ended"  # the term ended without renewal (opt-out)
 
 
 S = SubscriptionState
@@ -31,8 +39,15 @@ TRANSITIONS: dict[SubscriptionState, frozenset[SubscriptionState]] = {
     S.PENDING_ACTIVATION: frozenset({S.ACTIVATING}),
     S.ACTIVATING: frozenset({S.ACTIVE, S.ACTIVATION_SKIPPED}),
     S.ACTIVATION_SKIPPED: frozenset({S.ACTIVATING}),
-    S.ACTIVE: frozenset(),
+    S.ACTIVE: frozenset({S.AMENDING, S.PAST_DUE, S.CANCELLING, S.CANCELLED, S.ENDED}),
+    S.AMENDING: frozenset({S.ACTIVE, S.PAST_DUE}),
+    S.PAST_DUE: frozenset({S.ACTIVE, S.AMENDING, S.CANCELLING, S.CANCELLED, S.ENDED}),
+    S.CANCELLING: frozenset({S.CANCELLED, S.ACTIVE, S.PAST_DUE}),
+    S.CANCELLED: frozenset(),
+    S.ENDED: frozenset(),
 }
+# States in which the subscription exists in the systems of record (documents post).
+LIVE = frozenset({S.ACTIVE, S.AMENDING, S.PAST_DUE, S.CANCELLING, S.CANCELLED, S.ENDED})
 
 
 class InvoiceStatus(StrEnum):
@@ -40,6 +55,8 @@ class InvoiceStatus(StrEnum):
     PARTIALLY_PAID = "partially_paid"
     PAID = "paid"
     SKIPPED = "skipped"
+    WRITTEN_OFF = "written_off"
+    VOIDED = "voided"
 
 
 class InvoiceView(BaseModel):
@@ -76,6 +93,42 @@ class InvoiceView(BaseModel):
         return self._settled(credited=self.credited + amount)
 
 
+class CancellationRequest(BaseModel):
+    """`request_cancellation`: end of term (default), immediately, or on a date."""
+
+    request_id: str
+    when: Literal["end_of_term", "immediately"] = "end_of_term"
+    effective_on: dt.date | None = None  # overrides `when`
+    reason: str = "customer_request"
+    # Credit the unused service after the effective date (pro rata by days).
+    prorate: bool = False
+
+
+class CancellationQuote(BaseModel):
+    """The answer of `request_cancellation`."""
+
+    request_id: str
+    effective_on: dt.date
+    open_balance: Money  # what the customer owes now
+    credit: Money  # the credit for unused service (gross), when prorated
+    final_invoice_amount: Money  # open balance - credit (negative: owed to the customer)
+
+
+class AppliedAmendment(BaseModel):
+    """An applied amendment, kept so that a late, earlier one can reverse and re-apply it."""
+
+    amendment: Amendment
+    event_id: str
+    correlation_id: str
+    generation: int = 1
+    items_before: list[SubscriptionItem]
+    external_ids: list[str]  # what it posted, in order
+    ended_lines: list[ServiceLine]  # the lines it credited, as they were before
+    new_lines: list[ServiceLine]
+    credited: dict[str, Money]
+    rebill_id: str | None = None
+
+
 class Finding(BaseModel):
     """Something an operator should know that did not stop the flow (e.g. a sequence gap)."""
 
@@ -103,6 +156,17 @@ class SubscriptionSnapshot(BaseModel):
     findings: list[Finding] = []
     audit: list[AuditRecord] = []
     events_applied: int = 0
+    # --- order-to-cash flows (issue 3); every field optional so old snapshots load ---
+    lines: list[ServiceLine] = []  # service bought per invoice line (for proration)
+    contract_external_id: str | None = None
+    renewals: int = 0  # renewals done
+    children: dict[str, ChildProgress] = {}  # running child flows by workflow id
+    outcomes: list[ChildProgress] = []  # finished background flows not yet applied
+    requests: list[CancellationRequest] = []  # accepted, not yet started
+    written_off: dict[str, Money] = {}  # invoice id -> amount written off
+    applied: list[str] = []  # business keys applied besides invoices/payments (cm:..)
+    amendments: dict[str, datetime] = {}  # applied amendment id -> effective_at
+    amendment_log: list[AppliedAmendment] = []  # newest last, bounded
 
 
 class SubscriptionInput(BaseModel):
@@ -133,5 +197,11 @@ class SubscriptionView(BaseModel):
     findings: list[Finding]
     references: dict[str, str]
     parked: bool
-    # True while the entity is working on something (a flow, a posting, a timer ladder).
+    # True while the entity or a child flow is working (not merely waiting on a timer).
     busy: bool
+    children: list[ChildProgress] = []
+    # The earliest time a waiting child flow acts next (renewal window, dunning retry).
+    next_action_at: datetime | None = None
+    term_start: dt.date | None = None
+    term_end: dt.date | None = None
+    renewals: int = 0

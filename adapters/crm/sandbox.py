@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from adapters.http import call
 from adapters.sandbox.client import parse
 from canonical.customer import CustomerAccount
 
-from .port import CustomerValidation
+from .port import CrmAccount, CustomerNotice, CustomerValidation
 
 SYSTEM = "crm"
-
-
-class CrmAccount(BaseModel):
-    """A CRM account with its renewal intent (not yet part of the port)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    customer_id: str
-    crm_account_id: str
-    name: str | None = None
-    legal_entity: str | None = None
-    country: str | None = None
-    blocked: bool = False
-    renewal_opt_out: bool = False
-    renewal_plan_changes: dict[str, Any] | None = None
-    updated_at: dt.datetime | None = None
-
-
-class CustomerNotice(BaseModel):
-    """A notice sent to a customer; `duplicate` when the notice id was already sent."""
-
-    model_config = ConfigDict(frozen=True)
-
-    notice_id: str
-    customer_id: str
-    subscription_id: str | None = None
-    kind: str
-    detail: Any = None
-    created_at: dt.datetime | None = None
-    duplicate: bool = False
 
 
 class _Notices(BaseModel):

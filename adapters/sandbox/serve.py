@@ -22,13 +22,14 @@ from .crm_service import create_crm_app
 from .db import make_engine
 from .erp_service import create_erp_app
 from .faults import FaultSettings
+from .payments_service import create_payments_app
 from .provisioning_service import create_provisioning_app
 from .rates_service import create_rates_app
 from .tax_service import create_tax_app
 
 # Every sandbox `serve` starts by default, in this order.
-SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "erp-legacy", "erp-cloud", "rates")
-# The payments sandbox goes here: add "payments" to SERVICES and its builder to BUILDERS.
+SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "payments", "erp-legacy",
+                             "erp-cloud", "rates")
 
 AppBuilder = Callable[[str, Engine, Mapping[str, LegalEntity], FaultSettings | None], ASGIApp]
 
@@ -43,7 +44,8 @@ BUILDERS: dict[str, AppBuilder] = {
     "erp": lambda name, engine, entities, faults: create_erp_app(
         name, engine, entities, faults=faults),
     "rates": lambda name, _engine, _entities, faults: create_rates_app(faults=faults, name=name),
-    # "payments": lambda name, engine, _entities, faults: create_payments_app(...),
+    "payments": lambda name, engine, _entities, faults: create_payments_app(
+        engine, faults=faults, name=name),
 }
 
 

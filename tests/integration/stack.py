@@ -15,6 +15,7 @@ from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.batching import ErpBatcher
 from adapters.erp.routing import RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter, SandboxErpReader
+from adapters.payments.sandbox import SandboxPaymentsAdapter, SandboxPaymentsAdmin
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.sandbox.faults import FaultSettings
@@ -27,7 +28,7 @@ from workflows.config import FlowConfig
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")
 ROUTING = RoutingTable.from_toml(PROJECT_ROOT / "config" / "routing.toml")
-SANDBOXES = ["crm", "tax", "provisioning", *ERP_TARGETS, "rates"]
+SANDBOXES = ["crm", "tax", "provisioning", "payments", *ERP_TARGETS, "rates"]
 
 
 @dataclass
@@ -36,14 +37,22 @@ class Engine:
     config: FlowConfig
     urls: dict[str, str]
     readers: dict[str, SandboxErpReader]
+    crm: SandboxCrmAdapter
+    payments: SandboxPaymentsAdmin
+    provisioning: SandboxProvisioningAdapter
 
 
 @contextlib.asynccontextmanager
 async def running_engine(client: Client, tmp: Path, *,
                          stores: Callable[[str], str] | None = None,
                          faults: Mapping[str, FaultSettings] | None = None,
+                         routing: RoutingTable = ROUTING, erp_batching: bool = True,
                          **config: object) -> AsyncIterator[Engine]:
-    """Sandboxes on free ports, workers on unique task queues, a FlowConfig for both."""
+    """Sandboxes on free ports, workers on unique task queues, a FlowConfig for both.
+
+    `routing` defaults to config/routing.toml (US01 split across both ERPs);
+    `erp_batching` puts the worker's ErpBatcher in front of each ERP, as production does.
+    """
     queue = f"it-{uuid.uuid4().hex[:10]}"
     flow = FlowConfig(task_queue=queue, erp_task_queue=f"{queue}-erp",
                       activity_initial_interval_s=0.2, **config)  # type: ignore[arg-type]
@@ -59,13 +68,19 @@ async def running_engine(client: Client, tmp: Path, *,
                       tax=SandboxTaxAdapter(clients["tax"]),
                       provisioning=SandboxProvisioningAdapter(clients["provisioning"]),
                       erps={n: ErpBatcher(SandboxErpAdapter(n, clients[n]), max_rps=25,
-                                          max_concurrency=5) for n in ERP_TARGETS},
-                      rates=SandboxRatesAdapter(clients["rates"]))
-        workers = build_workers(client, ports, routing=ROUTING, entities=ENTITIES,
+                                          max_concurrency=5)
+                            if erp_batching else SandboxErpAdapter(n, clients[n])
+                            for n in ERP_TARGETS},
+                      rates=SandboxRatesAdapter(clients["rates"]),
+                      payments=SandboxPaymentsAdapter(clients["payments"]))
+        workers = build_workers(client, ports, routing=routing, entities=ENTITIES,
                                 recognition=load_recognition_methods(
                                     PROJECT_ROOT / "config" / "plans.toml"),
                                 task_queue=flow.task_queue, erp_task_queue=flow.erp_task_queue)
         for w in workers:
             await stack.enter_async_context(w)
         yield Engine(client=client, config=flow, urls=urls,
-                     readers={n: SandboxErpReader(clients[n]) for n in ERP_TARGETS})
+                     readers={n: SandboxErpReader(clients[n]) for n in ERP_TARGETS},
+                     crm=SandboxCrmAdapter(clients["crm"]),
+                     payments=SandboxPaymentsAdmin(clients["payments"]),
+                     provisioning=SandboxProvisioningAdapter(clients["provisioning"]))

@@ -42,7 +42,9 @@ async def test_worker_metrics_count_attempts_retries_erp_errors_and_invoices(
     faults = {"erp-cloud": FaultSettings(error_rate=0.35, error_kinds=["503"], seed=11)}
     try:
         before = scrape(server.url)
-        async with running_engine(client, tmp_path, faults=faults) as engine:
+        # One ERP call per activity attempt, so injected faults and failed attempts pair up.
+        async with running_engine(client, tmp_path, faults=faults,
+                                  erp_batching=False) as engine:
             await deliver(client, [e for life in lives for e in life.events], engine.config)
             await settle(engine, Counter({life.subscription_id: 2 for life in lives}))
             async with httpx.AsyncClient(base_url=engine.urls["erp-cloud"]) as http:

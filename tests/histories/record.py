@@ -1,0 +1,165 @@
+"""Re-record the replay histories under tests/histories/ (run deliberately, then commit).
+
+    .venv/bin/python -m tests.histories.record
+
+Runs every flow on the time-skipping server with the in-memory ports and writes each
+workflow's history as JSON. tests/replay replays them against the current code, so a
+change that breaks replay of a recorded execution fails the suite; re-record only when
+the change is meant to be incompatible (and then guard it with `workflow.patched`).
+`*_before_*.json` were recorded with the code before issue 3 (commit d1debaf) and are
+never re-recorded: they prove that old histories still replay (see PATCH_FLOWS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from canonical.errors import RejectedError
+from tests.unit.flows_harness import (
+    World,
+    amend,
+    annual,
+    fail_payment,
+    fresh_ts_env,
+    gross,
+    parked_step,
+    quiet,
+    running,
+    send,
+    until,
+)
+from workflows.flow import RetryInput, SkipInput
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_state import CancellationRequest
+
+HERE = Path(__file__).resolve().parent
+DAY = dt.timedelta(days=1)
+
+
+async def save(client: Client, name: str, workflow_id: str, run_id: str | None = None) -> None:
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    text = json.dumps(json.loads(history.to_json()), indent=1)
+    (HERE / f"{name}.json").write_text(text + "\n")
+    print(f"recorded {name}.json ({len(history.events)} events)")
+
+
+def queue() -> str:
+    return f"rec-{uuid.uuid4().hex[:8]}"
+
+
+async def amendment_and_dunning(env: WorkflowEnvironment) -> None:
+    """Entity with activation, invoice, an upgrade, a failed payment written off."""
+    world, life = World(), annual("sub_rec_a")
+    amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    fail_payment(life, "in_sub_rec_a", gross("1200.00"), dt.date(2026, 8, 1))
+    world.payments.fail_first["in_sub_rec_a"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Cancelled", env, DAY)
+        await until(handle, lambda v: not v.busy and not v.children)
+    await save(env.client, "subscription", handle.id)
+    await save(env.client, "activation", "activation-sub_rec_a")
+    await save(env.client, "amendment", "amendment-am_sub_rec_a_1")
+    await save(env.client, "dunning_written_off", "dunning-in_sub_rec_a")
+    await save(env.client, "cancellation_non_payment", "cancellation-sub_rec_a")
+
+
+async def recovered_dunning(env: WorkflowEnvironment) -> None:
+    world, life = World(), annual("sub_rec_d")
+    fail_payment(life, "in_sub_rec_d", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_d"] = 1
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.events_applied == 3 and bool(v.children))
+        await until(handle, lambda v: v.state == "Active" and not v.children, env, DAY)
+    await save(env.client, "dunning_recovered", "dunning-in_sub_rec_d")
+
+
+async def renewal(env: WorkflowEnvironment) -> None:
+    start = (await env.get_current_time()).date().replace(day=1)
+    world, life = World(), annual("sub_rec_r", start)
+    world.erp.pending_kinds.add("invoice")
+    async with running(env.client, queue(), world, renewals_enabled=True) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        renewal_id = f"renewal-sub_rec_r-{life.subscription.term_end.isoformat()}"
+        for _ in range(500):
+            state = await env.client.get_workflow_handle(renewal_id).query("state")
+            if state == "AwaitingErpConfirmation":
+                break
+            await env.sleep(DAY)
+        world.erp.confirm()
+        await until(handle, lambda v: v.renewals == 1, env, dt.timedelta(minutes=30))
+    await save(env.client, "renewal", renewal_id)
+
+
+async def cancellation_request(env: WorkflowEnvironment) -> None:
+    world, life = World(), annual("sub_rec_c")
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, quiet(2))
+        await handle.execute_update(SubscriptionWorkflow.request_cancellation,
+                                    CancellationRequest(request_id="rec", prorate=True,
+                                                        effective_on=dt.date(2026, 7, 2)))
+        await until(handle, lambda v: v.state == "Cancelled" and not v.busy)
+    await save(env.client, "cancellation_requested", "cancellation-sub_rec_c")
+    await save(env.client, "subscription_cancellation_update", handle.id)
+
+
+async def parked_then_retried(env: WorkflowEnvironment) -> None:
+    world, life = World(), annual("sub_rec_p", invoice=False)
+    world.crm.fail_with = RejectedError("account blocked", system="crm")
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        flow = env.client.get_workflow_handle("activation-sub_rec_p")
+        await parked_step(flow)
+        world.crm.fail_with = None
+        await flow.signal("retry", RetryInput(operator="recorder", note="unblocked"))
+        await until(handle, lambda v: v.state == "Active")
+    await save(env.client, "activation_parked_then_retried", flow.id)
+
+
+async def compensated(env: WorkflowEnvironment) -> None:
+    world, life = World(), annual("sub_rec_k")
+    amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    world.erp.fail_ids["inv:in_sub_rec_k_a1"] = RejectedError("refused", system="erp")
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        flow = env.client.get_workflow_handle("amendment-am_sub_rec_k_1")
+        await parked_step(flow)
+        await flow.signal("skip", SkipInput(operator="recorder",
+                                            reason="rebill refused; billing will reissue"))
+        await until(handle, lambda v: v.state == "Active" and not v.busy)
+    await save(env.client, "amendment_compensated", flow.id)
+
+
+async def continued_as_new(env: WorkflowEnvironment) -> None:
+    world, life = World(), annual("sub_rec_n")
+    life.pay("py_sub_rec_n", "in_sub_rec_n", gross("1200.00"), dt.date(2026, 1, 5))
+    async with running(env.client, queue(), world, continue_as_new_after_events=2) as config:
+        first = await send(env.client, config, life.events[:2])
+        await until(first, quiet(2))
+        handle = await send(env.client, config, life.events[2:])
+        await until(handle, quiet(3))
+        described = await handle.describe()
+    first_run = described.raw_description.workflow_execution_info.first_run_id
+    assert first_run and first_run != described.run_id  # it did continue as new
+    await save(env.client, "subscription_continued_as_new", first.id, first_run)
+
+
+async def main() -> None:
+    for record in (amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
+                   parked_then_retried, compensated, continued_as_new):
+        async with fresh_ts_env() as env:
+            await record(env)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

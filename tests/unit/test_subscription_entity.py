@@ -1,0 +1,115 @@
+"""The subscription entity: bounded dedup across continue-as-new, late events, queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from temporalio.testing import WorkflowEnvironment
+
+from canonical.billing import BillingReason
+from canonical.catalog import BillingPeriod
+from canonical.events import BusinessKeys, InvoiceVoided, InvoiceVoidedEvent
+from devstack import streams
+from tests.unit.flows_harness import World, amend, annual, gross, quiet, running, send, until
+from workflows.subscription import SubscriptionWorkflow
+
+
+def monthly(sub_id: str, invoices: int) -> streams.Lifecycle:
+    life = annual(sub_id, price="100.00", period=BillingPeriod.MONTH, invoice=False)
+    start = life.subscription.term_start
+    for n in range(invoices):
+        life.invoice(f"in_{sub_id}_{n + 1}", streams.add_months(start, n),
+                     streams.add_months(start, n + 1), BillingReason.SUBSCRIPTION_CYCLE)
+    return life
+
+
+async def test_dedup_survives_continue_as_new_and_the_window_stays_bounded(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), monthly("sub_can", 11)
+    async with running(ts_env.client, task_queue, world, continue_as_new_after_events=4,
+                       seen_event_ids_max=10) as config:
+        handle = await send(ts_env.client, config, life.events[:4])
+        await until(handle, quiet(4))
+        await send(ts_env.client, config, life.events)  # 4 repeats, 8 new
+        applied = (await until(handle, quiet(12))).events_applied
+        described = await ts_env.client.get_workflow_handle(handle.id).describe()
+        # the first event id left the bounded window: its invoice is caught by business key
+        await send(ts_env.client, config, life.events[1:2])
+        view = await until(handle, lambda v: any(f.kind == "DuplicateDocument"
+                                                 for f in v.findings))
+        audit = await handle.query(SubscriptionWorkflow.audit_trail)
+    assert described.run_id != described.raw_description.workflow_execution_info.first_run_id
+    assert applied == 12
+    assert sum(1 for k in world.erp.kinds() if k == "invoice") == 11
+    assert {f.kind for f in view.findings} == {"LateEvent", "DuplicateDocument"}
+    assert any(a.note.startswith("finding DuplicateDocument") for a in audit)
+
+
+async def test_gap_finding_lands_in_the_audit_trail_and_pending_shows_the_wait(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), annual("sub_gap")
+    life.pay("py_sub_gap", "in_sub_gap", gross("1200.00"), dt.date(2026, 1, 5))
+    async with running(ts_env.client, task_queue, world) as config:
+        handle = await send(ts_env.client, config, [life.events[0], life.events[2]])
+        await until(handle, lambda v: v.events_applied == 1 and not v.busy)
+        pending = await handle.query(SubscriptionWorkflow.pending)
+        await ts_env.sleep(dt.timedelta(seconds=601))
+        await until(handle, lambda v: bool(v.findings))
+        audit = await handle.query(SubscriptionWorkflow.audit_trail)
+    assert [(p.event_id, p.waiting_for) for p in pending] == [
+        ("evt_sub_gap_pay_py_sub_gap", "sequence 2")]
+    gap = [a for a in audit if a.note.startswith("finding SequenceGap")]
+    assert gap and gap[0].event_id == "evt_sub_gap_pay_py_sub_gap"
+
+
+def two_amendments(sub_id: str) -> streams.Lifecycle:
+    life = annual(sub_id)
+    amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    amend(life, 2, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "3600.00")
+    return life
+
+
+async def test_late_amendment_reverses_the_later_one_and_reapplies_it(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    late_world, late = World(), two_amendments("sub_lam")
+    clean_world, clean = World(), two_amendments("sub_lam_in_order")
+    async with running(ts_env.client, task_queue, clean_world) as config:
+        in_order = await until(await send(ts_env.client, config, clean.events), quiet(4))
+    async with running(ts_env.client, f"{task_queue}-late", late_world) as config:
+        handle = await send(ts_env.client, config, [*late.events[:2], late.events[3]])
+        await until(handle, lambda v: v.events_applied == 2 and not v.busy)
+        await ts_env.sleep(dt.timedelta(seconds=601))  # the gap wait ends: am 2 applies
+        await until(handle, quiet(3))
+        await send(ts_env.client, config, late.events[2:3])  # am 1 arrives late
+        view = await until(handle, quiet(4))
+    assert [f.kind for f in view.findings] == ["SequenceGap", "LateEvent", "LateAmendment"]
+    docs = late_world.erp.documents
+    assert {"cm:cm_sub_lam_1", "cm:cm_sub_lam_2", "cm:cm_sub_lam_2~2",
+            "inv:in_sub_lam_a2~2"} <= set(docs)
+    assert late_world.erp.reversals["rev-cm:cm_sub_lam_2"] == "cm:cm_sub_lam_2"
+    # the second amendment now credits the first's rebill, as in order
+    assert docs["cm:cm_sub_lam_2~2"].credit_memo.invoice_id == "in_sub_lam_a1"
+    assert late_world.erp.balances() == clean_world.erp.balances()
+    assert view.amount_due == in_order.amount_due
+    assert {i.invoice_id: i.status for i in view.invoices}["in_sub_lam_a2"] == "posted"
+
+
+async def test_void_reverses_the_invoice_and_its_schedule(ts_env: WorkflowEnvironment,
+                                                          task_queue: str) -> None:
+    world, life = World(), annual("sub_void")
+    life.events.append(InvoiceVoidedEvent(
+        event_id="evt_sub_void_void", occurred_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        source="billing", sequence=3, correlation_id="corr_sub_void",
+        keys=BusinessKeys(subscription_id="sub_void"),
+        payload=InvoiceVoided(invoice_id="in_sub_void", voided_on=dt.date(2026, 1, 2),
+                              reason="issued in error")))
+    async with running(ts_env.client, task_queue, world) as config:
+        handle = await send(ts_env.client, config, life.events)
+        view = await until(handle, quiet(3))
+    assert world.erp.reversals == {"rev-inv:in_sub_void": "inv:in_sub_void",
+                                   "rev-sch:in_sub_void:in_sub_void-1":
+                                   "sch:in_sub_void:in_sub_void-1"}
+    assert [i.status for i in view.invoices] == ["voided"]
+    assert view.amount_due == {"USD": Decimal("0.00")}
+    assert world.erp.balances() == {}

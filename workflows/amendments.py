@@ -1,0 +1,149 @@
+"""The entity's amendments: run AmendmentFlow, apply its result, and the late-amendment rule.
+
+Reversal rule: an amendment effective *before* one already applied (it arrived late,
+after a sequence gap was given up on) is not applied on top of it, since it would
+credit the wrong items. The later amendments are reversed newest first (each of
+their ERP documents gets its exact reversal, `rev-{external id}`, and the entity's
+lines, credits, rebill and items go back to before them), the late amendment is
+applied, and the reversed ones are applied again as a new generation (document ids
+`~{n}`). The books end as if the amendments had arrived in order. If a later
+rebill already has payments, nothing is reversed: a `LateAmendment` finding asks an
+operator to act.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.io import ReverseErpDocumentInput
+    from adapters.erp.routing import Domain
+    from canonical.events import SubscriptionAmendedEvent
+    from canonical.subscription import Amendment
+
+from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
+from .amendment import AmendmentState as AS
+from .calls import Calls
+from .flow import Skipped
+from .ledger_view import add_invoice, credit_invoices, replace_lines
+from .subscription_state import AppliedAmendment, InvoiceStatus
+from .subscription_state import SubscriptionState as S
+
+if TYPE_CHECKING:
+    from .subscription import SubscriptionWorkflow
+
+LOG_KEEP = 20  # applied amendments a late one can still be ordered against
+
+
+class Amendments:
+    def __init__(self, owner: SubscriptionWorkflow) -> None:
+        self._o = owner
+        self._calls = Calls(owner._config)
+
+    async def amend(self, event: SubscriptionAmendedEvent) -> None:
+        o, snap = self._o, self._o._snap
+        a = event.payload.amendment
+        if o._state not in (S.ACTIVE, S.PAST_DUE):
+            o._intake.finding("IllegalEvent", event, f"amendment while {o._state}; "
+                              "recorded, not applied")
+            return
+        if a.amendment_id in snap.amendments:
+            o._intake.finding("DuplicateDocument", event, f"amendment {a.amendment_id} "
+                              "was already applied")
+            return
+        later = [r for r in snap.amendment_log if r.amendment.effective_at > a.effective_at]
+        if later and not await self._reverse(later, event):
+            return
+        await self._apply(a, event.event_id, event.correlation_id, 1)
+        for record in sorted(later, key=lambda r: r.amendment.effective_at):
+            await self._apply(record.amendment, record.event_id, record.correlation_id,
+                              record.generation + 1)
+
+    async def _apply(self, a: Amendment, event_id: str, correlation_id: str,
+                     generation: int) -> None:
+        o, snap = self._o, self._o._snap
+        prior = o._state
+        o._transition(S.AMENDING, event_id=event_id, note=f"generation {generation}")
+        child_id = f"amendment-{a.amendment_id}" + (f"-g{generation}" if generation > 1 else "")
+        result = await o._step("amendment", lambda _: workflow.execute_child_workflow(
+            AmendmentFlow.run,
+            AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
+                           lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
+                           config=o._config, generation=generation),
+            id=child_id, task_queue=o._config.task_queue))
+        o._children.pop(child_id, None)
+        if isinstance(result, Skipped) or result.state != AS.AMENDED:
+            reason = result.reason if isinstance(result, Skipped) else result.skipped_reason
+            o._intake.finding("AmendmentNotApplied", None, f"{a.amendment_id}: {reason}")
+            o._transition(prior, event_id=event_id, note="amendment not applied")
+            return
+        assert isinstance(result, AmendmentResult)
+        items_before = list(snap.subscription.items)
+        snap.subscription = snap.subscription.model_copy(update={"items": result.items})
+        snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
+        credit_invoices(o._invoices, result.credited)
+        if result.rebill is not None:
+            add_invoice(o._invoices, result.rebill)
+        snap.amendments[a.amendment_id] = a.effective_at
+        if result.credit_memo is not None:
+            snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")
+        snap.amendment_log.append(AppliedAmendment(
+            amendment=a, event_id=event_id, correlation_id=correlation_id,
+            generation=generation, items_before=items_before,
+            external_ids=result.external_ids,
+            ended_lines=[ln.model_copy(update={"ended_on": None}) for ln in result.ended_lines],
+            new_lines=result.new_lines, credited=result.credited,
+            rebill_id=result.rebill.invoice_id if result.rebill else None))
+        del snap.amendment_log[:-LOG_KEEP]
+        o._transition(prior, event_id=event_id, documents=result.documents,
+                      note=f"amended by {a.amendment_id}")
+
+    async def _reverse(self, later: list[AppliedAmendment], event: Any) -> bool:
+        """Undo `later` newest first; False (with a finding) when it must not be done."""
+        o, snap = self._o, self._o._snap
+        paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices
+                and not o._invoices[r.rebill_id].paid.is_zero()]
+        ids = [r.amendment.amendment_id for r in later]
+        if paid:
+            o._intake.finding("LateAmendment", event, f"effective before applied {ids}, whose "
+                              f"rebill(s) {paid} have payments; not applied: an operator "
+                              "must reverse them and resend")
+            return False
+        o._intake.finding("LateAmendment", event, f"effective before applied {ids}: they "
+                          "are reversed, this one applied, then they are applied again")
+        entity = snap.subscription.legal_entity
+        for record in sorted(later, key=lambda r: r.amendment.effective_at, reverse=True):
+            docs = []
+            for external_id in reversed(record.external_ids):
+                domain = (Domain.REVENUE if external_id.startswith(("sch:", "sche:"))
+                          else Domain.RECEIVABLES)
+                req = ReverseErpDocumentInput(
+                    legal_entity=entity, domain=domain, external_id=external_id,
+                    reversal_external_id=f"rev-{external_id}",
+                    reason=f"reordered behind late amendment {event.event_id}",
+                    correlation_id=record.correlation_id)
+                outcome = await o._step(f"reverse {external_id}",
+                                        lambda _, r=req: self._calls.reverse(r))
+                if not isinstance(outcome, Skipped):
+                    docs.append(outcome.document_id)
+            self._undo_views(record)
+            o._record(str(o._state), event_id=event.event_id, documents=docs,
+                      note=f"amendment {record.amendment.amendment_id} reversed")
+        return True
+
+    def _undo_views(self, record: AppliedAmendment) -> None:
+        o, snap = self._o, self._o._snap
+        new = {(ln.invoice_id, ln.line_id) for ln in record.new_lines}
+        snap.lines = replace_lines([ln for ln in snap.lines
+                                    if (ln.invoice_id, ln.line_id) not in new],
+                                   record.ended_lines, [])
+        credit_invoices(o._invoices, {k: -v for k, v in record.credited.items()})
+        if record.rebill_id and record.rebill_id in o._invoices:
+            view = o._invoices[record.rebill_id]
+            o._invoices[record.rebill_id] = view.model_copy(update={
+                "credited": view.total - view.paid, "status": InvoiceStatus.VOIDED})
+        snap.subscription = snap.subscription.model_copy(update={"items": record.items_before})
+        del snap.amendments[record.amendment.amendment_id]
+        snap.amendment_log.remove(record)

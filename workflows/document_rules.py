@@ -1,0 +1,140 @@
+"""Rules for documents that arrive late, twice, or after what they depend on changed.
+
+* A document already applied under its business key (an invoice id, a payment or
+  refund id, a credit memo id) is a duplicate even when its event id is new or has
+  left the bounded dedup window: recorded as a finding, not posted again.
+* A payment for an invoice dunning wrote off first reverses the write-off
+  (`rev-wo:{invoice_id}`, a bad-debt recovery), then applies as usual.
+* A payment for an invoice in dunning tells the ladder (which ends when nothing is due).
+* A void reverses the invoice and its revenue schedules in the ERP, unless payments
+  were applied to it (then it is an illegal event: billing must credit it instead).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.io import ReverseErpDocumentInput
+    from adapters.erp.routing import Domain
+    from canonical.events import (
+        CreditMemoIssuedEvent,
+        Event,
+        InvoiceIssuedEvent,
+        InvoiceVoidedEvent,
+        PaymentRefundedEvent,
+        PaymentSucceededEvent,
+    )
+    from canonical.posting import write_off_external_id
+
+from .calls import Calls
+from .dunning import DunningFlow, PaymentNotice
+from .flow import Skipped
+from .ledger_view import replace_lines
+from .subscription_state import InvoiceStatus
+
+if TYPE_CHECKING:
+    from .subscription import SubscriptionWorkflow
+
+
+class DocumentRules:
+    def __init__(self, owner: SubscriptionWorkflow) -> None:
+        self._o = owner
+        self._calls = Calls(owner._config)
+
+    def duplicate(self, event: Event) -> bool:
+        """True (with a finding) when the event's document was already applied."""
+        o = self._o
+        key: str | None = None
+        if isinstance(event, InvoiceIssuedEvent):
+            inv = event.payload.invoice.invoice_id
+            key = f"invoice {inv}" if inv in o._invoices else None
+        elif isinstance(event, PaymentSucceededEvent):
+            p = event.payload.payment
+            view = o._invoices.get(p.invoice_id)
+            key = f"payment {p.payment_id}" if view and p.payment_id in view.payments else None
+        elif isinstance(event, PaymentRefundedEvent):
+            r = event.payload.refund
+            view = o._invoices.get(r.invoice_id or "")
+            key = f"refund {r.refund_id}" if view and r.refund_id in view.payments else None
+        elif isinstance(event, CreditMemoIssuedEvent):
+            memo = event.payload.credit_memo.credit_memo_id
+            key = f"credit memo {memo}" if f"cm:{memo}" in o._snap.applied else None
+        if key is None:
+            return False
+        o._intake.finding("DuplicateDocument", event, f"{key} was already applied; not posted")
+        return True
+
+    async def before(self, batch: list[Event]) -> None:
+        for event in batch:
+            if isinstance(event, PaymentSucceededEvent):
+                invoice_id = event.payload.payment.invoice_id
+                if invoice_id in self._o._snap.written_off:
+                    await self._reverse_write_off(event, invoice_id)
+
+    async def _reverse_write_off(self, event: Event, invoice_id: str) -> None:
+        o = self._o
+        amount = o._snap.written_off[invoice_id]
+        external_id = write_off_external_id(invoice_id)
+        outcome = await o._step(f"reverse write-off {invoice_id}", lambda _: self._calls.reverse(
+            ReverseErpDocumentInput(
+                legal_entity=o._snap.subscription.legal_entity, domain=Domain.RECEIVABLES,
+                external_id=external_id, reversal_external_id=f"rev-{external_id}",
+                reason=f"payment {event.event_id} after write-off",
+                correlation_id=o._correlation_id)))
+        if isinstance(outcome, Skipped):
+            return
+        del o._snap.written_off[invoice_id]
+        view = o._invoices[invoice_id]
+        o._invoices[invoice_id] = view.with_credit(-amount)
+        o._intake.finding("PaymentAfterWriteOff", event,
+                          f"write-off of {invoice_id} ({amount}) reversed before the payment")
+        o._record(str(o._state), event_id=event.event_id, documents=[outcome.document_id],
+                  note=f"write-off of {invoice_id} reversed")
+
+    async def after(self, batch: list[Event]) -> None:
+        o = self._o
+        for event in batch:
+            if isinstance(event, CreditMemoIssuedEvent):
+                o._snap.applied.append(f"cm:{event.payload.credit_memo.credit_memo_id}")
+            if isinstance(event, PaymentSucceededEvent):
+                p = event.payload.payment
+                child_id = f"dunning-{p.invoice_id}"
+                view = o._invoices.get(p.invoice_id)
+                if child_id in o._children and view is not None:
+                    await o._flows._signal(child_id, DunningFlow.payment_received, PaymentNotice(
+                        payment_id=p.payment_id, open_amount=view.open_amount))
+
+    async def void(self, event: InvoiceVoidedEvent) -> None:
+        o = self._o
+        invoice_id = event.payload.invoice_id
+        view = o._invoices[invoice_id]  # the event waits until the invoice is known
+        if view.status == InvoiceStatus.VOIDED:
+            o._intake.finding("DuplicateDocument", event, f"invoice {invoice_id} is voided")
+            return
+        if not view.paid.is_zero() or view.status == InvoiceStatus.WRITTEN_OFF:
+            o._intake.finding("IllegalEvent", event, f"invoice {invoice_id} has payments or a "
+                              "write-off; credit it instead of voiding it")
+            return
+        entity = o._snap.subscription.legal_entity
+        lines = [ln for ln in o._snap.lines if ln.invoice_id == invoice_id]
+        targets = [(Domain.RECEIVABLES, f"inv:{invoice_id}")] + [
+            (Domain.REVENUE, f"sch:{ln.schedule_id}") for ln in lines if ln.schedule_id]
+        docs: list[str] = []
+        for domain, external_id in targets:
+            outcome = await o._step(f"void {external_id}", lambda _, d=domain, x=external_id:
+                                    self._calls.reverse(ReverseErpDocumentInput(
+                                        legal_entity=entity, domain=d, external_id=x,
+                                        reversal_external_id=f"rev-{x}",
+                                        reason=f"voided: {event.payload.reason}",
+                                        correlation_id=event.correlation_id)))
+            if not isinstance(outcome, Skipped):
+                docs.append(outcome.document_id)
+        o._invoices[invoice_id] = view.model_copy(update={
+            "credited": view.total - view.paid, "status": InvoiceStatus.VOIDED})
+        ended = [ln.model_copy(update={"ended_on": ln.period_start}) for ln in lines]
+        o._snap.lines = replace_lines(o._snap.lines, ended, [])
+        o._record(str(o._state), event_id=event.event_id, documents=docs,
+                  note=f"invoice {invoice_id} voided and reversed")

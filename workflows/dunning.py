@@ -1,0 +1,303 @@
+"""DunningFlow: after a failed payment, a ladder of collection retries on durable timers.
+
+Retries on the days of FlowConfig.dunning_retry_days after the failure (default 3, 5
+and 7; a "day" is FlowConfig.day_seconds), with a customer notice after every failed
+attempt; after the ladder's middle attempt the entitlements are suspended; after the
+last, the subscription is cancelled (CancellationFlow: unused service credited) and
+the rest of the invoice is written off (Dr Bad Debt / Cr AR, `wo:{invoice_id}`).
+A payment (the entity's `payment_received` signal, or a collected retry) ends the
+ladder at any step before the cancellation and restores suspended entitlements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import SendNoticeInput
+    from activities.io import EntitlementInput, PaymentJournalInput, WriteOffJournalInput
+    from activities.payments import CollectPaymentInput
+    from adapters.erp.port import ErpReceipt, JournalPosting, PaymentPosting
+    from adapters.erp.routing import Domain
+    from adapters.payments.port import CollectionStatus
+    from canonical.customer import CustomerAccount
+    from canonical.money import Money
+    from canonical.payment import Payment, PaymentFailure
+    from canonical.proration import ServiceLine
+    from canonical.subscription import Subscription
+
+from . import search
+from .calls import Calls
+from .cancellation import CancellationFlow, CancellationInput, CancellationResult
+from .config import FlowConfig
+from .flow import AuditRecord, Flow, Skipped
+
+
+class DunningState(StrEnum):
+    STARTED = "Started"
+    WAITING_TO_RETRY = "WaitingToRetry"
+    RETRYING = "Retrying"
+    SUSPENDING = "Suspending"
+    RECOVERING = "Recovering"
+    RECOVERED = "Recovered"
+    CANCELLING = "Cancelling"
+    WRITING_OFF = "WritingOff"
+    WRITTEN_OFF = "WrittenOff"
+
+
+S = DunningState
+TRANSITIONS: dict[DunningState, frozenset[DunningState]] = {
+    S.STARTED: frozenset({S.WAITING_TO_RETRY, S.RECOVERING}),
+    S.WAITING_TO_RETRY: frozenset({S.RETRYING, S.RECOVERING}),
+    S.RETRYING: frozenset({S.WAITING_TO_RETRY, S.SUSPENDING, S.CANCELLING, S.RECOVERING}),
+    S.SUSPENDING: frozenset({S.WAITING_TO_RETRY, S.CANCELLING, S.RECOVERING}),
+    S.RECOVERING: frozenset({S.RECOVERED}),
+    S.CANCELLING: frozenset({S.WRITING_OFF}),
+    S.WRITING_OFF: frozenset({S.WRITTEN_OFF}),
+}
+
+
+class DunningInput(BaseModel):
+    subscription: Subscription
+    customer: CustomerAccount
+    invoice_id: str
+    amount_due: Money  # the invoice's open amount when dunning starts
+    failure: PaymentFailure
+    lines: list[ServiceLine]  # for the cancellation's credit of unused service
+    contract_external_id: str | None = None
+    event_id: str
+    correlation_id: str
+    config: FlowConfig
+
+
+class PaymentNotice(BaseModel):
+    """From the entity: a payment was applied; `open_amount` is what is still due."""
+
+    payment_id: str
+    open_amount: Money
+
+
+class DunningView(BaseModel):
+    state: DunningState
+    invoice_id: str
+    attempt: int  # the attempt being waited for or made
+    amount_due: Money
+    next_action_at: dt.datetime | None
+    suspended: bool
+
+
+class DunningResult(BaseModel):
+    flow: str = "dunning"
+    state: DunningState
+    invoice_id: str
+    attempts: int
+    payment: Payment | None = None  # collected by a retry (posted by this flow)
+    paid_by: str | None = None  # payment id that ended the ladder
+    written_off: Money | None = None
+    cancellation: CancellationResult | None = None
+    documents: list[str] = []
+    audit: list[AuditRecord] = []
+
+
+def middle(days: list[int]) -> int:
+    """The attempt (0-based) after which entitlements are suspended."""
+    return (len(days) - 1) // 2
+
+
+@workflow.defn
+class DunningFlow(Flow):
+    FLOW = "dunning"
+    TRANSITIONS = TRANSITIONS
+
+    @workflow.init
+    def __init__(self, input: DunningInput) -> None:
+        self._init_flow(input.config, S.STARTED, input.correlation_id)
+        self._calls = Calls(input.config)
+        self._input = input
+        self._due = input.amount_due
+        self._paid_by: str | None = None
+        self._attempt = 0  # the attempt being waited for or made
+        self._made = 0  # collection attempts made
+        self._next: dt.datetime | None = None
+        self._suspended = False
+        self._docs: list[str] = []
+
+    @workflow.signal
+    def payment_received(self, notice: PaymentNotice) -> None:
+        self._due = notice.open_amount
+        if notice.open_amount.amount <= 0:
+            self._paid_by = notice.payment_id
+
+    @workflow.query
+    def state(self) -> DunningView:
+        return DunningView(state=self._state, invoice_id=self._input.invoice_id,
+                           attempt=self._attempt, amount_due=self._due,
+                           next_action_at=self._next, suspended=self._suspended)
+
+    def _upsert(self, *extra: Any) -> None:
+        search.upsert(self._config.search_attributes, search.next_action(self._next),
+                      search.AMOUNT_DUE.value_set(float(self._due.amount)), *extra)
+
+    @workflow.run
+    async def run(self, input: DunningInput) -> DunningResult:
+        sub = input.subscription
+        search.upsert(input.config.search_attributes,
+                      search.O2C_FLOW.value_set(self.FLOW),
+                      search.CUSTOMER_ID.value_set(sub.customer_id),
+                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                      search.CORRELATION_ID.value_set(input.correlation_id),
+                      search.INVOICE_IDS.value_set([input.invoice_id]),
+                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        result = await self._ladder(input)
+        search.upsert(input.config.search_attributes, search.next_action(None),
+                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        result = result.model_copy(update={"documents": list(self._docs),
+                                           "audit": list(self._audit)})
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._notify_parent(finished=True, outcome=result.model_dump(mode="json"))
+        return result
+
+    async def _ladder(self, input: DunningInput) -> DunningResult:
+        days, cfg = input.config.dunning_retry_days, input.config
+        start, failed_on = workflow.now(), input.failure.failed_on
+        await self._notice("payment_failed", 0)
+        for i, day in enumerate(days):
+            self._attempt = i + 1
+            self._next = start + dt.timedelta(seconds=day * cfg.day_seconds)
+            self._transition(S.WAITING_TO_RETRY, note=f"attempt {i + 1} on day {day}")
+            self._upsert()
+            await self._notify_parent(waiting_until=self._next)
+            left = self._next - workflow.now()
+            if left > dt.timedelta(0):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self._paid_by is not None,
+                                                  timeout=left, timeout_summary="dunning retry")
+            self._next = None
+            await self._notify_parent()
+            if self._paid_by is not None:
+                return await self._recover(None)
+            self._transition(S.RETRYING, note=f"attempt {i + 1} for {self._due}")
+            self._upsert()
+            self._made += 1
+            collected = await self._collect(i + 1, failed_on + dt.timedelta(days=day))
+            if collected is not None or self._paid_by is not None:
+                return await self._recover(collected)
+            await self._notice("retry_failed", i + 1)
+            if i == middle(days) and i < len(days) - 1:
+                self._transition(S.SUSPENDING)
+                suspended = await self._step("suspend_entitlements", lambda _: self._calls.suspend(
+                    self._entitlement()))
+                self._suspended = not isinstance(suspended, Skipped)
+                await self._notice("suspended", i + 1)
+        return await self._write_off(failed_on + dt.timedelta(days=days[-1] if days else 0))
+
+    def _entitlement(self) -> EntitlementInput:
+        sub = self._input.subscription
+        return EntitlementInput(subscription_id=sub.subscription_id,
+                                customer_id=sub.customer_id, correlation_id=self._correlation_id)
+
+    async def _notice(self, kind: str, attempt: int) -> None:
+        inp = self._input
+        await self._step(f"notice {kind}", lambda _: self._calls.send_notice(SendNoticeInput(
+            notice_id=f"dun:{inp.invoice_id}:{kind}:{attempt}",
+            customer_id=inp.customer.customer_id,
+            subscription_id=inp.subscription.subscription_id, kind=f"dunning_{kind}",
+            detail={"invoice_id": inp.invoice_id, "attempt": attempt,
+                    "amount_due": str(self._due)},
+            correlation_id=self._correlation_id)))
+
+    async def _collect(self, attempt: int, on: dt.date) -> Payment | None:
+        inp, sub = self._input, self._input.subscription
+        result = await self._step(f"collect attempt {attempt}", lambda _: (
+            self._calls.collect_payment(CollectPaymentInput(attempt_id=f"dun:{inp.invoice_id}:{attempt}",
+                                invoice_id=inp.invoice_id, customer_id=sub.customer_id,
+                                subscription_id=sub.subscription_id,
+                                legal_entity=sub.legal_entity, amount=self._due, attempted_on=on,
+                                correlation_id=self._correlation_id))))
+        if isinstance(result, Skipped) or result.status != CollectionStatus.SUCCEEDED:
+            self._record(str(self._state), note=f"attempt {attempt} failed: "
+                         + (result.reason if isinstance(result, Skipped)
+                            else f"{result.failure_code} {result.failure_message}"))
+            return None
+        payment = result.payment
+        assert payment is not None
+
+        async def post(_: Any) -> list[ErpReceipt]:
+            assert payment is not None
+            entry = await self._calls.payment_journal(PaymentJournalInput(
+                payment=payment, correlation_id=self._correlation_id))
+            posting = PaymentPosting(external_id=entry.external_id, payment=payment, entry=entry)
+            return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
+                                          self._correlation_id)
+
+        receipts = await self._step("post_payment", post)
+        if not isinstance(receipts, Skipped):
+            self._docs += [r.document_id for r in receipts]
+            self._record(str(self._state), documents=[r.document_id for r in receipts],
+                         note=f"attempt {attempt} collected {payment.amount}")
+        return payment
+
+    async def _recover(self, payment: Payment | None) -> DunningResult:
+        paid_by = self._paid_by or (payment.payment_id if payment else None)
+        self._transition(S.RECOVERING, note=f"paid by {paid_by}")
+        if self._suspended:
+            await self._step("restore_entitlements", lambda _: self._calls.restore(
+                self._entitlement()))
+            self._suspended = False
+        await self._notice("payment_received", self._attempt)
+        self._transition(S.RECOVERED)
+        return DunningResult(state=S.RECOVERED, invoice_id=self._input.invoice_id,
+                             attempts=self._made, payment=payment,
+                             paid_by=paid_by)
+
+    async def _write_off(self, on: dt.date) -> DunningResult:
+        inp, sub, cid = self._input, self._input.subscription, self._correlation_id
+        self._transition(S.CANCELLING, note=f"ladder exhausted; cancelling as of {on}")
+        cancellation = await self._cancel(on)
+        credited = (cancellation.credited.get(inp.invoice_id) if cancellation else None)
+        amount = self._due - credited if credited is not None else self._due
+        self._transition(S.WRITING_OFF, note=f"writing off {amount}")
+        if amount.amount > 0:
+            async def post(_: Any) -> list[ErpReceipt]:
+                entry = await self._calls.write_off_journal(WriteOffJournalInput(
+                    invoice_id=inp.invoice_id, amount=amount, legal_entity=sub.legal_entity,
+                    customer_id=sub.customer_id, posting_date=on, correlation_id=cid))
+                posting = JournalPosting(external_id=entry.external_id, entry=entry)
+                return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
+                                              cid)
+
+            receipts = await self._step("post_write_off", post)
+            if not isinstance(receipts, Skipped):
+                self._docs += [r.document_id for r in receipts]
+        await self._notice("written_off", self._attempt)
+        self._transition(S.WRITTEN_OFF, documents=list(self._docs))
+        return DunningResult(state=S.WRITTEN_OFF, invoice_id=inp.invoice_id,
+                             attempts=self._made,
+                             written_off=amount if amount.amount > 0 else None,
+                             cancellation=cancellation)
+
+    async def _cancel(self, on: dt.date) -> CancellationResult | None:
+        inp, sub = self._input, self._input.subscription
+        child = CancellationInput(
+            subscription=sub, customer=inp.customer, effective_on=on, reason="non-payment",
+            lines=inp.lines, credit_unused=True,
+            credit_memo_id=f"{sub.subscription_id}-cancel",
+            contract_external_id=inp.contract_external_id, event_id=inp.event_id,
+            correlation_id=self._correlation_id, config=self._config)
+        try:
+            result = await self._step("cancellation", lambda _: workflow.execute_child_workflow(
+                CancellationFlow.run, child, id=f"cancellation-{sub.subscription_id}",
+                task_queue=self._config.task_queue))
+        except WorkflowAlreadyStartedError:
+            self._record(str(self._state), note="a cancellation is already running; "
+                         "writing off without crediting unused service")
+            return None
+        return None if isinstance(result, Skipped) else result

@@ -1,0 +1,37 @@
+"""The entity's view of its invoices and service lines, updated by what flows posted."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from canonical.billing import Invoice
+    from canonical.money import Money
+    from canonical.proration import ServiceLine
+
+from .subscription_state import InvoiceStatus, InvoiceView
+
+LINES_KEEP = 200  # newest service lines carried (older ones have long ended)
+
+
+def add_invoice(invoices: dict[str, InvoiceView], invoice: Invoice,
+                document_id: str | None = None) -> None:
+    """An invoice a flow posted (rebill, renewal), with its tax."""
+    zero = Money.zero(invoice.currency)
+    invoices[invoice.invoice_id] = InvoiceView(
+        invoice_id=invoice.invoice_id, total=invoice.total, paid=zero, credited=zero,
+        status=InvoiceStatus.POSTED, erp_document_id=document_id)
+
+
+def credit_invoices(invoices: dict[str, InvoiceView], credited: dict[str, Money]) -> None:
+    for invoice_id, amount in credited.items():
+        if invoice_id in invoices:
+            invoices[invoice_id] = invoices[invoice_id].with_credit(amount)
+
+
+def replace_lines(lines: list[ServiceLine], ended: list[ServiceLine],
+                  new: list[ServiceLine]) -> list[ServiceLine]:
+    """Lines with the `ended` ones replaced (same invoice and line id) and `new` added."""
+    by_key = {(ln.invoice_id, ln.line_id): ln for ln in ended}
+    kept = [by_key.get((ln.invoice_id, ln.line_id), ln) for ln in lines]
+    return (kept + list(new))[-LINES_KEEP:]

@@ -1,0 +1,129 @@
+"""Building blocks the order-to-cash flows share: invoice postings, reversals, timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.io import (
+        CalculateTaxInput,
+        InvoiceJournalInput,
+        ReverseErpDocumentInput,
+    )
+    from adapters.erp.port import ErpReceipt, InvoicePosting, Posting, SchedulePosting
+    from adapters.erp.routing import Domain
+    from canonical.billing import Invoice
+    from canonical.customer import CustomerAccount
+    from canonical.proration import ServiceLine, service_lines
+
+from .calls import Calls
+from .flow import is_permanent
+from .saga import Compensations, generation_id
+
+
+def ship_to(customer: CustomerAccount) -> Any:
+    return (customer.sold_to or customer.bill_to).address
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    """Business dates become workflow times at 00:00 UTC."""
+    return dt.datetime.combine(day, dt.time(0), dt.UTC)
+
+
+def utc_date(at: dt.datetime) -> dt.date:
+    return at.astimezone(dt.UTC).date()
+
+
+def until(at: dt.datetime) -> dt.timedelta | None:
+    """How long from now to `at`; None when it has passed."""
+    left = at - workflow.now()
+    return left if left > dt.timedelta(0) else None
+
+
+def reverser(calls: Calls, legal_entity: str, domain: Domain, external_id: str,
+             reversal_id: str, reason: str, correlation_id: str
+             ) -> Callable[[], Awaitable[ErpReceipt]]:
+    """The compensation of a posting: the ERP's exact reversing entry, idempotent by id."""
+    return lambda: calls.reverse(ReverseErpDocumentInput(
+        legal_entity=legal_entity, domain=domain, external_id=external_id,
+        reversal_external_id=reversal_id, reason=reason, correlation_id=correlation_id))
+
+
+async def taxed(calls: Calls, invoice: Invoice, customer: CustomerAccount,
+                correlation_id: str) -> Invoice:
+    """The invoice with the tax engine's result (kept with it for audit)."""
+    if invoice.tax is not None:
+        return invoice
+    tax = await calls.calculate_tax(CalculateTaxInput(invoice=invoice, ship_to=ship_to(customer),
+                                                      correlation_id=correlation_id))
+    return invoice.model_copy(update={"tax": tax})
+
+
+async def invoice_postings(calls: Calls, invoice: Invoice, generation: int,
+                           correlation_id: str) -> tuple[list[Posting], list[ServiceLine]]:
+    """The invoice and its schedules as postings (ids of a later generation suffixed)."""
+    built = await calls.invoice_journal(InvoiceJournalInput(invoice=invoice, tax=invoice.tax,
+                                                            correlation_id=correlation_id))
+    entry = built.entry.model_copy(update={
+        "external_id": generation_id(built.entry.external_id, generation)})
+    postings: list[Posting] = [InvoicePosting(external_id=entry.external_id, invoice=invoice,
+                                              entry=entry)]
+    renamed: dict[str, str] = {}
+    for s in built.schedules:
+        schedule_id = generation_id(s.schedule_id, generation)
+        renamed[s.schedule_id] = schedule_id
+        postings.append(SchedulePosting(external_id=f"sch:{schedule_id}",
+                                        schedule=s.model_copy(update={"schedule_id": schedule_id})))
+    lines = [ln.model_copy(update={"schedule_id": renamed.get(ln.schedule_id or "")})
+             for ln in service_lines(invoice)]
+    return postings, lines
+
+
+def invoice_external_ids(invoice: Invoice, generation: int) -> list[tuple[Domain, str]]:
+    """What `invoice_postings` will post: the invoice, then one schedule per service line."""
+    ids = [(Domain.RECEIVABLES, generation_id(f"inv:{invoice.invoice_id}", generation))]
+    ids += [(Domain.REVENUE, f"sch:{generation_id(ln.schedule_id, generation)}")
+            for ln in service_lines(invoice) if ln.schedule_id]
+    return ids
+
+
+def push_reversals(saga: Compensations, calls: Calls, legal_entity: str,
+                   ids: list[tuple[Domain, str]], reason: str, correlation_id: str) -> None:
+    """Register the reversal of each posting (`rev-<external id>`), undone newest first.
+
+    Pushed before the posting is attempted: reversing what never got posted is a
+    not-found, which the saga takes as nothing to undo.
+    """
+    for domain, external_id in ids:
+        saga.push(f"reverse {external_id}", reverser(
+            calls, legal_entity, domain, external_id, f"rev-{external_id}", reason,
+            correlation_id), external_id)
+
+
+async def post_landed(calls: Calls, saga: Compensations, postings: list[Posting],
+                      correlation_id: str) -> dict[str, ErpReceipt]:
+    """Post as one batch per ERP, recording in `saga.landed` what the ERP accepted.
+
+    The ERP takes a batch item by item, so when it refuses one for good the others
+    may have landed: each is then posted alone (a repeat answers duplicate) to learn
+    which, before the refusal propagates.
+    """
+    try:
+        receipts = await calls.post_grouped(postings, correlation_id)
+    except (ActivityError, ApplicationError) as err:
+        if not is_permanent(err) or len(postings) == 1:
+            raise
+        for p in postings:
+            try:
+                saga.landed.update(await calls.post_grouped([p], correlation_id))
+            except (ActivityError, ApplicationError) as alone:
+                if not is_permanent(alone):
+                    raise
+        raise
+    saga.landed.update(receipts)
+    return receipts

@@ -1,0 +1,299 @@
+"""RenewalFlow: renew a subscription's term, or end it cleanly when the customer opted out.
+
+A durable timer waits until `renewal_lead_days` before the term end, then CRM says
+whether the customer opted out or changed terms. A renewal waits for the new term's
+start, posts its contract, the term invoice (id `{subscription_id}-r{n}`, taxed by the
+tax engine) and its revenue schedules, and then waits visibly in
+AwaitingErpConfirmation (PostingStatus=awaiting_erp) until the ERP confirms the
+invoice. An opt-out waits for the term end, revokes the entitlements and cancels the
+contract: no invoice, and the schedules simply end with the term.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.crm import RenewalTermsInput
+    from activities.io import EntitlementInput, ErpDocumentInput
+    from activities.proration import RenewalTermInput
+    from adapters.erp.port import ContractPosting, ErpReceipt, ReceiptStatus
+    from adapters.erp.routing import Domain
+    from canonical.billing import Invoice
+    from canonical.customer import CustomerAccount
+    from canonical.proration import ServiceLine
+    from canonical.renewal import RenewalTerms, renewal_invoice_id
+    from canonical.subscription import Subscription
+
+from . import search
+from .calls import Calls
+from .config import FlowConfig
+from .flow import AuditRecord, Skipped, StepFailedForGoodError
+from .postings import (
+    invoice_external_ids,
+    invoice_postings,
+    midnight,
+    post_landed,
+    push_reversals,
+    taxed,
+    until,
+)
+from .saga import Compensated, Compensations, SagaFlow, generation_id
+
+
+class RenewalState(StrEnum):
+    STARTED = "Started"
+    WAITING_FOR_RENEWAL_WINDOW = "WaitingForRenewalWindow"
+    CHECKING_CRM = "CheckingCrm"
+    WAITING_FOR_TERM_START = "WaitingForTermStart"
+    POSTING_CONTRACT = "PostingContract"
+    POSTING_INVOICE = "PostingInvoice"
+    AWAITING_ERP_CONFIRMATION = "AwaitingErpConfirmation"
+    RENEWED = "Renewed"
+    WAITING_FOR_TERM_END = "WaitingForTermEnd"
+    ENDING_TERM = "EndingTerm"
+    ENDED = "Ended"
+    WITHDRAWN = "Withdrawn"
+    COMPENSATING = "Compensating"
+    COMPENSATED = "Compensated"
+    SKIPPED = "Skipped"
+
+
+S = RenewalState
+TRANSITIONS: dict[RenewalState, frozenset[RenewalState]] = {
+    S.STARTED: frozenset({S.WAITING_FOR_RENEWAL_WINDOW}),
+    S.WAITING_FOR_RENEWAL_WINDOW: frozenset({S.CHECKING_CRM, S.WITHDRAWN}),
+    S.CHECKING_CRM: frozenset({S.WAITING_FOR_TERM_START, S.WAITING_FOR_TERM_END, S.SKIPPED}),
+    S.WAITING_FOR_TERM_START: frozenset({S.POSTING_CONTRACT, S.WITHDRAWN}),
+    S.POSTING_CONTRACT: frozenset({S.POSTING_INVOICE, S.COMPENSATING, S.SKIPPED}),
+    S.POSTING_INVOICE: frozenset({S.AWAITING_ERP_CONFIRMATION, S.COMPENSATING, S.SKIPPED}),
+    S.AWAITING_ERP_CONFIRMATION: frozenset({S.RENEWED, S.COMPENSATING, S.SKIPPED}),
+    S.WAITING_FOR_TERM_END: frozenset({S.ENDING_TERM, S.WITHDRAWN}),
+    S.ENDING_TERM: frozenset({S.ENDED, S.SKIPPED}),
+    S.COMPENSATING: frozenset({S.COMPENSATED}),
+    S.COMPENSATED: frozenset({S.POSTING_CONTRACT}),
+}
+
+
+class RenewalInput(BaseModel):
+    subscription: Subscription  # the term that ends
+    customer: CustomerAccount
+    number: int  # this is the n-th renewal of the subscription
+    contract_external_id: str | None = None  # the ending term's contract
+    correlation_id: str
+    config: FlowConfig
+
+
+class RenewalResult(BaseModel):
+    flow: str = "renewal"
+    state: RenewalState
+    number: int
+    term: Subscription | None = None  # the new term when renewed
+    invoice: Invoice | None = None  # with its tax
+    new_lines: list[ServiceLine] = []
+    contract_external_id: str | None = None
+    ended_on: dt.date | None = None  # when opted out
+    documents: list[str] = []
+    compensations: list[str] = []
+    reason: str | None = None
+    audit: list[AuditRecord] = []
+
+
+@workflow.defn
+class RenewalFlow(SagaFlow):
+    FLOW = "renewal"
+    TRANSITIONS = TRANSITIONS
+    COMPENSATING = S.COMPENSATING
+    COMPENSATED = S.COMPENSATED
+
+    @workflow.init
+    def __init__(self, input: RenewalInput) -> None:
+        self._init_flow(input.config, S.STARTED, input.correlation_id)
+        self._calls = Calls(input.config)
+        self._input = input
+        self._subscription = input.subscription
+        self._withdrawn: str | None = None
+        self._terms: RenewalTerms | None = None
+
+    @workflow.signal
+    def withdraw(self, reason: str) -> None:
+        """The subscription was cancelled: do not renew (honoured while waiting)."""
+        self._withdrawn = reason
+
+    @workflow.signal
+    def update_subscription(self, subscription: Subscription) -> None:
+        """The subscription's items changed (an amendment) before the renewal."""
+        self._subscription = subscription
+
+    @workflow.query
+    def state(self) -> RenewalState:
+        return self._state
+
+    @workflow.run
+    async def run(self, input: RenewalInput) -> RenewalResult:
+        sub, cfg = input.subscription, input.config
+        search.upsert(cfg.search_attributes,
+                      search.O2C_FLOW.value_set(self.FLOW),
+                      search.CUSTOMER_ID.value_set(sub.customer_id),
+                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                      search.CORRELATION_ID.value_set(input.correlation_id),
+                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        result = await self._renew(input)
+        result = result.model_copy(update={"audit": list(self._audit)})
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._notify_parent(finished=True, outcome=result.model_dump(mode="json"))
+        return result
+
+    async def _wait(self, state: RenewalState, at: dt.datetime, why: str) -> bool:
+        """Wait until `at` in `state`; False when withdrawn meanwhile."""
+        self._transition(state, note=f"until {at.isoformat()}")
+        wait = until(at)
+        if wait is not None and self._withdrawn is None:
+            search.upsert(self._config.search_attributes, search.next_action(at))
+            await self._notify_parent(waiting_until=at)
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._withdrawn is not None,
+                                              timeout=wait, timeout_summary=why)
+            search.upsert(self._config.search_attributes, search.next_action(None))
+            await self._notify_parent()
+        if self._withdrawn is not None:
+            self._transition(S.WITHDRAWN, note=self._withdrawn)
+            return False
+        return True
+
+    def _result(self, state: RenewalState, **fields: Any) -> RenewalResult:
+        return RenewalResult(state=state, number=self._input.number, **fields)
+
+    async def _renew(self, input: RenewalInput) -> RenewalResult:
+        sub, cfg, cid = input.subscription, input.config, input.correlation_id
+        window = midnight(sub.term_end - dt.timedelta(days=cfg.renewal_lead_days))
+        if not await self._wait(S.WAITING_FOR_RENEWAL_WINDOW, window, "renewal window"):
+            return self._result(S.WITHDRAWN, reason=self._withdrawn)
+        self._transition(S.CHECKING_CRM)
+        terms = await self._step("check_crm", lambda _: self._calls.renewal_terms(
+            RenewalTermsInput(customer_id=sub.customer_id, items=self._subscription.items,
+                              correlation_id=cid)))
+        if isinstance(terms, Skipped):
+            self._transition(S.SKIPPED, note=terms.reason)
+            return self._result(S.SKIPPED, reason=terms.reason)
+        self._terms = terms
+        if terms.opt_out:
+            return await self._end_of_term(input)
+        if not await self._wait(S.WAITING_FOR_TERM_START, midnight(sub.term_end), "term start"):
+            return self._result(S.WITHDRAWN, reason=self._withdrawn)
+        outcome = await self._saga(self._post_term)
+        if isinstance(outcome, Compensated):
+            return self._result(S.COMPENSATED, compensations=outcome.compensations,
+                                reason=f"{outcome.reason} at {outcome.step}: "
+                                       f"{outcome.skipped_reason}")
+        return outcome
+
+    async def _end_of_term(self, input: RenewalInput) -> RenewalResult:
+        sub, cid = input.subscription, input.correlation_id
+        if not await self._wait(S.WAITING_FOR_TERM_END, midnight(sub.term_end), "term end"):
+            return self._result(S.WITHDRAWN, reason=self._withdrawn)
+        self._transition(S.ENDING_TERM, note="customer opted out of renewal")
+        revoked = await self._step("revoke_entitlements", lambda _: self._calls.revoke(
+            EntitlementInput(subscription_id=sub.subscription_id, customer_id=sub.customer_id,
+                             correlation_id=cid)))
+        docs: list[str] = []
+        if not isinstance(revoked, Skipped) and input.contract_external_id:
+            closed = await self._step("close_contract", lambda _: self._calls.cancel_contract(
+                ErpDocumentInput(legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES,
+                                 external_id=input.contract_external_id or "",
+                                 reason="ended: renewal opt-out", correlation_id=cid)))
+            if not isinstance(closed, Skipped):
+                docs.append(closed.document_id)
+        self._transition(S.ENDED, documents=docs)
+        search.upsert(self._config.search_attributes,
+                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        return self._result(S.ENDED, ended_on=sub.term_end, documents=docs,
+                            reason="renewal opt-out")
+
+    async def _post_term(self, saga: Compensations, gen: int,
+                         _corrected: dict[str, Any] | None) -> RenewalResult:
+        inp, calls, cid = self._input, self._calls, self._input.correlation_id
+        entity = inp.subscription.legal_entity
+        self._transition(S.POSTING_CONTRACT, note=f"renewal {inp.number}, generation {gen}")
+        invoice_id = renewal_invoice_id(inp.subscription.subscription_id, inp.number)
+        built = await self._step("renewal_term", lambda _: calls.renewal_term(RenewalTermInput(
+            subscription=self._subscription.model_copy(update={
+                "term_start": inp.subscription.term_start,
+                "term_end": inp.subscription.term_end}),
+            items=self._terms.items if self._terms else None, invoice_id=invoice_id)),
+            permanent="raise")
+        if isinstance(built, Skipped):
+            self._transition(S.SKIPPED, note=built.reason)
+            return self._result(S.SKIPPED, reason=built.reason)
+        term = built.term
+        contract_id = generation_id(f"ctr:{term.subscription_id}:{term.term_start.isoformat()}",
+                                    gen)
+        saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
+            legal_entity=entity, domain=Domain.RECEIVABLES, external_id=contract_id,
+            reason="renewal undone", correlation_id=cid)), contract_id)
+        contract = await self._step("post_contract", lambda _: post_landed(
+            calls, saga, [ContractPosting(external_id=contract_id, subscription=term)], cid),
+            permanent="raise")
+        if isinstance(contract, Skipped):
+            self._transition(S.SKIPPED, note=contract.reason)
+            return self._result(S.SKIPPED, reason=contract.reason)
+        docs = [r.document_id for r in contract.values()]
+
+        self._transition(S.POSTING_INVOICE, documents=docs)
+        invoice = await self._step("calculate_tax", lambda _: taxed(
+            calls, built.invoice, inp.customer, cid), permanent="raise")
+        if isinstance(invoice, Skipped):
+            self._transition(S.SKIPPED, note=invoice.reason)
+            return self._result(S.SKIPPED, reason=invoice.reason)
+        push_reversals(saga, calls, entity, invoice_external_ids(invoice, gen),
+                       f"renewal {inp.number} undone", cid)
+        lines_out: list[ServiceLine] = []
+
+        async def post_invoice(_: Any) -> dict[str, ErpReceipt]:
+            postings, lines = await invoice_postings(calls, invoice, gen, cid)
+            lines_out[:] = lines
+            return await post_landed(calls, saga, postings, cid)
+
+        receipts = await self._step("post_invoice", post_invoice, permanent="raise")
+        if isinstance(receipts, Skipped):
+            self._transition(S.SKIPPED, note=receipts.reason)
+            return self._result(S.SKIPPED, reason=receipts.reason)
+        docs += [r.document_id for r in receipts.values()]
+        invoice_ext = invoice_external_ids(invoice, gen)[0][1]
+        await self._confirmed(receipts[invoice_ext], entity, cid)
+        self._transition(S.RENEWED, documents=docs,
+                         note=f"term {term.term_start}..{term.term_end}, invoice {invoice_id}")
+        search.upsert(self._config.search_attributes,
+                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        return self._result(S.RENEWED, term=term, invoice=invoice, new_lines=lines_out,
+                            contract_external_id=contract_id, documents=docs)
+
+    async def _confirmed(self, receipt: ErpReceipt, entity: str, cid: str) -> None:
+        """Poll the ERP until it confirms the invoice (backing off); refused -> compensate."""
+        self._transition(S.AWAITING_ERP_CONFIRMATION, documents=[receipt.document_id])
+        cfg = self._config
+        search.upsert(cfg.search_attributes,
+                      search.POSTING_STATUS.value_set(search.PostingStatus.AWAITING_ERP))
+        delay = cfg.erp_confirmation_poll_s
+        query = ErpDocumentInput(legal_entity=entity, domain=Domain.RECEIVABLES,
+                                 external_id=receipt.external_id, correlation_id=cid)
+        while receipt.status == ReceiptStatus.PENDING:
+            await workflow.sleep(dt.timedelta(seconds=delay), summary="ERP confirmation")
+            delay = min(delay * 2, cfg.erp_confirmation_poll_max_s)
+            polled = await self._step("get_erp_receipt",
+                                      lambda _: self._calls.get_receipt(query),
+                                      permanent="raise")
+            if isinstance(polled, Skipped):
+                self._record(str(self._state), note=f"confirmation skipped: {polled.reason}")
+                return
+            receipt = polled
+        if receipt.status != ReceiptStatus.POSTED:
+            raise StepFailedForGoodError("await_erp_confirmation", "erp.not_confirmed",
+                                         f"{receipt.external_id} is {receipt.status}")

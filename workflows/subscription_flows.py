@@ -1,0 +1,247 @@
+"""The subscription entity's child flows: starting them, and applying what they did.
+
+Amendments run as awaited children (short). Renewals, dunning ladders and
+cancellations wait on timers for days or months, so they are started with
+ParentClosePolicy.ABANDON (they outlive the entity's continue-as-new) and report
+their progress and result by the `child_progress` signal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from canonical.events import (
+        PaymentFailedEvent,
+        SubscriptionAmendedEvent,
+        SubscriptionCancelledEvent,
+    )
+    from canonical.money import Money
+
+from .amendments import Amendments
+from .cancellation import CancellationFlow, CancellationInput, CancellationResult
+from .cancellation import CancellationState as CS
+from .dunning import DunningFlow, DunningInput, DunningResult
+from .dunning import DunningState as DS
+from .flow import ChildProgress
+from .ledger_view import add_invoice, credit_invoices, replace_lines
+from .renewal import RenewalFlow, RenewalInput, RenewalResult
+from .renewal import RenewalState as RS
+from .subscription_state import CancellationRequest, InvoiceStatus
+from .subscription_state import SubscriptionState as S
+
+if TYPE_CHECKING:
+    from .subscription import SubscriptionWorkflow
+
+
+class SubscriptionFlows:
+    def __init__(self, owner: SubscriptionWorkflow) -> None:
+        self._o = owner
+        self._amendments = Amendments(owner)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    @property
+    def _snap(self) -> Any:
+        return self._o._snap
+
+    def _running(self, prefix: str) -> list[str]:
+        return sorted(c for c in self._o._children if c.startswith(prefix))
+
+    def _move(self, to: S, **details: Any) -> None:
+        """A transition a child's outcome asks for; recorded only when the entity has
+        moved on meanwhile (e.g. a renewal ends a term that dunning already cancelled)."""
+        o = self._o
+        if to == o._state or to in o.TRANSITIONS.get(o._state, frozenset()):
+            o._transition(to, **details)
+        else:
+            o._record(str(o._state), note=f"stays {o._state} (outcome asked for {to}): "
+                      f"{details.get('note', '')}")
+
+    def _illegal(self, event: Any, detail: str) -> None:
+        self._o._intake.finding("IllegalEvent", event, f"{detail}; recorded, not applied")
+
+    async def _start(self, run: Any, arg: Any, child_id: str, flow: str) -> bool:
+        try:
+            await workflow.start_child_workflow(
+                run, arg, id=child_id, task_queue=self._o._config.task_queue,
+                parent_close_policy=ParentClosePolicy.ABANDON)
+        except WorkflowAlreadyStartedError:
+            self._o._intake.finding("FlowAlreadyRunning", None, f"{child_id} already runs")
+            return False
+        self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
+                                                    state="Started")
+        self._o._record(str(self._o._state), note=f"started {child_id}")
+        return True
+
+    async def _signal(self, child_id: str, signal: Any, arg: Any) -> None:
+        try:
+            await workflow.get_external_workflow_handle(child_id).signal(signal, arg)
+        except Exception as err:  # it ended meanwhile: its own report says what it did
+            workflow.logger.warning("child not signalled", extra={"child": child_id,
+                                                                    "error": str(err)})
+
+    async def _withdraw_renewals(self, reason: str) -> None:
+        for child_id in self._running("renewal-"):
+            await self._signal(child_id, RenewalFlow.withdraw, reason)
+
+    # --- renewal -----------------------------------------------------------------------
+
+    async def schedule_renewal(self) -> None:
+        snap, cfg = self._snap, self._o._config
+        sub = snap.subscription
+        if (sub is None or not sub.auto_renew or not cfg.renewals_enabled
+                or self._o._state in (S.CANCELLING, S.CANCELLED, S.ENDED)):
+            return
+        await self._start(RenewalFlow.run, RenewalInput(
+            subscription=sub, customer=snap.customer, number=snap.renewals + 1,
+            contract_external_id=snap.contract_external_id,
+            correlation_id=self._o._correlation_id, config=cfg),
+            f"renewal-{sub.subscription_id}-{sub.term_end.isoformat()}", "renewal")
+
+    async def _renewed(self, r: RenewalResult) -> None:
+        o, snap = self._o, self._snap
+        if r.state == RS.RENEWED and r.term is not None and r.invoice is not None:
+            snap.subscription = r.term
+            snap.contract_external_id = r.contract_external_id
+            snap.renewals = r.number
+            add_invoice(o._invoices, r.invoice)
+            snap.lines = replace_lines(snap.lines, [], r.new_lines)
+            o._record(str(o._state), documents=r.documents,
+                      note=f"renewed for {r.term.term_start}..{r.term.term_end}")
+            await self.schedule_renewal()
+        elif r.state == RS.ENDED:
+            self._move(S.ENDED, documents=r.documents, note=r.reason or "term ended")
+        elif r.state == RS.WITHDRAWN:
+            o._record(str(o._state), note=f"renewal {r.number} withdrawn: {r.reason}")
+        else:
+            o._intake.finding("RenewalNotPosted", None, f"renewal {r.number}: {r.state} "
+                              f"({r.reason})")
+
+    # --- amendment (workflows/amendments.py) -------------------------------------------
+
+    async def amend(self, event: SubscriptionAmendedEvent) -> None:
+        await self._amendments.amend(event)
+        for child_id in self._running("renewal-"):
+            await self._signal(child_id, RenewalFlow.update_subscription,
+                               self._snap.subscription)
+
+    # --- cancellation ------------------------------------------------------------------
+
+    async def cancel(self, event: SubscriptionCancelledEvent) -> None:
+        p = event.payload
+        await self._cancel(p.effective_on, p.reason or "cancelled upstream", False,
+                           event.event_id, event)
+
+    async def cancel_requested(self, req: CancellationRequest) -> None:
+        quote = self._o._quote(req)
+        await self._cancel(quote.effective_on, req.reason, req.prorate,
+                           f"request:{req.request_id}", None)
+
+    async def _cancel(self, effective_on: Any, reason: str, prorate: bool, event_id: str,
+                      event: Any) -> None:
+        o, snap = self._o, self._snap
+        if o._state not in (S.ACTIVE, S.PAST_DUE):
+            self._illegal(event, f"cancellation while {o._state}")
+            return
+        await self._withdraw_renewals("subscription cancelled")
+        o._transition(S.CANCELLING, event_id=event_id, note=f"effective {effective_on}: {reason}")
+        sub = snap.subscription
+        await self._start(CancellationFlow.run, CancellationInput(
+            subscription=sub, customer=snap.customer, effective_on=effective_on, reason=reason,
+            lines=snap.lines, credit_unused=prorate,
+            credit_memo_id=f"{sub.subscription_id}-cancel",
+            contract_external_id=snap.contract_external_id, event_id=event_id,
+            correlation_id=o._correlation_id, config=o._config),
+            f"cancellation-{sub.subscription_id}", "cancellation")
+
+    def _apply_credit(self, r: CancellationResult) -> None:
+        credit_invoices(self._o._invoices, r.credited)
+        self._snap.lines = replace_lines(self._snap.lines, r.ended_lines, [])
+        if r.credit_memo is not None:
+            self._snap.applied.append(f"cm:{r.credit_memo.credit_memo_id}")
+
+    async def _cancelled(self, r: CancellationResult) -> None:
+        o = self._o
+        if r.state == CS.CANCELLED:
+            self._apply_credit(r)
+            self._move(S.CANCELLED, documents=r.documents,
+                       note=f"cancelled as of {r.effective_on}")
+            return
+        o._intake.finding("CancellationNotApplied", None, f"{r.state}: {r.skipped_reason}")
+        if o._state == S.CANCELLING:
+            o._transition(S.PAST_DUE if self._running("dunning-") else S.ACTIVE,
+                          note="cancellation not applied")
+        await self.schedule_renewal()
+
+    # --- dunning -----------------------------------------------------------------------
+
+    async def dun(self, event: PaymentFailedEvent) -> None:
+        o, snap = self._o, self._snap
+        f = event.payload.failure
+        view = o._invoices.get(f.invoice_id)
+        if o._state in (S.CANCELLED, S.ENDED) or view is None:
+            self._illegal(event, f"payment failure while {o._state}")
+            return
+        if view.open_amount.amount <= 0 or view.status == InvoiceStatus.WRITTEN_OFF:
+            # A late failure of an attempt superseded by a payment: nothing to collect.
+            o._intake.finding("PaymentFailedButPaid", event,
+                              f"invoice {f.invoice_id} has nothing open; no dunning")
+            return
+        child_id = f"dunning-{f.invoice_id}"
+        if child_id in o._children:
+            o._record(str(o._state), event_id=event.event_id,
+                      note=f"{child_id} already runs; failure {f.payment_id} noted")
+            return
+        started = await self._start(DunningFlow.run, DunningInput(
+            subscription=snap.subscription, customer=snap.customer, invoice_id=f.invoice_id,
+            amount_due=view.open_amount, failure=f, lines=snap.lines,
+            contract_external_id=snap.contract_external_id, event_id=event.event_id,
+            correlation_id=event.correlation_id, config=o._config), child_id, "dunning")
+        if started and o._state == S.ACTIVE:
+            o._transition(S.PAST_DUE, event_id=event.event_id,
+                          note=f"payment {f.payment_id} failed: {f.failure_code}")
+
+    async def _dunned(self, r: DunningResult) -> None:
+        o, snap = self._o, self._snap
+        view = o._invoices.get(r.invoice_id)
+        if r.state == DS.RECOVERED:
+            if r.payment is not None and view is not None:
+                o._invoices[r.invoice_id] = view.with_payment(r.payment.payment_id,
+                                                              r.payment.amount)
+            o._record(str(o._state), documents=r.documents,
+                      note=f"dunning of {r.invoice_id} recovered by {r.paid_by}")
+            if o._state == S.PAST_DUE and not self._running("dunning-"):
+                o._transition(S.ACTIVE, note=f"{r.invoice_id} paid")
+            return
+        if r.cancellation is not None and r.cancellation.state == CS.CANCELLED:
+            self._apply_credit(r.cancellation)
+        view = o._invoices.get(r.invoice_id)
+        if r.written_off is not None and view is not None:
+            o._invoices[r.invoice_id] = view.with_credit(r.written_off).model_copy(
+                update={"status": InvoiceStatus.WRITTEN_OFF})
+            snap.written_off[r.invoice_id] = r.written_off
+        await self._withdraw_renewals("cancelled for non-payment")
+        self._move(S.CANCELLED, documents=r.documents,
+                   note=f"{r.invoice_id} written off ({r.written_off}); cancelled")
+
+    # --- outcomes of background flows ---------------------------------------------------
+
+    async def apply_outcome(self, progress: ChildProgress) -> None:
+        data = progress.outcome or {}
+        if progress.flow == "renewal":
+            await self._renewed(RenewalResult.model_validate(data))
+        elif progress.flow == "dunning":
+            await self._dunned(DunningResult.model_validate(data))
+        elif progress.flow == "cancellation":
+            await self._cancelled(CancellationResult.model_validate(data))
+        self._o._refresh_search()
+
+    def open_balance(self) -> Money:
+        cur = self._snap.subscription.currency
+        return sum((v.open_amount for v in self._o._invoices.values()
+                    if v.total.currency == cur), Money.zero(cur))
