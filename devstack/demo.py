@@ -1,24 +1,30 @@
 """`make demo`: the main job end to end on the embedded default, then stop.
 
-Starts a fresh stack under <data dir>/demo, sends the scenario through
-`starter.py send`'s delivery, waits for every subscription to settle, prints the
-state table and the trial balance of every legal entity, and exits 0 only if
-everything settled and every trial balance balances.
+Starts a fresh stack under <data dir>/demo, sends the scenario through the ingestion
+gateway (the canonical events via POST /v1/events, the Stripe part as signed webhooks
+to POST /v1/webhooks/stripe, one of them redelivered), waits for every subscription to
+settle, prints the state table and the trial balance of every legal entity, and exits 0
+only if everything settled and every trial balance balances.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
+import httpx
 from temporalio.client import Client
 
+from canonical.events import Event
 from cli.ledger import fetch_entries, render_trial_balance, trial_balances
-from cli.send import deliver, flow_config, read_events
+from cli.send import read_events
 from cli.status import render, subscription_views
+from gateway.client import GatewayClient
 from settings import Settings, load_entities
 from temporal_client import connect
 from workflows.subscription_state import SubscriptionView
@@ -45,7 +51,42 @@ async def wait_settled(client: Client, expected: Counter[str],
         await asyncio.sleep(0.5)
 
 
-async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
+def read_stripe(path: Path | None) -> list[dict[str, Any]]:
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def send_through_gateway(demo: Settings, events: list[Event],
+                               stripe: list[dict[str, Any]]) -> Counter[str]:
+    """Post the scenario to the gateway; returns canonical events expected per subscription."""
+    credentials, _ = stack.gateway_credentials(demo)
+    api_key = next(iter(credentials.api_key_map().values()))
+    async with httpx.AsyncClient(base_url=stack.gateway_url(demo), timeout=30) as http:
+        gateway = GatewayClient(http, api_key, credentials.webhook_secrets()[0])
+        results = await gateway.post_events(events)
+        accepted = sum(r["accepted"] for r in results)
+        print(f"  POST /v1/events: {accepted} canonical events accepted", flush=True)
+        mapped: dict[str, set[str]] = defaultdict(set)
+        ignored = 0
+        for evt in stripe:
+            answer = await gateway.post_stripe(evt)
+            ignored += answer.get("ignored") is not None
+            for e in answer["events"]:
+                mapped[e["subscription_id"]].add(e["event_id"])
+        if stripe:
+            again = await gateway.post_stripe(stripe[0])
+            print(f"  POST /v1/webhooks/stripe: {len(stripe)} signed webhooks -> "
+                  f"{sum(map(len, mapped.values()))} canonical events, {ignored} ignored; "
+                  f"a redelivery of {stripe[0]['id']} answered duplicate={again['duplicate']}",
+                  flush=True)
+    expected = Counter(e.subscription_id for e in events)
+    expected.update({sub: len(ids) for sub, ids in mapped.items()})
+    return expected
+
+
+async def run_demo(settings: Settings, scenario: Path, keep: bool,
+                   stripe_scenario: Path | None = None) -> int:
     events, problems = read_events(scenario)
     if problems:
         print("\n".join(problems))
@@ -59,10 +100,11 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
     try:
         client = await connect(demo)
         started = time.monotonic()
-        await deliver(client, events, flow_config(demo))
-        expected = Counter(e.subscription_id for e in events)
-        print(f"\nsent {len(events)} events for {len(expected)} subscriptions "
-              f"from {scenario}; waiting for the flows to settle ...", flush=True)
+        print(f"\nsending {scenario.name} and {stripe_scenario.name if stripe_scenario else '-'} "
+              f"through the gateway at {stack.gateway_url(demo)} ...", flush=True)
+        expected = await send_through_gateway(demo, events, read_stripe(stripe_scenario))
+        print(f"sent {sum(expected.values())} events for {len(expected)} subscriptions; "
+              "waiting for the flows to settle ...", flush=True)
         ok, views = await wait_settled(client, expected)
         elapsed = time.monotonic() - started
         print(f"\n{'settled' if ok else 'NOT SETTLED'} after {elapsed:.1f}s\n")

@@ -3,7 +3,8 @@
 Temporal dev server (SQLite file under the data dir, WAL + synchronous=normal: a
 crash of the machine may lose the last moments of workflow state, a crash of the
 process loses nothing; see docs/performance.md), then the sandbox systems, then the
-worker. Every port is a documented default overridable by environment variable.
+ingestion gateway, then the worker. Every port is a documented default overridable by
+environment variable.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
-from settings import ERP_TARGETS, SANDBOX_OFFSETS, Settings
+from settings import (
+    DEV_API_KEYS,
+    DEV_STRIPE_WEBHOOK_SECRET,
+    ERP_TARGETS,
+    SANDBOX_OFFSETS,
+    Settings,
+)
 from workflows.search import dev_server_flags
 
 from . import processes
@@ -36,6 +44,29 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def gateway_credentials(settings: Settings) -> tuple[Settings, list[str]]:
+    """Settings with the documented development secret and API key where unset, and notes.
+
+    Returns:
+        (settings the gateway and its senders use, what was defaulted — to print)
+    """
+    notes, update = [], {}
+    if not settings.webhook_secrets():
+        update["stripe_webhook_secrets"] = DEV_STRIPE_WEBHOOK_SECRET
+        notes.append("CASHLOOP_STRIPE_WEBHOOK_SECRETS is unset: the gateway uses the "
+                     f"development signing secret {DEV_STRIPE_WEBHOOK_SECRET}")
+    if not settings.api_key_map():
+        update["api_keys"] = DEV_API_KEYS
+        notes.append(f"CASHLOOP_API_KEYS is unset: the gateway uses the development key "
+                     f"{DEV_API_KEYS} (source:key)")
+    fields = {k: SecretStr(v) for k, v in update.items()}
+    return settings.model_copy(update=fields), notes
+
+
+def gateway_url(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.gateway_port}"
+
+
 def temporal_command(settings: Settings) -> list[str]:
     cmd = [temporal_cli(), "server", "start-dev", "--ip", settings.host,
            "--port", str(settings.temporal_port), "--ui-port", str(settings.temporal_ui_port),
@@ -50,7 +81,7 @@ def temporal_command(settings: Settings) -> list[str]:
 
 
 def busy_ports(settings: Settings) -> list[int]:
-    ports = [settings.temporal_port, settings.temporal_ui_port]
+    ports = [settings.temporal_port, settings.temporal_ui_port, settings.gateway_port]
     ports += [settings.sandbox_port + off for off in SANDBOX_OFFSETS.values()]
     return [p for p in ports if processes.port_open(settings.host, p)]
 
@@ -85,6 +116,12 @@ def up(settings: Settings) -> list[Proc]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "logs"
     env = child_env(settings)
+    credentials, notes = gateway_credentials(settings)
+    for note in notes:
+        print(note, flush=True)
+    env["CASHLOOP_STRIPE_WEBHOOK_SECRETS"] = ",".join(credentials.webhook_secrets())
+    env["CASHLOOP_API_KEYS"] = ",".join(f"{s}:{k}" for s, k in
+                                        credentials.api_key_map().items())
     started: list[Proc] = []
     try:
         temporal = processes.start(
@@ -100,6 +137,12 @@ def up(settings: Settings) -> list[Proc]:
         started.append(sandboxes)
         for name in sandbox_names():
             wait_healthy(settings.sandbox_url(name), sandboxes)
+
+        gateway = processes.start("gateway", [sys.executable, "-m", "gateway"], logs, env,
+                                  f"{gateway_url(settings)} (POST /v1/events, "
+                                  "/v1/webhooks/stripe; GET /v1/health)")
+        started.append(gateway)
+        wait_healthy(gateway_url(settings), gateway)
 
         worker = processes.start("worker", [sys.executable, "worker.py"], logs, env,
                                  f"task queues {settings.task_queue}, {settings.erp_task_queue}")

@@ -1,0 +1,32 @@
+"""`python -m gateway`: the gateway under uvicorn on CASHLOOP_HOST:CASHLOOP_GATEWAY_PORT."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from settings import Settings
+
+from .app import create_app
+from .config import GatewayConfig
+
+
+def main() -> int:
+    settings = Settings()
+    config = GatewayConfig.from_settings(settings)
+    if not config.webhook_secrets:
+        print("gateway: no CASHLOOP_STRIPE_WEBHOOK_SECRETS: every Stripe webhook is refused",
+              file=sys.stderr)
+    if not config.api_keys:
+        print("gateway: no CASHLOOP_API_KEYS: every canonical event is refused", file=sys.stderr)
+    app = create_app(config)
+    print(f"gateway listening on http://{settings.host}:{settings.gateway_port} "
+          f"(store {config.store_url.split('@')[-1]})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.gateway_port, log_level="warning",
+                access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
