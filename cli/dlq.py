@@ -85,10 +85,9 @@ def show_command(args: argparse.Namespace, settings: Settings) -> int:
 async def replay_command(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings.store_url("gateway"))
     letters = dlq.find(engine, category=args.category, status="open", ids=args.ids)
-    if args.ids:
-        missing = set(args.ids) - {x.id for x in letters}
-        for letter_id in sorted(missing):
-            print(f"{letter_id}: not an open dead letter; skipped")
+    missing = set(args.ids) - {x.id for x in letters}
+    for letter_id in sorted(missing):
+        print(f"{letter_id}: not an open dead letter; skipped")
     routes = {"stripe": StoreRoutes(engine, "stripe")}
     outcomes = dlq.replay(engine, mappers(settings), letters,
                           lambda channel: routes.get(channel) or NoRoutes())
@@ -99,7 +98,8 @@ async def replay_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replayed {replayed} of {len(outcomes)} dead letter(s)")
     if replayed and not args.no_forward:
         await _forward(engine, settings)
-    return 0 if all(o.outcome in ("replayed", "duplicate") for o in outcomes) else 1
+    ok = all(o.outcome in ("replayed", "duplicate") for o in outcomes)
+    return 0 if ok and not missing else 1
 
 
 async def _forward(engine: Any, settings: Settings) -> None:

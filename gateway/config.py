@@ -34,6 +34,7 @@ class GatewayConfig:
     signature_tolerance_s: int = DEFAULT_TOLERANCE_S
     forward: bool = True  # run the forwarder in this process
     post_validation_every_s: float = 5.0
+    store_schema: str = "gateway"  # PostgreSQL schema of the store
     notes: list[str] = field(default_factory=list)
 
     @classmethod

@@ -184,8 +184,11 @@ class Forwarder:
                 continue
             if not sent:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                # that races with the wake-up, and the task would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+                    async with asyncio.timeout(self._idle_s):
+                        await self._wake.wait()
 
 
 def _connection_error(exc: Exception) -> bool:

@@ -89,7 +89,8 @@ def write(engine: Engine, batch: list[Accepted]) -> list[Receipt]:
         if refs:
             s.execute(insert(Reference).values(list(refs.values())).on_conflict_do_nothing())
         if inserted:
-            _supersede_dead_letters(s, inserted)
+            replaying = {acc.dead_letter_id for acc in batch if acc.dead_letter_id}
+            _supersede_dead_letters(s, inserted, replaying)
         s.commit()
     receipts = []
     for i, acc in enumerate(batch):
@@ -105,8 +106,10 @@ def _route_row(channel: str, route: Route) -> dict[str, Any]:
             "invoice_id": route.invoice_id}
 
 
-def _supersede_dead_letters(s: Session, inserted: dict[tuple[str, str], int]) -> None:
-    """A redelivery that now maps resolves the dead letters of its earlier attempts."""
+def _supersede_dead_letters(s: Session, inserted: dict[tuple[str, str], int],
+                            replaying: set[int]) -> None:
+    """A redelivery that now maps resolves the dead letters of its earlier attempts
+    (a replayed letter itself is marked by the replay)."""
     ids = [e for _, e in inserted]
     found = s.execute(select(DeadLetter.id, DeadLetter.channel, DeadLetter.source_event_id,
                              DeadLetter.history)
@@ -114,7 +117,7 @@ def _supersede_dead_letters(s: Session, inserted: dict[tuple[str, str], int]) ->
                              col(DeadLetter.source_event_id).in_(ids))).all()
     for dl_id, channel, event_id, history in found:
         inbox_id = inserted.get((channel, event_id))
-        if inbox_id is None:
+        if inbox_id is None or dl_id in replaying:
             continue
         entry = {"at": now_utc().isoformat(), "action": "superseded",
                  "outcome": f"redelivered and accepted as inbox #{inbox_id}"}

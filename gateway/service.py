@@ -37,7 +37,7 @@ class NoRoutes:
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.engine = open_store(config.store_url)
+        self.engine = open_store(config.store_url, config.store_schema)
         self.inbox = Inbox(self.engine)
         self.keys = ApiKeys(config.api_keys)
         self.canonical = CanonicalMapper()
@@ -93,8 +93,10 @@ class Gateway:
 
     async def temporal_ok(self) -> tuple[bool, str]:
         try:
-            client = await asyncio.wait_for(self.forwarder.client(), timeout=3)
-            await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+            async with asyncio.timeout(3):
+                client = await self.forwarder.client()
+            async with asyncio.timeout(3):
+                await client.service_client.check_health()
             return True, client.service_client.config.target_host
         except Exception as exc:
             with contextlib.suppress(Exception):

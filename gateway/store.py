@@ -119,8 +119,8 @@ class Reference(GatewayTable, table=True):
     invoice_id: str | None = None
 
 
-def open_store(url: str) -> Engine:
-    """The gateway store's engine, tables created if missing."""
-    engine = make_engine(url, "gateway")
+def open_store(url: str, schema: str = "gateway") -> Engine:
+    """The gateway store's engine, tables created if missing (PostgreSQL: in `schema`)."""
+    engine = make_engine(url, schema)
     create_tables(engine, GatewayTable.metadata)
     return engine

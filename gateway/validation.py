@@ -64,7 +64,8 @@ class Downstream:
         except BreakerOpenError as exc:
             raise DownstreamUnavailableError(self.name, str(exc)) from exc
         try:
-            result = await asyncio.wait_for(fn(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                result = await fn()
         except (TimeoutError, TransientError) as exc:
             self.breaker.on_failure()
             raise DownstreamUnavailableError(self.name, f"{type(exc).__name__}: {exc}") from exc
