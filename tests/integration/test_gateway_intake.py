@@ -199,8 +199,13 @@ currency = "USD"
 
 [customers.cus_TestStranger01.bill_to]
 name = "Stranger Ltd"
-address = { line1 = "1 Main St", city = "Austin", postal_code = "73301", region = "TX",
-            country = "US" }
+
+[customers.cus_TestStranger01.bill_to.address]
+line1 = "1 Main St"
+city = "Austin"
+postal_code = "73301"
+region = "TX"
+country = "US"
 """)
         monkeypatch.setenv("CASHLOOP_DATABASE_URL", cfg.store_url)
         monkeypatch.setenv("CASHLOOP_STRIPE_CUSTOMERS_FILE", str(customers_file))
