@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import intake, openapi
 from .auth import presented_key
@@ -51,6 +52,14 @@ def create_app(config: GatewayConfig) -> FastAPI:
     app = FastAPI(title="Cashloop ingestion gateway", version="1",
                   description=openapi.DESCRIPTION, lifespan=lifespan)
     app.state.gateway = gw
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (undecodable body, unknown path, wrong method) in our shape
+        error = {400: "json_invalid", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error")
+        return error_response(exc.status_code, error, str(exc.detail),
+                              headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

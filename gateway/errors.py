@@ -24,7 +24,7 @@ class ErrorBody(BaseModel):
     error: str = Field(description="category: unauthorized, invalid_signature, json_invalid, "
                                    "schema_invalid, unknown_event_type, unmappable_customer, "
                                    "unroutable, downstream_unavailable, store_unavailable, "
-                                   "payload_too_large")
+                                   "payload_too_large, not_found, method_not_allowed")
     message: str
     errors: list[ErrorItem] = []
     dead_letter_ids: list[int] = Field(default=[], description="where the refused payload "

@@ -26,6 +26,7 @@ from .validation_models import (
 R = TypeVar("R", bound=BaseModel)
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "the body is not JSON"},
     401: {"model": ErrorBody, "description": "missing or unknown API key"},
     422: {"model": ErrorBody, "description": "the request is invalid"},
     503: {"model": ErrorBody, "description": "the downstream is unavailable and no "
