@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import uvicorn
@@ -21,6 +22,10 @@ def main() -> int:
     if not config.api_keys:
         print("gateway: no CASHLOOP_API_KEYS: every canonical event is refused", file=sys.stderr)
     app = create_app(config)
+    # Everything imported so far lives for the whole process: keep it out of collections,
+    # and collect young objects less often (each request makes many short-lived ones).
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     print(f"gateway listening on http://{settings.host}:{settings.gateway_port} "
           f"(store {config.store_url.split('@')[-1]})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.gateway_port, log_level="warning",

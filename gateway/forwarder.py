@@ -126,10 +126,10 @@ class Forwarder:
 
     async def drain_once(self) -> int:
         """Send what is ready now; returns the number of events delivered."""
+        client = await self.client()  # first: no point reading the queue while Temporal is away
         rows = await asyncio.to_thread(_pending, self._engine, self._batch)
         if not rows:
             return 0
-        client = await self.client()
         groups: dict[str, list[ForwardItem]] = defaultdict(list)
         for row in rows:
             groups[row.subscription_id].append(row)

@@ -65,11 +65,14 @@ def write(engine: Engine, batch: list[Accepted]) -> list[Receipt]:
         "status": "ignored" if not acc.mapped.events else "accepted",
         "note": acc.mapped.ignored, "dead_letter_id": acc.dead_letter_id,
     } for i, acc in enumerate(batch) if firsts[(acc.channel, acc.mapped.source_event_id)] == i]
+    inbox_table = InboxMessage.__table__
     with Session(engine) as s:
-        stmt = insert(InboxMessage).values(rows).on_conflict_do_nothing(
+        conn = s.connection()
+        # Core executemany ("insertmanyvalues"): one cached statement, batched round trips
+        stmt = insert(inbox_table).on_conflict_do_nothing(
             index_elements=["channel", "source_event_id"]).returning(
-            col(InboxMessage.id), col(InboxMessage.channel), col(InboxMessage.source_event_id))
-        inserted = {(c, e): i for i, c, e in s.execute(stmt).all()}
+            inbox_table.c.id, inbox_table.c.channel, inbox_table.c.source_event_id)
+        inserted = {(c, e): i for i, c, e in conn.execute(stmt, rows).all()}
         forward, refs = [], {}
         for i, acc in enumerate(batch):
             key = (acc.channel, acc.mapped.source_event_id)
@@ -85,9 +88,9 @@ def write(engine: Engine, batch: list[Accepted]) -> list[Receipt]:
             for route in acc.mapped.routes:
                 refs[(acc.channel, route.object_id)] = _route_row(acc.channel, route)
         if forward:
-            s.execute(insert(ForwardItem), forward)
+            conn.execute(insert(ForwardItem.__table__), forward)
         if refs:
-            s.execute(insert(Reference).values(list(refs.values())).on_conflict_do_nothing())
+            conn.execute(insert(Reference.__table__).on_conflict_do_nothing(), list(refs.values()))
         if inserted:
             replaying = {acc.dead_letter_id for acc in batch if acc.dead_letter_id}
             _supersede_dead_letters(s, inserted, replaying)
@@ -126,46 +129,64 @@ def _supersede_dead_letters(s: Session, inserted: dict[tuple[str, str], int],
 
 
 class Inbox:
-    """Group-commit writer in front of `write` for the request handlers."""
+    """Group-commit writers in front of `write` for the request handlers.
 
-    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH) -> None:
+    SQLite takes one writer at a time anyway; on PostgreSQL several writers overlap their
+    commits. A request's messages always go in one transaction, so its events keep their
+    order; concurrent requests have no order between them to keep.
+    """
+
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH,
+                 writers: int | None = None) -> None:
         self.engine = engine
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Accepted, asyncio.Future[Receipt]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._writers = writers or 1
+        self._queue: asyncio.Queue[tuple[list[Accepted], asyncio.Future[list[Receipt]]]] = (
+            asyncio.Queue())
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="inbox-writer")
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run(), name=f"inbox-writer-{n}")
+                           for n in range(self._writers)]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     async def put(self, acc: Accepted) -> Receipt:
         """Queue one message; returns once it is committed (or raises what the DB raised)."""
+        return (await self.put_many([acc]))[0]
+
+    async def put_many(self, batch: list[Accepted]) -> list[Receipt]:
+        """Queue messages that commit together, in this order."""
         self.start()
-        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        await self._queue.put((acc, future))
+        future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((batch, future))
         return await future
 
     async def _run(self) -> None:
         while True:
             items = [await self._queue.get()]
-            while len(items) < self._max_batch and not self._queue.empty():
+            size = len(items[0][0])
+            while size < self._max_batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
+                size += len(items[-1][0])
             try:
-                receipts = await asyncio.to_thread(write, self.engine, [a for a, _ in items])
+                receipts = await asyncio.to_thread(write, self.engine,
+                                                   [a for batch, _ in items for a in batch])
             except Exception as exc:  # the DB is down: every waiter gets the error (-> 503)
                 for _, future in items:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), receipt in zip(items, receipts, strict=True):
+            start = 0
+            for batch, future in items:
                 if not future.done():
-                    future.set_result(receipt)
+                    future.set_result(receipts[start:start + len(batch)])
+                start += len(batch)
 
 
 class StoreRoutes:

@@ -110,7 +110,7 @@ async def accept_events(gw: Gateway, body: bytes, sender: str,
                       body=json.dumps(el, separators=(",", ":")) if is_array else body.decode(),
                       headers=kept, mapping_version=version) for el, m in mapped]
     try:
-        receipts = await asyncio.gather(*(gw.inbox.put(acc) for acc in batch))
+        receipts = await gw.inbox.put_many(batch)
     except Exception as exc:
         return _store_down(exc)
     gw.forwarder.wake()

@@ -20,12 +20,16 @@ is re-read when it changes, so a running gateway needs no restart.
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from canonical.customer import CustomerAccount
+
+# How often the file is looked at for changes (a stat per request would cost throughput).
+CHECK_EVERY_S = 1.0
 
 
 class CustomerMapError(ValueError):
@@ -54,11 +58,16 @@ class CustomerMap:
         self._path = path
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
+        self._checked = -CHECK_EVERY_S
         self._customers = dict(customers or {})
 
     def _reload(self) -> None:
         if self._path is None:
             return
+        now = time.monotonic()
+        if now - self._checked < CHECK_EVERY_S:
+            return
+        self._checked = now
         try:
             stat = self._path.stat()
         except FileNotFoundError:
