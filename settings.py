@@ -6,6 +6,7 @@ libraries receive what they need as arguments.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,7 @@ SANDBOX_OFFSETS: dict[str, int] = {
     "payments": 3,
     "erp-legacy": 4,
     "erp-cloud": 5,
+    "rates": 6,
 }
 
 ERP_TARGETS = ("erp-legacy", "erp-cloud")
@@ -37,7 +39,10 @@ DEV_API_KEYS = "demo:dev-key"
 class Settings(BaseSettings):
     """Every knob, with the documented loopback defaults (see README "Configuration")."""
 
-    model_config = SettingsConfigDict(env_prefix="CASHLOOP_", extra="ignore")
+    # CASHLOOP_SECRETS_DIR: a directory with one file per secret (Docker/Kubernetes
+    # secrets), e.g. cashloop_database_url; see settings_secrets.py.
+    model_config = SettingsConfigDict(env_prefix="CASHLOOP_", extra="ignore",
+                                      secrets_dir=os.environ.get("CASHLOOP_SECRETS_DIR"))
 
     host: str = "127.0.0.1"
     temporal_port: int = 7233
@@ -50,14 +55,30 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     # SQLAlchemy URL of the sandbox systems' and gateway's stores; default SQLite files
     # under data_dir. postgresql+psycopg://... switches every store to PostgreSQL.
-    database_url: str | None = None
+    # A secret: it may hold a password.
+    database_url: SecretStr | None = None
     task_queue: str = "cashloop"
     erp_task_queue: str = "cashloop-erp"
-    # The ERP's request limit, enforced across all workers by the ERP task queue.
+    # The ERP's request limit: each worker's ERP batcher paces its calls under it (with W
+    # worker processes give each 1/W); the ERP task queue caps postings across workers.
     erp_max_rps: float = 25.0
+    # ...and at most this many calls in flight, each with up to erp_max_batch postings.
+    erp_max_concurrency: int = 5
+    erp_max_batch: int = 100
     routing_file: Path = PROJECT_ROOT / "config" / "routing.toml"
     entities_file: Path = PROJECT_ROOT / "config" / "entities.toml"
     plans_file: Path = PROJECT_ROOT / "config" / "plans.toml"
+    # Codec server for the Temporal UI (security/codec_server.py).
+    codec_port: int = 8090
+    # Origins allowed to call the codec server; default: the local Temporal UI.
+    codec_cors_origins: list[str] = Field(default_factory=list)
+    # Observability (observability/): log format json|console, trace exporter
+    # none|console|otlp, worker /metrics port, Temporal SDK metrics port (0 = off).
+    log_format: str = "console"
+    log_level: str = "INFO"
+    otel_exporter: str = "none"
+    worker_metrics_port: int = 9464
+    sdk_metrics_port: int = 9465
     # Sandbox URLs; default http://host:sandbox_port+offset.
     sandbox_urls: dict[str, str] = Field(default_factory=dict)
     # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter
@@ -84,8 +105,13 @@ class Settings(BaseSettings):
     def temporal_target(self) -> str:
         return self.temporal_address or f"{self.host}:{self.temporal_port}"
 
+    def ui_origins(self) -> list[str]:
+        """Browser origins of the Temporal UI that may call the codec server."""
+        return self.codec_cors_origins or [f"http://{self.host}:{self.temporal_ui_port}",
+                                           f"http://localhost:{self.temporal_ui_port}"]
+
     def sandbox_url(self, name: str) -> str:
-        """Base URL of one sandbox system (crm, tax, provisioning, payments, erp-*)."""
+        """Base URL of one sandbox system (crm, tax, provisioning, payments, erp-*, rates)."""
         if name in self.sandbox_urls:
             return self.sandbox_urls[name]
         return f"http://{self.host}:{self.sandbox_port + SANDBOX_OFFSETS[name]}"
@@ -113,7 +139,7 @@ class Settings(BaseSettings):
     def store_url(self, name: str) -> str:
         """Database URL for one store; SQLite gets a file per store."""
         if self.database_url:
-            return self.database_url
+            return self.database_url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'stores' / f'{name}.db').resolve()}"
 
 

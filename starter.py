@@ -8,10 +8,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import dlq, ledger, schema, send, status
+from cli import close, dlq, ledger, schema, send, status
 from settings import Settings
 
-COMMAND_GROUPS = (send, status, schema, ledger, dlq)
+COMMAND_GROUPS = (send, status, schema, ledger, close, dlq)
 
 
 def parser() -> argparse.ArgumentParser:

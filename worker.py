@@ -26,30 +26,40 @@ from activities.rules import RulesActivities
 from activities.tax import TaxActivities
 from adapters.crm.port import CrmPort
 from adapters.crm.sandbox import SandboxCrmAdapter
+from adapters.erp.batching import ErpBatcher
 from adapters.erp.port import ErpPort
 from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
+from adapters.rates.port import RatePort
+from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.tax.port import TaxPort
 from adapters.tax.sandbox import SandboxTaxAdapter
 from canonical.accounts import LegalEntity
 from canonical.catalog import RecognitionMethod
+from observability.interceptor import ObservabilityInterceptor
+from observability.logging import configure_logging, get_logger
+from observability.metrics import MetricsServer, sdk_runtime
+from observability.tracing import client_interceptors, configure_tracing, has_tracing
 from settings import (
     ERP_TARGETS,
     Settings,
     load_entities,
     load_recognition_methods,
 )
+from settings_secrets import Secrets, load_secrets
 from temporal_client import connect
 from workflows.activation import ActivationFlow
+from workflows.period_close import PeriodCloseWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow)
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, ActivationFlow, PeriodCloseWorkflow)
 # Our pure modules are imported once, not re-imported per workflow run in the sandbox.
 PASSTHROUGH = ("canonical", "adapters", "activities", "settings", "pydantic", "pydantic_core",
                "annotated_types", "httpx")
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+ERP_CONCURRENT_ACTIVITIES = 1000
 
 
 @dataclass
@@ -58,6 +68,8 @@ class Ports:
     tax: TaxPort
     provisioning: ProvisioningPort
     erps: dict[str, ErpPort]
+    # Exchange rates for foreign-currency documents (None: such documents park).
+    rates: RatePort | None = None
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -65,43 +77,65 @@ def workflow_runner() -> SandboxedWorkflowRunner:
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
+def worker_interceptors(client: Client) -> list[Any]:
+    """Tracing (unless the client already brings it) and the activity observability."""
+    tracing = [] if has_tracing(client.config()["interceptors"]) else client_interceptors()
+    return [*tracing, ObservabilityInterceptor()]
+
+
 def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   entities: dict[str, LegalEntity],
                   recognition: dict[str, RecognitionMethod] | None = None,
-                  task_queue: str, erp_task_queue: str, erp_max_rps: float | None = None,
+                  task_queue: str, erp_task_queue: str,
+                  erp_max_postings_per_s: float | None = None,
                   max_cached_workflows: int = 2000) -> list[Worker]:
-    """The main and ERP workers; tests call this with their own ports and queues."""
+    """The main and ERP workers; tests call this with their own ports and queues.
+
+    `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
+    the ERP adapters' batchers pace the HTTP calls themselves (sandbox_ports).
+    """
     crm = CrmActivities(ports.crm)
     tax = TaxActivities(ports.tax)
     prov = ProvisioningActivities(ports.provisioning)
-    rules = RulesActivities(entities, recognition)
+    rules = RulesActivities(entities, recognition, ports.rates)
     erp = ErpActivities(ErpRouter(routing, ports.erps))
     main_activities: list[Callable[..., Any]] = [
         crm.validate_customer, tax.calculate_tax,
         prov.grant_entitlements, prov.suspend_entitlements, prov.restore_entitlements,
         prov.revoke_entitlements,
         rules.invoice_journal, rules.credit_memo_journal, rules.payment_journal,
-        rules.refund_journal, rules.write_off_journal,
+        rules.refund_journal, rules.write_off_journal, rules.recognition_journals,
     ]
     erp_activities: list[Callable[..., Any]] = [
         erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
+        erp.list_open_revenue_periods, erp.lock_erp_period,
     ]
+    interceptors = worker_interceptors(client)
     main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=main_activities, workflow_runner=workflow_runner(),
+                  interceptors=interceptors,
                   max_cached_workflows=max_cached_workflows,
                   max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20)
     erp_worker = Worker(client, task_queue=erp_task_queue, activities=erp_activities,
-                        max_task_queue_activities_per_second=erp_max_rps,
+                        interceptors=interceptors,
+                        max_task_queue_activities_per_second=erp_max_postings_per_s,
+                        # activities wait in the batcher for their batch call: many at once
+                        max_concurrent_activities=ERP_CONCURRENT_ACTIVITIES,
                         max_concurrent_activity_task_polls=10)
     return [main, erp_worker]
 
 
 @contextlib.asynccontextmanager
-async def sandbox_ports(settings: Settings) -> AsyncIterator[Ports]:
-    """Adapters for the sandbox systems at the configured URLs."""
+async def sandbox_ports(settings: Settings,
+                        secrets: Secrets | None = None) -> AsyncIterator[Ports]:
+    """Adapters for the sandbox systems at the configured URLs (with their API tokens)."""
+    tokens = (secrets or load_secrets()).api_tokens
     async with contextlib.AsyncExitStack() as stack:
         def client(name: str) -> httpx.AsyncClient:
-            c = httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=HTTP_TIMEOUT)
+            headers = ({"Authorization": f"Bearer {tokens[name].get_secret_value()}"}
+                       if name in tokens else None)
+            c = httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=HTTP_TIMEOUT,
+                                  headers=headers)
             stack.push_async_callback(c.aclose)
             return c
 
@@ -109,29 +143,50 @@ async def sandbox_ports(settings: Settings) -> AsyncIterator[Ports]:
             crm=SandboxCrmAdapter(client("crm")),
             tax=SandboxTaxAdapter(client("tax")),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
-            erps={name: SandboxErpAdapter(name, client(name)) for name in ERP_TARGETS},
+            erps={name: ErpBatcher(SandboxErpAdapter(name, client(name)),
+                                   max_batch=settings.erp_max_batch,
+                                   max_rps=settings.erp_max_rps,
+                                   max_concurrency=settings.erp_max_concurrency)
+                  for name in ERP_TARGETS},
+            rates=SandboxRatesAdapter(client("rates")),
         )
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    configure_logging(settings.log_format, settings.log_level, service="worker")
+    configure_tracing(settings.otel_exporter, "worker")
+    log = get_logger("cashloop.worker")
+    secrets = load_secrets()
+    metrics_server = (MetricsServer(settings.host, settings.worker_metrics_port)
+                      if settings.worker_metrics_port else None)
+    # The SDK's own metrics (task latencies, poller counts, ...) on a second port.
+    runtime = (sdk_runtime(settings.host, settings.sdk_metrics_port)
+               if settings.sdk_metrics_port else None)
+    client = await connect(settings, secrets, runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with sandbox_ports(settings) as ports:
+    async with sandbox_ports(settings, secrets) as ports:
         workers = build_workers(
             client, ports, routing=RoutingTable.from_toml(settings.routing_file),
             entities=load_entities(settings.entities_file),
             recognition=load_recognition_methods(settings.plans_file),
             task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
-            erp_max_rps=settings.erp_max_rps)
+            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch)
         async with contextlib.AsyncExitStack() as stack:
             for w in workers:
                 await stack.enter_async_context(w)
+            log.info("worker_started", task_queues=[settings.task_queue,
+                                                    settings.erp_task_queue],
+                     temporal=settings.temporal_target,
+                     metrics=metrics_server.url if metrics_server else None,
+                     payload_encryption=client.data_converter.payload_codec is not None)
             print(f"worker polling {settings.task_queue} and {settings.erp_task_queue} "
                   f"on {settings.temporal_target}", flush=True)
             await stop.wait()
+    if metrics_server:
+        metrics_server.close()
 
 
 def main() -> None:

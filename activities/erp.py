@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from adapters.erp.port import ErpReceipt
-from adapters.erp.routing import ErpRouter
+from adapters.erp.port import ErpReceipt, OpenRevenuePeriod, PeriodLock
+from adapters.erp.routing import Domain, ErpRouter
 
 from .errors import translated_errors
-from .io import ErpDocumentInput, PostToErpInput, ReverseErpDocumentInput
+from .io import (
+    ErpDocumentInput,
+    LockPeriodInput,
+    OpenRevenuePeriodsInput,
+    PostToErpInput,
+    ReverseErpDocumentInput,
+)
 
 
 class ErpActivities:
@@ -40,3 +46,20 @@ class ErpActivities:
         erp = self._router.for_entity(req.legal_entity, req.domain)
         with translated_errors():
             return await erp.get_receipt(req.external_id, correlation_id=req.correlation_id)
+
+    @activity.defn
+    async def list_open_revenue_periods(self, req: OpenRevenuePeriodsInput
+                                        ) -> list[OpenRevenuePeriod]:
+        """Schedule periods through `req.through` still to recognise (revenue domain)."""
+        erp = self._router.for_entity(req.legal_entity, Domain.REVENUE)
+        with translated_errors():
+            return await erp.open_revenue_periods(req.legal_entity, req.through,
+                                                  correlation_id=req.correlation_id)
+
+    @activity.defn
+    async def lock_erp_period(self, req: LockPeriodInput) -> PeriodLock:
+        """Lock a period in the ERP the entity's `req.domain` routes to (idempotent)."""
+        erp = self._router.for_entity(req.legal_entity, req.domain)
+        with translated_errors():
+            return await erp.lock_period(req.legal_entity, req.period,
+                                         correlation_id=req.correlation_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from adapters.erp.port import Posting
+from adapters.erp.port import OpenRevenuePeriod, Posting
 from adapters.erp.routing import Domain
 from canonical.billing import CreditMemo, Invoice, TaxResult
 from canonical.customer import Address, CustomerAccount
@@ -71,6 +72,8 @@ class InvoiceJournalInput(_Io):
 class InvoiceJournalResult(_Io):
     entry: JournalEntry
     schedules: list[RevenueSchedule]
+    # The booking rate of a foreign-currency invoice (also `entry.rate`).
+    rate: Decimal | None = None
 
 
 class CreditMemoJournalInput(_Io):
@@ -78,11 +81,18 @@ class CreditMemoJournalInput(_Io):
     correlation_id: str
     # The unrecognised revenue released by ending the credited schedules (ERP receipt).
     deferred_release: Money | None = None
+    # The same in the functional currency (ErpReceipt.functional_amount), foreign only.
+    deferred_release_functional: Money | None = None
+    # The credited invoice's booking rate (InvoiceView.rate), foreign currency only.
+    invoice_rate: Decimal | None = None
 
 
 class PaymentJournalInput(_Io):
     payment: Payment
     correlation_id: str
+    # The paid invoice's booking rate: receivables are relieved at it and the difference
+    # to the payment date's rate is the realised FX gain or loss (foreign currency only).
+    invoice_rate: Decimal | None = None
 
 
 class RefundJournalInput(_Io):
@@ -96,4 +106,23 @@ class WriteOffJournalInput(_Io):
     legal_entity: str
     customer_id: str
     posting_date: dt.date
+    correlation_id: str
+    invoice_rate: Decimal | None = None  # booking rate of the written-off invoice
+
+
+class RecognitionJournalsInput(_Io):
+    periods: list[OpenRevenuePeriod]
+    correlation_id: str
+
+
+class OpenRevenuePeriodsInput(_Io):
+    legal_entity: str
+    through: str  # YYYY-MM
+    correlation_id: str
+
+
+class LockPeriodInput(_Io):
+    legal_entity: str
+    domain: Domain
+    period: str  # YYYY-MM
     correlation_id: str

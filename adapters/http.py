@@ -1,7 +1,9 @@
 """HTTP calls to external systems with errors mapped onto the canonical hierarchy.
 
 429, 5xx, timeouts and connection errors are transient; other 4xx are permanent.
-The correlation id travels in the X-Correlation-Id header on every call.
+The correlation id travels in the X-Correlation-Id header on every call, with the W3C
+trace context of a client span (correlation_id is a span attribute); ERP errors are
+counted by status code (observability.metrics).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from opentelemetry.trace import StatusCode
 
 from canonical.errors import (
     CashloopError,
@@ -18,6 +21,8 @@ from canonical.errors import (
     RejectedError,
     UnavailableError,
 )
+from observability import metrics
+from observability.tracing import client_span
 
 CORRELATION_HEADER = "X-Correlation-Id"
 
@@ -56,17 +61,36 @@ def error_for(response: httpx.Response, system: str) -> CashloopError:
     return InvalidDataError(message, system=system)
 
 
+def _count_error(client: httpx.AsyncClient, system: str, status: str) -> None:
+    if system == "erp":
+        url = client.base_url
+        metrics.erp_api_errors.add(1, {"erp": f"{url.host}:{url.port}", "status_code": status})
+
+
 async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str,
                correlation_id: str, json: Any = None,
                params: dict[str, Any] | None = None) -> httpx.Response:
     """One request; returns the 2xx response or raises a canonical error."""
-    try:
-        response = await client.request(method, path, json=json, params=params,
-                                        headers={CORRELATION_HEADER: correlation_id})
-    except httpx.TimeoutException as exc:
-        raise UnavailableError(f"{method} {path}: timed out ({exc!r})", system=system) from exc
-    except httpx.TransportError as exc:
-        raise UnavailableError(f"{method} {path}: {exc!r}", system=system) from exc
-    if response.is_success:
-        return response
-    raise error_for(response, system)
+    headers = {CORRELATION_HEADER: correlation_id}
+    attributes = {"http.request.method": method, "url.path": path, "cashloop.system": system,
+                  "server.address": client.base_url.host}
+    with client_span(f"{method} {system}", correlation_id=correlation_id,
+                     attributes=attributes, headers=headers) as span:
+        try:
+            response = await client.request(method, path, json=json, params=params,
+                                            headers=headers)
+        except httpx.TimeoutException as exc:
+            _count_error(client, system, "timeout")
+            span.set_status(StatusCode.ERROR, "timeout")
+            raise UnavailableError(f"{method} {path}: timed out ({exc!r})",
+                                   system=system) from exc
+        except httpx.TransportError as exc:
+            _count_error(client, system, "connection")
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            raise UnavailableError(f"{method} {path}: {exc!r}", system=system) from exc
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.is_success:
+            return response
+        _count_error(client, system, str(response.status_code))
+        span.set_status(StatusCode.ERROR, str(response.status_code))
+        raise error_for(response, system)

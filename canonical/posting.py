@@ -8,12 +8,17 @@ idempotency key, derived from the business document so a retry never posts twice
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
 
 from .accounts import AccountRole, ChartOfAccounts
 from .billing import CreditMemo, Invoice, LineKind
+from .errors import InvalidDataError
+from .fx import convert, with_functional
 from .ledger import JournalEntry, JournalLine, Side
 from .money import Money, total
 from .payment import Payment, Refund
+from .revenue import RevenuePeriod, RevenueSchedule
 
 R = AccountRole
 
@@ -42,6 +47,24 @@ def write_off_external_id(invoice_id: str) -> str:
     return f"wo:{invoice_id}"
 
 
+def in_functional(entry: JournalEntry, coa: ChartOfAccounts, rate: Decimal | None,
+                  fixed: Mapping[int, Money] | None = None,
+                  difference_memo: str = "FX rounding") -> JournalEntry:
+    """The entry with functional amounts when its currency is not the entity's.
+
+    `fixed` pins functional amounts of some lines (by index) decided elsewhere; any
+    difference goes to an explicit line on the FX gain/loss account (canonical.fx).
+    """
+    if entry.currency == coa.functional_currency:
+        return entry
+    if rate is None:
+        raise InvalidDataError(f"{entry.external_id}: {entry.currency} entry for "
+                               f"{coa.legal_entity} ({coa.functional_currency}) needs a rate",
+                               system="rules")
+    return with_functional(entry, coa.functional_currency, rate, coa.code(R.FX_GAIN_LOSS),
+                           fixed, difference_memo)
+
+
 def _line(coa: ChartOfAccounts, role: AccountRole, side: Side, amount: Money,
           customer_id: str | None = None, memo: str = "") -> JournalLine:
     return JournalLine(account=coa.code(role), side=side, amount=amount,
@@ -53,29 +76,38 @@ def _nonzero(lines: list[JournalLine]) -> list[JournalLine]:
 
 
 def invoice_entry(invoice: Invoice, coa: ChartOfAccounts,
-                  correlation_id: str | None = None) -> JournalEntry:
-    """Dr AR (gross) / Cr Deferred Revenue (recurring, proration) / Cr Usage Revenue / Cr Tax."""
+                  correlation_id: str | None = None, rate: Decimal | None = None
+                  ) -> JournalEntry:
+    """Dr AR (gross) / Cr Deferred Revenue (recurring, proration) / Cr Usage Revenue / Cr Tax.
+
+    `rate` (functional per invoice currency unit, at the issue date) is required when
+    the invoice is not in the entity's functional currency; it becomes the booking rate.
+    """
     cur = invoice.currency
-    deferred = total((ln.amount for ln in invoice.lines if ln.kind != LineKind.USAGE), cur)
     usage = total((ln.amount for ln in invoice.lines if ln.kind == LineKind.USAGE), cur)
     cust = invoice.customer_id
+    # One deferred revenue line per schedule (invoice line), so each schedule's total is
+    # exactly its line's credit, in the transaction and the functional currency.
+    deferred = [_line(coa, R.DEFERRED_REVENUE, Side.CREDIT, ln.amount, cust, ln.line_id)
+                for ln in invoice.lines if ln.kind != LineKind.USAGE]
     lines = _nonzero([
         _line(coa, R.ACCOUNTS_RECEIVABLE, Side.DEBIT, invoice.total, cust),
-        _line(coa, R.DEFERRED_REVENUE, Side.CREDIT, deferred, cust),
+        *deferred,
         _line(coa, R.USAGE_REVENUE, Side.CREDIT, usage, cust),
         _line(coa, R.TAX_PAYABLE, Side.CREDIT, invoice.tax_total, cust),
     ])
-    return JournalEntry(
+    return in_functional(JournalEntry(
         external_id=invoice_external_id(invoice.invoice_id), legal_entity=invoice.legal_entity,
         posting_date=invoice.issued_on, currency=cur, lines=lines,
         memo=f"Invoice {invoice.invoice_id}", source_type="invoice",
         source_id=invoice.invoice_id, correlation_id=correlation_id,
-    )
+    ), coa, rate)
 
 
 def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
                       correlation_id: str | None = None,
-                      deferred_release: Money | None = None) -> JournalEntry:
+                      deferred_release: Money | None = None, rate: Decimal | None = None,
+                      deferred_release_functional: Money | None = None) -> JournalEntry:
     """Dr Deferred Revenue (unrecognised part) / Dr Tax Payable / Cr AR (gross).
 
     `deferred_release` is the unrecognised revenue the credited schedules released (the
@@ -83,6 +115,10 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
     Where the credit exceeds it, the rest reverses revenue already recognised
     (Dr Subscription Revenue); where it falls short, the rest is recognised now
     (Cr Subscription Revenue), so deferred revenue always ties to the schedules.
+
+    In a foreign currency the memo is converted at `rate`, the credited invoice's
+    booking rate (receivables are relieved at the rate they were booked at), and the
+    released deferral at `deferred_release_functional` when the ERP reported it.
     """
     cust = memo.customer_id
     release = memo.subtotal if deferred_release is None else deferred_release
@@ -96,18 +132,27 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
         _line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust),
         _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust),
     ])
-    return JournalEntry(
+    entry = JournalEntry(
         external_id=credit_memo_external_id(memo.credit_memo_id),
         legal_entity=memo.legal_entity, posting_date=memo.issued_on, currency=memo.currency,
         lines=lines, memo=f"Credit memo {memo.credit_memo_id}: {memo.reason}",
         source_type="credit_memo", source_id=memo.credit_memo_id,
         correlation_id=correlation_id,
     )
+    fixed = ({0: deferred_release_functional}
+             if deferred_release_functional is not None and not release.is_zero() else None)
+    return in_functional(entry, coa, rate, fixed)
 
 
 def payment_entry(payment: Payment, coa: ChartOfAccounts,
-                  correlation_id: str | None = None) -> JournalEntry:
-    """Dr Cash clearing / Cr AR; the gateway fee: Dr Payment Fees / Cr Cash clearing."""
+                  correlation_id: str | None = None, rate: Decimal | None = None,
+                  invoice_rate: Decimal | None = None) -> JournalEntry:
+    """Dr Cash clearing / Cr AR; the gateway fee: Dr Payment Fees / Cr Cash clearing.
+
+    In a foreign currency, cash and fee are converted at `rate` (the payment date's),
+    receivables are relieved at `invoice_rate` (the invoice's booking rate), and the
+    difference is the realised FX gain (Cr) or loss (Dr) on the FX gain/loss account.
+    """
     cust = payment.customer_id
     lines = [
         _line(coa, R.CASH_CLEARING, Side.DEBIT, payment.amount, cust),
@@ -118,33 +163,44 @@ def payment_entry(payment: Payment, coa: ChartOfAccounts,
             _line(coa, R.PAYMENT_FEES, Side.DEBIT, payment.fee, cust, "gateway fee"),
             _line(coa, R.CASH_CLEARING, Side.CREDIT, payment.fee, cust, "gateway fee"),
         ]
-    return JournalEntry(
+    entry = JournalEntry(
         external_id=payment_external_id(payment.payment_id), legal_entity=payment.legal_entity,
         posting_date=payment.received_on, currency=payment.amount.currency, lines=lines,
         memo=f"Payment {payment.payment_id} for invoice {payment.invoice_id}",
         source_type="payment", source_id=payment.payment_id, correlation_id=correlation_id,
     )
+    if entry.currency == coa.functional_currency or rate is None:
+        return in_functional(entry, coa, rate)
+    relieved = convert(payment.amount, invoice_rate or rate, coa.functional_currency)
+    return in_functional(entry, coa, rate, {1: relieved}, "realised FX difference")
 
 
 def refund_entry(refund: Refund, coa: ChartOfAccounts,
-                 correlation_id: str | None = None) -> JournalEntry:
-    """Dr AR / Cr Cash clearing."""
+                 correlation_id: str | None = None, rate: Decimal | None = None
+                 ) -> JournalEntry:
+    """Dr AR / Cr Cash clearing (in a foreign currency at the refund date's `rate`)."""
     cust = refund.customer_id
-    return JournalEntry(
+    return in_functional(JournalEntry(
         external_id=refund_external_id(refund.refund_id), legal_entity=refund.legal_entity,
         posting_date=refund.refunded_on, currency=refund.amount.currency,
         lines=[_line(coa, R.ACCOUNTS_RECEIVABLE, Side.DEBIT, refund.amount, cust),
                _line(coa, R.CASH_CLEARING, Side.CREDIT, refund.amount, cust)],
         memo=f"Refund {refund.refund_id} of payment {refund.payment_id}",
         source_type="refund", source_id=refund.refund_id, correlation_id=correlation_id,
-    )
+    ), coa, rate)
 
 
 def recognition_entry(schedule_id: str, period: str, amount: Money, legal_entity: str,
                       customer_id: str, posting_date: dt.date, coa: ChartOfAccounts,
-                      correlation_id: str | None = None) -> JournalEntry:
-    """Dr Deferred Revenue / Cr Subscription Revenue for one period of a schedule."""
-    return JournalEntry(
+                      correlation_id: str | None = None,
+                      functional_amount: Money | None = None,
+                      rate: Decimal | None = None) -> JournalEntry:
+    """Dr Deferred Revenue / Cr Subscription Revenue for one period of a schedule.
+
+    A foreign-currency schedule is recognised at its booking `rate`, with the period's
+    `functional_amount` from the schedule, so deferred revenue ties in both currencies.
+    """
+    entry = JournalEntry(
         external_id=recognition_external_id(schedule_id, period), legal_entity=legal_entity,
         posting_date=posting_date, currency=amount.currency,
         lines=[_line(coa, R.DEFERRED_REVENUE, Side.DEBIT, amount, customer_id),
@@ -152,17 +208,35 @@ def recognition_entry(schedule_id: str, period: str, amount: Money, legal_entity
         memo=f"Revenue {schedule_id} {period}", source_type="recognition",
         source_id=f"{schedule_id}:{period}", correlation_id=correlation_id,
     )
+    fixed = ({0: functional_amount, 1: functional_amount}
+             if functional_amount is not None else None)
+    return in_functional(entry, coa, rate, fixed)
+
+
+def period_recognition_entry(schedule: RevenueSchedule, period: RevenuePeriod,
+                             coa: ChartOfAccounts, correlation_id: str | None = None
+                             ) -> JournalEntry:
+    """The recognition entry of one period, dated on the period's last day."""
+    return recognition_entry(schedule.schedule_id, period.period, period.amount,
+                             schedule.legal_entity, schedule.customer_id,
+                             period.end - dt.timedelta(days=1), coa, correlation_id,
+                             period.functional_amount, schedule.rate)
 
 
 def write_off_entry(invoice_id: str, amount: Money, legal_entity: str, customer_id: str,
                     posting_date: dt.date, coa: ChartOfAccounts,
-                    correlation_id: str | None = None) -> JournalEntry:
-    """Dr Bad Debt Expense / Cr AR for what dunning could not collect."""
-    return JournalEntry(
+                    correlation_id: str | None = None, rate: Decimal | None = None
+                    ) -> JournalEntry:
+    """Dr Bad Debt Expense / Cr AR for what dunning could not collect.
+
+    In a foreign currency at `rate`, the invoice's booking rate (receivables are
+    relieved at the rate they were booked at).
+    """
+    return in_functional(JournalEntry(
         external_id=write_off_external_id(invoice_id), legal_entity=legal_entity,
         posting_date=posting_date, currency=amount.currency,
         lines=[_line(coa, R.BAD_DEBT_EXPENSE, Side.DEBIT, amount, customer_id),
                _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, amount, customer_id)],
         memo=f"Write-off of invoice {invoice_id}", source_type="write_off",
         source_id=invoice_id, correlation_id=correlation_id,
-    )
+    ), coa, rate)

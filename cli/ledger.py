@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from adapters.erp.sandbox import SandboxErpReader
+from adapters.erp.sandbox import ErpDocument, ErpSchedule, SandboxErpReader
 from canonical.accounts import LegalEntity
+from canonical.exports import beancount_ledger, hledger_journal
 from canonical.ledger import JournalEntry
-from canonical.reports import TrialBalance, trial_balance
+from canonical.money import Money
+from canonical.reports import (
+    AGING_BUCKETS,
+    AgingRow,
+    Rollforward,
+    TrialBalance,
+    ar_aging,
+    deferred_balance,
+    deferred_rollforward,
+    open_items,
+    trial_balance,
+)
 from settings import ERP_TARGETS, Settings, load_entities
 
 
@@ -22,6 +37,21 @@ def register(sub: Any) -> None:
     tb.add_argument("--entity", help="one legal entity (default: all)")
     tb.add_argument("--as-of", type=dt.date.fromisoformat)
     tb.set_defaults(func=trial_balance_command)
+    ag = lsub.add_parser("ar-aging", help="open receivables by days past due")
+    ag.add_argument("--entity")
+    ag.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
+                    help="default: today")
+    ag.set_defaults(func=ar_aging_command)
+    rf = lsub.add_parser("deferred-rollforward",
+                         help="deferred revenue: opening, billings, recognised, closing")
+    rf.add_argument("--period", required=True, help="YYYY-MM")
+    rf.add_argument("--entity")
+    rf.set_defaults(func=rollforward_command)
+    ex = lsub.add_parser("export", help="the ledger as an hledger journal or beancount file")
+    ex.add_argument("--format", choices=("hledger", "beancount"), required=True)
+    ex.add_argument("--entity")
+    ex.add_argument("--out", type=Path, help="default: standard output")
+    ex.set_defaults(func=export_command)
 
 
 async def fetch_entries(settings: Settings) -> list[JournalEntry]:
@@ -31,6 +61,62 @@ async def fetch_entries(settings: Settings) -> list[JournalEntry]:
         async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=30) as c:
             entries += await SandboxErpReader(c).journal_entries()
     return entries
+
+
+async def fetch_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpDocument],
+                                                  list[ErpSchedule]]:
+    """Entries, documents and revenue schedules of every ERP target."""
+    entries: list[JournalEntry] = []
+    documents: list[ErpDocument] = []
+    schedules: list[ErpSchedule] = []
+    for name in ERP_TARGETS:
+        async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=30) as c:
+            reader = SandboxErpReader(c)
+            entries += await reader.journal_entries()
+            documents += await reader.documents()
+            schedules += await reader.schedules()
+    return entries, documents, schedules
+
+
+def invoice_links(documents: list[ErpDocument]) -> tuple[dict[str, str], dict[str, dt.date]]:
+    """(entry external id -> invoice id, invoice id -> due date) from posted bodies."""
+    invoice_of: dict[str, str] = {}
+    due: dict[str, dt.date] = {}
+    payment_invoice: dict[str, str] = {}
+    for d in documents:
+        body = d.body
+        if d.kind == "invoice":
+            invoice_of[d.external_id] = body["invoice"]["invoice_id"]
+            due[body["invoice"]["invoice_id"]] = dt.date.fromisoformat(body["invoice"]["due_on"])
+        elif d.kind == "payment":
+            invoice_of[d.external_id] = payment_invoice[body["payment"]["payment_id"]] = \
+                body["payment"]["invoice_id"]
+        elif d.kind == "credit_memo" and body["credit_memo"].get("invoice_id"):
+            invoice_of[d.external_id] = body["credit_memo"]["invoice_id"]
+    for d in documents:
+        entry = d.body.get("entry") if d.kind == "journal" else None
+        if entry and entry["source_type"] == "write_off":
+            invoice_of[d.external_id] = entry["source_id"]
+        elif entry and entry["source_type"] == "refund":
+            payment = entry["memo"].rsplit(" ", 1)[-1]  # "Refund r of payment p"
+            if payment in payment_invoice:
+                invoice_of[d.external_id] = payment_invoice[payment]
+        elif d.kind == "reversal" and d.business_key in invoice_of:
+            invoice_of[d.external_id] = invoice_of[d.business_key]
+    return invoice_of, due
+
+
+def schedule_deferral(schedules: list[ErpSchedule], entity: LegalEntity) -> Money:
+    """Unrecognised schedule periods of an entity, in its functional currency."""
+    cur = entity.chart.functional_currency
+    amount = Decimal(0)
+    for sch in schedules:
+        if sch.legal_entity != entity.code:
+            continue
+        for p in sch.periods:
+            if p.status == "open":
+                amount += (p.functional_amount or p.amount).amount
+    return Money(amount=amount, currency=cur)
 
 
 def trial_balances(entries: list[JournalEntry], entities: dict[str, LegalEntity],
@@ -60,3 +146,76 @@ async def trial_balance_command(args: argparse.Namespace, settings: Settings) ->
     for tb in tbs:
         print(render_trial_balance(tb) + "\n")
     return 0 if all(tb.balanced for tb in tbs) else 1
+
+
+def render_aging(rows: list[AgingRow], as_of: dt.date) -> str:
+    lines = [f"AR aging as of {as_of} (functional currency, by days past due)",
+             f"{'entity':<6} {'customer':<22} {'cur':<4}"
+             + "".join(f"{b:>14}" for b in AGING_BUCKETS) + f"{'total':>14}"]
+    for r in rows:
+        lines.append(f"{r.legal_entity:<6} {r.customer_id or '-':<22} {r.currency:<4}"
+                     + "".join(f"{r.buckets[b].amount:>14,}" for b in AGING_BUCKETS)
+                     + f"{r.total.amount:>14,}")
+    return "\n".join(lines)
+
+
+async def ar_aging_command(args: argparse.Namespace, settings: Settings) -> int:
+    entries, documents, _ = await fetch_books(settings)
+    as_of = args.as_of or dt.datetime.now(dt.UTC).date()
+    invoice_of, due = invoice_links(documents)
+    items = []
+    for code, entity in sorted(load_entities(settings.entities_file).items()):
+        if args.entity in (None, code):
+            items += open_items(entries, entity.chart,
+                                lambda e: invoice_of.get(e.external_id), due, as_of)
+    print(render_aging(ar_aging(items, as_of), as_of))
+    return 0
+
+
+def render_rollforward(rf: Rollforward, per_schedules: Money | None = None,
+                       now: Money | None = None) -> str:
+    lines = [f"Deferred revenue rollforward {rf.legal_entity} {rf.period} ({rf.currency})"]
+    for label, value in (("opening", rf.opening), ("+ billings", rf.billings),
+                         ("- recognised", rf.recognised), ("+/- other (credits, reversals)",
+                                                           rf.other),
+                         ("closing", rf.closing)):
+        lines.append(f"  {label:<32} {value.amount:>16,}")
+    lines.append("  ties" if rf.ties else "  DOES NOT TIE")
+    if per_schedules is not None and now is not None:
+        same = per_schedules == now
+        lines.append(f"  deferred revenue now {now.amount:,} vs unrecognised schedule periods "
+                     f"{per_schedules.amount:,}: {'ties' if same else 'DOES NOT TIE'}")
+    return "\n".join(lines)
+
+
+async def rollforward_command(args: argparse.Namespace, settings: Settings) -> int:
+    entries, _, schedules = await fetch_books(settings)
+    ok = True
+    for code, entity in sorted(load_entities(settings.entities_file).items()):
+        if args.entity not in (None, code):
+            continue
+        rf = deferred_rollforward(entries, entity.chart, args.period)
+        per_schedules = schedule_deferral(schedules, entity)
+        now = deferred_balance(entries, entity.chart)
+        print(render_rollforward(rf, per_schedules, now) + "\n")
+        ok = ok and rf.ties and per_schedules == now
+    return 0 if ok else 1
+
+
+def export_text(entries: list[JournalEntry], entities: dict[str, LegalEntity], fmt: str,
+                only: str | None = None) -> str:
+    chosen = {c: e for c, e in entities.items() if only in (None, c)}
+    return (hledger_journal if fmt == "hledger" else beancount_ledger)(entries, chosen)
+
+
+async def export_command(args: argparse.Namespace, settings: Settings) -> int:
+    entries = await fetch_entries(settings)
+    text = export_text(entries, load_entities(settings.entities_file), args.format,
+                       args.entity)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {len(entries)} entries as {args.format} to {args.out}")
+    return 0

@@ -35,6 +35,8 @@ def main() -> int:
         print("Cashloop stack is up:")
         for proc in procs:
             print(f"  {proc.name:<10} pid {proc.pid:<7} {proc.address}")
+        for note in stack.stack_secrets(settings)[1]:
+            print(f"  {note}")
         print(f"  logs under {settings.data_dir / 'logs'}; stop with `make down`")
         return 0
     if args.command == "down":

@@ -3,8 +3,10 @@
 Starts a fresh stack under <data dir>/demo, sends the scenario through the ingestion
 gateway (the canonical events via POST /v1/events, the Stripe part as signed webhooks
 to POST /v1/webhooks/stripe, one of them redelivered), waits for every subscription to
-settle, prints the state table and the trial balance of every legal entity, and exits 0
-only if everything settled and every trial balance balances.
+settle, prints the state table, closes the first quarter (PeriodCloseWorkflow), prints
+the trial balance and deferred revenue rollforward of every legal entity, writes the
+hledger journal and has `hledger check` judge it; exits 0 only if everything settled,
+every trial balance balances, every rollforward ties and hledger accepts the journal.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -21,9 +24,21 @@ import httpx
 from temporalio.client import Client
 
 from canonical.events import Event
-from cli.ledger import fetch_entries, render_trial_balance, trial_balances
+from canonical.ledger import JournalEntry
+from canonical.reports import deferred_balance, deferred_rollforward
+from cli.close import close_input, render, run_close
+from cli.ledger import (
+    export_text,
+    fetch_books,
+    fetch_entries,
+    render_rollforward,
+    render_trial_balance,
+    schedule_deferral,
+    trial_balances,
+)
 from cli.send import read_events
-from cli.status import render, subscription_views
+from cli.status import render as render_status
+from cli.status import subscription_views
 from gateway.client import GatewayClient
 from settings import Settings, load_entities
 from temporal_client import connect
@@ -97,8 +112,11 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool,
     procs = await asyncio.to_thread(stack.up, demo)
     for p in procs:
         print(f"  {p.name:<10} pid {p.pid:<7} {p.address}")
+    secrets, notes = stack.stack_secrets(demo)
+    for note in notes:
+        print(f"  {note}")
     try:
-        client = await connect(demo)
+        client = await connect(demo, secrets)
         started = time.monotonic()
         print(f"\nsending {scenario.name} and {stripe_scenario.name if stripe_scenario else '-'} "
               f"through the gateway at {stack.gateway_url(demo)} ...", flush=True)
@@ -108,18 +126,69 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool,
         ok, views = await wait_settled(client, expected)
         elapsed = time.monotonic() - started
         print(f"\n{'settled' if ok else 'NOT SETTLED'} after {elapsed:.1f}s\n")
-        print(render(views) + "\n")
+        print(render_status(views) + "\n")
+        closed = await close_periods(client, demo)
         entries = await fetch_entries(demo)
         tbs = trial_balances(entries, load_entities(demo.entities_file))
         for tb in tbs:
             if tb.rows:
                 print(render_trial_balance(tb) + "\n")
         balanced = all(tb.balanced for tb in tbs)
+        ties = await report_rollforward(demo, CLOSE_PERIODS[-1])
+        checked = await asyncio.to_thread(export_and_check, entries, demo)
         print(f"Temporal UI: http://{demo.host}:{demo.temporal_ui_port}/namespaces/"
               f"{demo.temporal_namespace}/workflows"
               + ("" if keep else "  (stopped with the demo; `make up` keeps one running)"))
-        return 0 if ok and balanced else 1
+        return 0 if ok and balanced and closed and ties and checked else 1
     finally:
         if not keep:
             await asyncio.to_thread(stack.down, demo)
             print("stopped the demo stack")
+
+
+# The demo closes its first quarter: recognition journals, then each period is locked.
+CLOSE_PERIODS = ("2026-01", "2026-02", "2026-03")
+
+
+async def close_periods(client: Client, demo: Settings) -> bool:
+    """Run PeriodCloseWorkflow for each demo period, as `starter.py close` does."""
+    ok = True
+    for period in CLOSE_PERIODS:
+        result = await run_close(client, close_input(demo, period, None))
+        print(render(result) + "\n")
+        ok = ok and all(e.skipped is None for e in result.entities)
+    return ok
+
+
+async def report_rollforward(demo: Settings, period: str) -> bool:
+    """Print every entity's deferred revenue rollforward; True if all of them tie."""
+    entries, _, schedules = await fetch_books(demo)
+    ok = True
+    for tb_entity in sorted(load_entities(demo.entities_file).values(), key=lambda e: e.code):
+        if not any(e.legal_entity == tb_entity.code for e in entries):
+            continue
+        rf = deferred_rollforward(entries, tb_entity.chart, period)
+        per_schedules = schedule_deferral(schedules, tb_entity)
+        now = deferred_balance(entries, tb_entity.chart)
+        print(render_rollforward(rf, per_schedules, now) + "\n")
+        ok = ok and rf.ties and per_schedules == now
+    return ok
+
+
+def export_and_check(entries: list[JournalEntry], demo: Settings) -> bool:
+    """Write the hledger journal (and beancount file) and let `hledger check` judge it."""
+    entities = load_entities(demo.entities_file)
+    journal = (demo.data_dir / "ledger.journal").resolve()
+    journal.write_text(export_text(entries, entities, "hledger"))
+    (demo.data_dir / "ledger.beancount").write_text(export_text(entries, entities, "beancount"))
+    hledger = shutil.which("hledger")
+    if hledger is None:
+        print(f"hledger journal: {journal} (hledger not installed: `apt-get install hledger` "
+              "to check it)")
+        return True
+    done = subprocess.run([hledger, "-f", str(journal), "check", "-s", "ordereddates"],
+                          capture_output=True, text=True, timeout=120)
+    verdict = "accepted by `hledger check -s ordereddates`" if done.returncode == 0 \
+        else f"REJECTED by hledger check:\n{done.stderr}"
+    print(f"hledger journal: {journal} ({len(entries)} entries) {verdict}")
+    return done.returncode == 0

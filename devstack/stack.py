@@ -2,9 +2,15 @@
 
 Temporal dev server (SQLite file under the data dir, WAL + synchronous=normal: a
 crash of the machine may lose the last moments of workflow state, a crash of the
-process loses nothing; see docs/performance.md), then the sandbox systems, then the
-ingestion gateway, then the worker. Every port is a documented default overridable by
-environment variable.
+process loses nothing; see docs/performance.md), then the codec server (the UI is
+pointed at it with --ui-codec-endpoint), the sandbox systems, the ingestion gateway, then
+the worker. Every port is a documented default overridable by environment variable.
+
+Payloads are encrypted here as in production: unless CASHLOOP_CODEC_KEYS(_FILE) is set, a
+DEVELOPMENT key is generated once into <data dir>/secrets/dev-codec-keys, and the codec
+server takes the documented development token unless CASHLOOP_CODEC_TOKEN is set
+(docs/security.md). The gateway takes the documented development signing secret and API
+key unless CASHLOOP_STRIPE_WEBHOOK_SECRETS / CASHLOOP_API_KEYS are set (docs/gateway.md).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from security.keys import dev_key_path, ensure_dev_key_file
 from settings import (
     DEV_API_KEYS,
     DEV_STRIPE_WEBHOOK_SECRET,
@@ -24,6 +31,7 @@ from settings import (
     SANDBOX_OFFSETS,
     Settings,
 )
+from settings_secrets import Secrets, load_secrets
 from workflows.search import dev_server_flags
 
 from . import processes
@@ -31,15 +39,70 @@ from .binaries import temporal_cli
 from .processes import Proc, Registry
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# The codec server's token on a development stack (docs/security.md); never in production.
+DEV_CODEC_TOKEN = "cashloop-dev-codec-token"
+
+
+def stack_secrets(settings: Settings) -> tuple[Secrets, list[str]]:
+    """The secrets the local stack runs with, and notes saying which are development ones.
+
+    Configured values win; otherwise a development key file (created once) and the
+    development codec token are used, so the stack always exercises encryption.
+    """
+    secrets = load_secrets()
+    update: dict[str, object] = {}
+    notes = []
+    if secrets.codec_keys is None and secrets.codec_keys_file is None:
+        path = dev_key_path(settings.data_dir)
+        created = ensure_dev_key_file(path)
+        update["codec_keys_file"] = path
+        notes.append(f"payload encryption: DEVELOPMENT key in {path}"
+                     f"{' (generated now)' if created else ''} - not for real data; "
+                     "production sets CASHLOOP_CODEC_KEYS_FILE")
+    if secrets.codec_token is None:
+        update["codec_token"] = SecretStr(DEV_CODEC_TOKEN)
+        notes.append(f"codec server token: {DEV_CODEC_TOKEN} (DEVELOPMENT token; set "
+                     "CASHLOOP_CODEC_TOKEN)")
+    secrets = secrets.model_copy(update=update) if update else secrets
+    ring = secrets.key_ring()
+    notes.append(f"payloads encrypted with key {ring.current_id if ring else '?'}; the UI "
+                 f"decodes them through http://{settings.host}:{settings.codec_port} "
+                 f"(docs/security.md: sign in once at /login)")
+    return secrets, notes
+
+
+def secret_env(secrets: Secrets) -> dict[str, str]:
+    """Environment variables handing the stack's codec secrets to child processes."""
+    env = {}
+    if secrets.codec_keys is not None:
+        env["CASHLOOP_CODEC_KEYS"] = secrets.codec_keys.get_secret_value()
+    if secrets.codec_keys_file is not None:
+        env["CASHLOOP_CODEC_KEYS_FILE"] = str(secrets.codec_keys_file)
+    if secrets.codec_token is not None:
+        env["CASHLOOP_CODEC_TOKEN"] = secrets.codec_token.get_secret_value()
+    return env
 
 
 def registry(settings: Settings) -> Registry:
     return Registry(settings.data_dir / "run" / "stack.json")
 
 
-def child_env(settings: Settings) -> dict[str, str]:
+# Settings that children must share with the process that starts them.
+SHARED_SETTINGS = ("host", "temporal_port", "temporal_ui_port", "temporal_namespace",
+                   "gateway_port", "sandbox_port", "codec_port", "worker_metrics_port",
+                   "sdk_metrics_port", "task_queue", "erp_task_queue", "erp_max_rps",
+                   "erp_max_concurrency", "erp_max_batch")
+
+
+def child_env(settings: Settings, secrets: Secrets | None = None) -> dict[str, str]:
+    """The environment of a stack process: ours, plus the settings this stack runs with."""
     env = dict(os.environ)
+    env.update(secret_env(secrets) if secrets else {})
+    for name in SHARED_SETTINGS:
+        env[f"CASHLOOP_{name.upper()}"] = str(getattr(settings, name))
     env["CASHLOOP_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        env["CASHLOOP_DATABASE_URL"] = settings.database_url.get_secret_value()
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -73,6 +136,7 @@ def temporal_command(settings: Settings) -> list[str]:
            "--db-filename", str((settings.data_dir / "temporal.db").resolve()),
            "--namespace", settings.temporal_namespace, "--log-level", "error",
            "--ui-disable-news-fetch",
+           "--ui-codec-endpoint", f"http://{settings.host}:{settings.codec_port}",
            # benchmarks and the demo wait on many workflows at once
            "--dynamic-config-value", "frontend.namespaceCount=5000"]
     for pragma in SQLITE_PRAGMAS:
@@ -81,7 +145,9 @@ def temporal_command(settings: Settings) -> list[str]:
 
 
 def busy_ports(settings: Settings) -> list[int]:
-    ports = [settings.temporal_port, settings.temporal_ui_port, settings.gateway_port]
+    ports = [settings.temporal_port, settings.temporal_ui_port, settings.codec_port,
+             settings.gateway_port]
+    ports += [p for p in (settings.worker_metrics_port, settings.sdk_metrics_port) if p]
     ports += [settings.sandbox_port + off for off in SANDBOX_OFFSETS.values()]
     return [p for p in ports if processes.port_open(settings.host, p)]
 
@@ -101,7 +167,7 @@ def wait_healthy(url: str, proc: Proc, timeout: float = 60.0) -> None:
 
 
 def sandbox_names() -> list[str]:
-    return ["crm", "tax", "provisioning", *ERP_TARGETS]
+    return ["crm", "tax", "provisioning", *ERP_TARGETS, "rates"]
 
 
 def up(settings: Settings) -> list[Proc]:
@@ -115,7 +181,8 @@ def up(settings: Settings) -> list[Proc]:
                            "(another stack running? `make down`, or set CASHLOOP_*_PORT)")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "logs"
-    env = child_env(settings)
+    secrets, _notes = stack_secrets(settings)
+    env = child_env(settings, secrets)
     credentials, notes = gateway_credentials(settings)
     for note in notes:
         print(note, flush=True)
@@ -131,6 +198,12 @@ def up(settings: Settings) -> list[Proc]:
         processes.wait_for_port(settings.host, settings.temporal_port, temporal)
         processes.wait_for_port(settings.host, settings.temporal_ui_port, temporal)
 
+        codec_url = f"http://{settings.host}:{settings.codec_port}"
+        codec = processes.start("codec", [sys.executable, "-m", "security.codec_server"], logs,
+                                env, f"{codec_url} (codec server for the UI; /login)")
+        started.append(codec)
+        wait_healthy(codec_url, codec)
+
         sandboxes = processes.start(
             "sandboxes", [sys.executable, "-m", "adapters.sandbox.serve"], logs, env,
             ", ".join(f"{n} {settings.sandbox_url(n)}" for n in sandbox_names()))
@@ -144,8 +217,11 @@ def up(settings: Settings) -> list[Proc]:
         started.append(gateway)
         wait_healthy(gateway_url(settings), gateway)
 
+        metrics = ", ".join(f"http://{settings.host}:{p}/metrics" for p in
+                            (settings.worker_metrics_port, settings.sdk_metrics_port) if p)
         worker = processes.start("worker", [sys.executable, "worker.py"], logs, env,
-                                 f"task queues {settings.task_queue}, {settings.erp_task_queue}")
+                                 f"task queues {settings.task_queue}, {settings.erp_task_queue}"
+                                 + (f"; metrics {metrics}" if metrics else ""))
         started.append(worker)
         _wait_for_log(worker, "worker polling")
     except BaseException:

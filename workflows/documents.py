@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -81,6 +82,8 @@ class DocumentPoster:
         self._invoices = invoices
         self._customer = customer
         self._documents: list[str] = []
+        # Booking rates of invoices built in this batch, before their views exist.
+        self._new_rates: dict[str, Decimal | None] = {}
 
     def waiting_for(self, event: Event, ahead: list[Event]) -> str | None:
         invoice_id = _invoice_of(event)
@@ -154,6 +157,7 @@ class DocumentPoster:
             tax = inv.tax or taxes[inv.invoice_id]
             built = await calls.invoice_journal(InvoiceJournalInput(invoice=inv, tax=tax,
                                                                     correlation_id=cid))
+            self._new_rates[inv.invoice_id] = built.entry.rate
             postings: list[Posting] = [InvoicePosting(
                 external_id=built.entry.external_id,
                 invoice=inv.model_copy(update={"tax": tax}), entry=built.entry)]
@@ -162,18 +166,25 @@ class DocumentPoster:
             return postings
         if isinstance(event, PaymentSucceededEvent):
             p = event.payload.payment
-            entry = await calls.payment_journal(PaymentJournalInput(payment=p, correlation_id=cid))
+            entry = await calls.payment_journal(PaymentJournalInput(
+                payment=p, correlation_id=cid, invoice_rate=self._booking_rate(p.invoice_id)))
             return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo
-            entry = await calls.credit_memo_journal(
-                CreditMemoJournalInput(credit_memo=memo, correlation_id=cid))
+            entry = await calls.credit_memo_journal(CreditMemoJournalInput(
+                credit_memo=memo, correlation_id=cid,
+                invoice_rate=self._booking_rate(memo.invoice_id)))
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
                                       entry=entry)]
         assert isinstance(event, PaymentRefundedEvent)
         entry = await calls.refund_journal(RefundJournalInput(refund=event.payload.refund,
                                                               correlation_id=cid))
         return [JournalPosting(external_id=entry.external_id, entry=entry)]
+
+    def _booking_rate(self, invoice_id: str | None) -> Decimal | None:
+        """The booking rate of a foreign-currency invoice (None in functional currency)."""
+        view = self._invoices.get(invoice_id or "")
+        return view.rate if view else self._new_rates.get(invoice_id or "")
 
     # --- bookkeeping of what was posted ---------------------------------------------------
 
@@ -182,6 +193,10 @@ class DocumentPoster:
         docs = [receipts[p.external_id].document_id for p in postings]
         self._documents = (self._documents + docs)[-SA_LIST_KEEP:]
         note = self._update_invoices(event, postings[0], receipts[postings[0].external_id])
+        moved = [f"{r.external_id} posted in {r.posted_period} (its period is locked)"
+                 for p in postings if (r := receipts[p.external_id]).posted_period]
+        if moved:
+            note += "; FLAG " + "; ".join(moved)
         self._owner._record(str(self._owner._state), event_id=event.event_id, note=note,
                             documents=docs)
         due = sum((v.open_amount.amount for v in self._invoices.values()), start=0)
@@ -196,7 +211,8 @@ class DocumentPoster:
             inv = first.invoice  # with its tax
             view = InvoiceView(invoice_id=inv.invoice_id, total=inv.total,
                                paid=Money.zero(inv.currency), credited=Money.zero(inv.currency),
-                               status=InvoiceStatus.POSTED, erp_document_id=receipt.document_id)
+                               status=InvoiceStatus.POSTED, erp_document_id=receipt.document_id,
+                               rate=first.entry.rate)
             self._invoices[inv.invoice_id] = view
             return f"invoice {inv.invoice_id} posted ({view.total})"
         invoice_id = _invoice_of(event)

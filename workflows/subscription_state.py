@@ -52,6 +52,9 @@ class InvoiceView(BaseModel):
     status: InvoiceStatus
     erp_document_id: str | None = None
     payments: list[str] = []
+    # Booking rate of a foreign-currency invoice (functional units per invoice unit):
+    # payments and credits relieve its receivable at this rate.
+    rate: Decimal | None = None
 
     @property
     def open_amount(self) -> Money:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol
 
@@ -113,6 +114,32 @@ class ErpReceipt(Canonical):
     # For a schedule_end: the unrecognised revenue the cut released (what the credit
     # memo's Dr Deferred Revenue must be, so deferred revenue keeps tying to the schedules).
     amount: Money | None = None
+    # The same in the legal entity's functional currency (foreign-currency schedules).
+    functional_amount: Money | None = None
+
+
+class OpenRevenuePeriod(Canonical):
+    """A schedule period not recognised yet, as the ERP holds it (after any early end)."""
+
+    schedule_id: str
+    legal_entity: str
+    customer_id: str
+    period: str
+    start: dt.date
+    end: dt.date  # exclusive
+    amount: Money
+    functional_amount: Money | None = None
+    rate: Decimal | None = None
+
+
+class PeriodLock(Canonical):
+    """A locked (closed) accounting period of one legal entity in one ERP."""
+
+    legal_entity: str
+    period: str
+    locked_at: dt.datetime
+    erp: str = ""
+    duplicate: bool = False
 
 
 class ErpPort(Protocol):
@@ -140,4 +167,14 @@ class ErpPort(Protocol):
 
     async def get_receipt(self, external_id: str, *, correlation_id: str) -> ErpReceipt:
         """The current status of a document; raises NotFoundError if it is unknown."""
+        ...
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        """Schedule periods up to `through` (YYYY-MM) with revenue still to recognise."""
+        ...
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        """Close a period: later postings dated in it go to the first open period."""
         ...

@@ -17,7 +17,7 @@ from canonical.errors import CashloopError, UnavailableError
 from canonical.ledger import JournalEntry
 from canonical.money import Money
 
-from .port import ErpReceipt, Posting
+from .port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting
 
 SYSTEM = "erp"
 # The sandbox ERP takes at most this many postings per call.
@@ -65,25 +65,41 @@ class SandboxErpAdapter:
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
         """Post in batches of up to 100; raises the error of the first failed item."""
-        receipts: list[ErpReceipt] = []
+        outcomes = await self.post_each(postings, [correlation_id] * len(postings))
+        for outcome in outcomes:
+            if isinstance(outcome, CashloopError):
+                raise outcome
+        return [o for o in outcomes if isinstance(o, ErpReceipt)]
+
+    async def post_each(self, postings: list[Posting], correlation_ids: list[str]
+                        ) -> list[ErpReceipt | CashloopError]:
+        """Post in batches of up to 100; one outcome per posting, in order.
+
+        A failure of a whole call (transport, 5xx, 429) raises; a refused item is
+        its canonical error in the result, so one bad posting never fails the others.
+        """
+        outcomes: list[ErpReceipt | CashloopError] = []
         for start in range(0, len(postings), MAX_BATCH):
             chunk = postings[start:start + MAX_BATCH]
+            cids = correlation_ids[start:start + MAX_BATCH]
             response = await call(
-                self._client, "POST", "/v1/postings", system=SYSTEM,
-                correlation_id=correlation_id,
-                json={"postings": [p.model_dump(mode="json") for p in chunk]})
+                self._client, "POST", "/v1/postings", system=SYSTEM, correlation_id=cids[0],
+                json={"postings": [p.model_dump(mode="json") for p in chunk],
+                      "correlation_ids": cids})
             results = parse(response, _BatchResponse, SYSTEM).results
             if len(results) != len(chunk):
                 raise UnavailableError(f"{self.name} answered {len(results)} results for "
                                        f"{len(chunk)} postings", system=SYSTEM)
             for posting, item in zip(chunk, results, strict=True):
                 if item.error is not None:
-                    raise _item_error(response, posting.external_id, item.error)
-                if item.receipt is None:
-                    raise UnavailableError(f"{self.name} answered neither receipt nor error "
-                                           f"for {posting.external_id}", system=SYSTEM)
-                receipts.append(item.receipt)
-        return receipts
+                    outcomes.append(_item_error(response, posting.external_id, item.error))
+                elif item.receipt is None:
+                    outcomes.append(UnavailableError(
+                        f"{self.name} answered neither receipt nor error for "
+                        f"{posting.external_id}", system=SYSTEM))
+                else:
+                    outcomes.append(item.receipt)
+        return outcomes
 
     async def reverse(self, external_id: str, *, reversal_external_id: str, reason: str,
                       correlation_id: str) -> ErpReceipt:
@@ -107,6 +123,28 @@ class SandboxErpAdapter:
         response = await call(self._client, "GET", f"/v1/postings/{_segment(external_id)}",
                               system=SYSTEM, correlation_id=correlation_id)
         return parse(response, ErpReceipt, SYSTEM)
+
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        """Schedule periods up to `through` with revenue still to recognise."""
+        response = await call(self._client, "GET", "/v1/revenue/open-periods", system=SYSTEM,
+                              correlation_id=correlation_id,
+                              params={"legal_entity": legal_entity, "through": through})
+        return parse(response, _OpenPeriods, SYSTEM).periods
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        """Lock a period of an entity (a repeat answers duplicate)."""
+        response = await call(
+            self._client, "POST",
+            f"/v1/periods/{_segment(legal_entity)}/{_segment(period)}/lock",
+            system=SYSTEM, correlation_id=correlation_id)
+        return parse(response, PeriodLock, SYSTEM)
+
+
+class _OpenPeriods(BaseModel):
+    periods: list[OpenRevenuePeriod]
 
 
 class ErpDocument(BaseModel):
@@ -142,6 +180,7 @@ class ErpSchedulePeriod(BaseModel):
     recognised_entry_id: str | None = None
     recognised_document_id: str | None = None
     recognised_amount: Money | None = None
+    functional_amount: Money | None = None
 
 
 class ErpSchedule(BaseModel):
@@ -164,6 +203,8 @@ class ErpSchedule(BaseModel):
     service_end: dt.date
     ended_on: dt.date | None
     periods: list[ErpSchedulePeriod]
+    functional_currency: str | None = None
+    rate: Decimal | None = None
 
 
 def _money(value: str | None, currency: str) -> Money | None:
@@ -171,10 +212,11 @@ def _money(value: str | None, currency: str) -> Money | None:
 
 
 def _schedule(raw: dict[str, Any]) -> ErpSchedule:
-    cur = raw["currency"]
+    cur, fcur = raw["currency"], raw.get("functional_currency")
     periods = [{**p, "amount": _money(p["amount"], cur),
                 "original_amount": _money(p["original_amount"], cur),
-                "recognised_amount": _money(p["recognised_amount"], cur)}
+                "recognised_amount": _money(p["recognised_amount"], cur),
+                "functional_amount": _money(p.get("functional_amount"), fcur or cur)}
                for p in raw["periods"]]
     fields = {k: v for k, v in raw.items() if k != "currency"}
     return ErpSchedule.model_validate({**fields, "total": _money(raw["total"], cur),
@@ -211,10 +253,16 @@ class SandboxErpReader(SandboxAdminClient):
         return [ErpDocument.model_validate(d) for d in body["documents"]]
 
     async def schedules(self, legal_entity: str | None = None) -> list[ErpSchedule]:
-        """Revenue schedules with their periods and recognition links."""
+        """Revenue schedules with their periods (functional amounts when foreign)."""
         params = {"legal_entity": legal_entity} if legal_entity else None
         body = (await self._call("GET", "/v1/schedules", params=params)).json()
         return [_schedule(raw) for raw in body["schedules"]]
+
+    async def period_locks(self, legal_entity: str | None = None) -> list[dict[str, Any]]:
+        """Locked periods per legal entity."""
+        params = {"legal_entity": legal_entity} if legal_entity else None
+        body = (await self._call("GET", "/v1/periods/locks", params=params)).json()
+        return list(body["locks"])
 
     async def config(self) -> ErpConfig:
         """The asynchronous-confirmation config."""

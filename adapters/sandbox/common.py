@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from observability.tracing import CORRELATION_ATTRIBUTE, server_span
 
 from .faults import FaultInjector, FaultMiddleware, FaultSettings
 
@@ -61,6 +66,46 @@ def stable_hash(body: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class ObservedRequestMiddleware:
+    """Continues the caller's trace (W3C headers) in a server span, binds the caller's
+    X-Correlation-Id to every log line of the request, and logs one line per request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+        self.log = structlog.get_logger("cashloop.sandbox")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        correlation_id = headers.get("x-correlation-id", "")
+        method, path = scope["method"], scope["path"]
+        status = {"code": 500}
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.monotonic()
+        attributes = {"http.request.method": method, "url.path": path,
+                      "cashloop.service": self.service, CORRELATION_ATTRIBUTE: correlation_id}
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id,
+                                                     sandbox=self.service), \
+                server_span(f"{method} {self.service}", headers, attributes) as span:
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                span.set_attribute("http.response.status_code", status["code"])
+                # Health probes are frequent and say nothing: debug only.
+                emit = self.log.debug if path == "/health" else self.log.info
+                emit("sandbox_request_handled", method=method, path=path,
+                              status=status["code"],
+                              duration_ms=round((time.monotonic() - started) * 1e3, 1))
+
+
 def new_app(service: str, faults: FaultSettings | None) -> FastAPI:
     """A FastAPI app with health, `/_admin/faults`, `/_admin/stats` and fault injection."""
     injector = FaultInjector(faults)
@@ -68,6 +113,7 @@ def new_app(service: str, faults: FaultSettings | None) -> FastAPI:
     app.state.service = service
     app.state.injector = injector
     app.add_middleware(FaultMiddleware, injector=injector)
+    app.add_middleware(ObservedRequestMiddleware, service=service)  # outermost: sees faults
 
     @app.exception_handler(SandboxError)
     async def _sandbox_error(_request: Request, exc: SandboxError) -> JSONResponse:

@@ -8,15 +8,21 @@ from decimal import Decimal
 from sqlmodel import Session, col, select, update
 
 from canonical.ledger import JournalEntry, JournalLine, Side
-from canonical.money import Money, round_amount
+from canonical.money import Money
 from canonical.revenue import RevenueSchedule
+from canonical.schedules import kept_share
 
 from .common import SandboxError
 from .erp_models import Document, Entry, Line, Period, Schedule
 
 
-def book_entry(s: Session, doc: Document, entry: JournalEntry) -> None:
-    """Store a journal entry and its lines under a document."""
+def book_entry(s: Session, doc: Document, entry: JournalEntry,
+               original_posting_date: dt.date | None = None) -> None:
+    """Store a journal entry and its lines under a document.
+
+    `original_posting_date`: the date it was posted with, when its period was locked and
+    the entry is booked in a later open period instead.
+    """
     assert doc.id is not None
     row = Entry(
         document_pk=doc.id, document_id=doc.document_id, external_id=entry.external_id,
@@ -24,6 +30,7 @@ def book_entry(s: Session, doc: Document, entry: JournalEntry) -> None:
         currency=entry.currency, memo=entry.memo, source_type=entry.source_type,
         source_id=entry.source_id, functional_currency=entry.functional_currency,
         rate=entry.rate, correlation_id=entry.correlation_id,
+        original_posting_date=original_posting_date,
     )
     s.add(row)
     s.flush()
@@ -89,14 +96,19 @@ def open_schedule(s: Session, doc: Document, schedule: RevenueSchedule) -> None:
         line_id=schedule.line_id, method=schedule.method.value,
         service_start=schedule.service_start, service_end=schedule.service_end,
         currency=schedule.total.currency, total=schedule.total.amount,
+        functional_currency=schedule.functional_currency, rate=schedule.rate,
+        functional_total=(schedule.functional_total.amount
+                          if schedule.functional_total else None),
     )
     s.add(row)
     s.flush()
     assert row.id is not None
     for p in schedule.periods:
+        fn = p.functional_amount.amount if p.functional_amount else None
         s.add(Period(schedule_pk=row.id, period=p.period, period_start=p.start,
                      period_end=p.end, amount=p.amount.amount,
-                     original_amount=p.amount.amount))
+                     original_amount=p.amount.amount, functional_amount=fn,
+                     original_functional_amount=fn))
 
 
 def find_schedule(s: Session, schedule_id: str) -> Schedule | None:
@@ -111,35 +123,46 @@ def _periods(s: Session, sched: Schedule) -> list[Period]:
 
 
 def end_schedule(s: Session, sched: Schedule, end_on: dt.date,
-                 ended_by: str) -> tuple[str, Decimal]:
+                 ended_by: str) -> tuple[str, Decimal, Decimal | None]:
     """Truncate at `end_on`: later periods cancelled, a cut period keeps its share by days.
 
-    Recognised periods are left alone (their revenue is booked). Returns a short note and
-    the unrecognised amount released.
+    The rule is canonical.schedules.kept_share, in both currencies. Recognised periods
+    are left alone (their revenue is booked). Returns a short note and the unrecognised
+    amount released (transaction currency, and functional for a foreign schedule).
     """
     if sched.status != "active":
         raise SandboxError(409, f"schedule_{sched.status}",
                            f"schedule {sched.schedule_id} is already {sched.status}")
     cancelled = cut = 0
     released = Decimal(0)
+    released_f = Decimal(0) if sched.functional_currency else None
     for p in _periods(s, sched):
         if p.status != "open":
             continue
         before = p.amount
+        kept = kept_share(Money(amount=p.original_amount, currency=sched.currency),
+                          p.period_start, p.period_end, end_on).amount
+        if kept == p.original_amount:
+            continue
+        p.amount, p.ended_by = kept, ended_by
         if p.period_start >= end_on:
-            p.amount, p.status, p.ended_by = Decimal(0), "cancelled", ended_by
+            p.status = "cancelled"
             cancelled += 1
-        elif p.period_end > end_on:
-            kept = Decimal((end_on - p.period_start).days)
-            days = Decimal((p.period_end - p.period_start).days)
-            p.amount = round_amount(p.original_amount * kept / days, sched.currency)
-            p.ended_by = ended_by
+        else:
             cut += 1
         released += before - p.amount
+        if released_f is not None and p.original_functional_amount is not None:
+            fcur = sched.functional_currency or ""
+            before_f = p.functional_amount or Decimal(0)
+            p.functional_amount = kept_share(
+                Money(amount=p.original_functional_amount, currency=fcur),
+                p.period_start, p.period_end, end_on).amount
+            released_f += before_f - p.functional_amount
         s.add(p)
     sched.status, sched.ended_on = "ended", end_on
     s.add(sched)
-    return f"{cancelled} period(s) cancelled, {cut} cut at {end_on.isoformat()}", released
+    note = f"{cancelled} period(s) cancelled, {cut} cut at {end_on.isoformat()}"
+    return note, released, released_f
 
 
 def restore_schedule(s: Session, sched: Schedule, ended_by: str) -> None:
@@ -147,6 +170,7 @@ def restore_schedule(s: Session, sched: Schedule, ended_by: str) -> None:
     for p in _periods(s, sched):
         if p.ended_by == ended_by:
             p.amount, p.ended_by = p.original_amount, None
+            p.functional_amount = p.original_functional_amount
             if p.status == "cancelled":
                 p.status = "open"
             s.add(p)
@@ -159,6 +183,7 @@ def cancel_schedule(s: Session, sched: Schedule, cancelled_by: str) -> None:
     for p in _periods(s, sched):
         if p.status == "open":
             p.amount, p.status, p.ended_by = Decimal(0), "cancelled", cancelled_by
+            p.functional_amount = Decimal(0) if p.functional_amount is not None else None
             s.add(p)
     sched.status = "reversed"
     s.add(sched)

@@ -49,6 +49,11 @@ class Document(ErpTable, table=True):
     # An amount the receipt reports (schedule_end: the unrecognised revenue released).
     amount: Decimal | None = Field(default=None, sa_type=DecimalText)
     currency: str | None = None
+    # v2: the same in the functional currency (schedule_end of a foreign schedule).
+    functional_amount: Decimal | None = Field(default=None, sa_type=DecimalText)
+    functional_currency: str | None = None
+    # v2: the open period a posting dated in a locked period was booked in instead.
+    posted_period: str | None = None
 
 
 class Entry(ErpTable, table=True):
@@ -70,6 +75,8 @@ class Entry(ErpTable, table=True):
     functional_currency: str | None = None
     rate: Decimal | None = Field(default=None, sa_type=DecimalText)
     correlation_id: str | None = None
+    # v2: the date the entry was posted with when its period was locked.
+    original_posting_date: dt.date | None = None
 
 
 class Line(ErpTable, table=True):
@@ -112,6 +119,10 @@ class Schedule(ErpTable, table=True):
     total: Decimal = Field(sa_type=DecimalText)
     status: str = "active"
     ended_on: dt.date | None = None
+    # v2: foreign-currency schedules (booking rate, functional total).
+    functional_currency: str | None = None
+    rate: Decimal | None = Field(default=None, sa_type=DecimalText)
+    functional_total: Decimal | None = Field(default=None, sa_type=DecimalText)
 
 
 class Period(ErpTable, table=True):
@@ -135,6 +146,32 @@ class Period(ErpTable, table=True):
     recognised_entry_id: str | None = None  # external id of the recognition journal
     recognised_document_id: str | None = None
     recognised_amount: Decimal | None = Field(default=None, sa_type=DecimalText)
+    # v2: functional amounts of foreign-currency schedules.
+    functional_amount: Decimal | None = Field(default=None, sa_type=DecimalText)
+    original_functional_amount: Decimal | None = Field(default=None, sa_type=DecimalText)
+
+
+class PeriodLock(ErpTable, table=True):
+    """A closed accounting period of one legal entity (v2)."""
+
+    __tablename__ = "period_locks"
+    __table_args__ = (UniqueConstraint("legal_entity", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    legal_entity: str
+    period: str
+    locked_at: dt.datetime = Field(sa_type=UtcDateTime)
+    correlation_id: str | None = None
+
+
+class SchemaVersion(ErpTable, table=True):
+    """Applied schema migrations (adapters/sandbox/erp_migrations.py)."""
+
+    __tablename__ = "schema_migrations"
+
+    version: int = Field(primary_key=True)
+    name: str
+    applied_at: dt.datetime = Field(sa_type=UtcDateTime)
 
 
 # Document number prefixes by posting kind (reversals without a journal get REV).

@@ -77,7 +77,9 @@ def _period(p: Period) -> dict[str, Any]:
             "ended_by": p.ended_by, "recognised_entry_id": p.recognised_entry_id,
             "recognised_document_id": p.recognised_document_id,
             "recognised_amount": (None if p.recognised_amount is None
-                                  else str(p.recognised_amount))}
+                                  else str(p.recognised_amount)),
+            "functional_amount": (None if p.functional_amount is None
+                                  else str(p.functional_amount))}
 
 
 def schedules(store: ErpStore, legal_entity: str | None = None) -> list[dict[str, Any]]:
@@ -104,5 +106,7 @@ def schedules(store: ErpStore, legal_entity: str | None = None) -> list[dict[str
         "total": str(sch.total), "service_start": sch.service_start.isoformat(),
         "service_end": sch.service_end.isoformat(),
         "ended_on": sch.ended_on.isoformat() if sch.ended_on else None,
+        "functional_currency": sch.functional_currency,
+        "rate": None if sch.rate is None else str(sch.rate),
         "periods": [_period(p) for p in periods[sch.id or 0]],
     } for sch, doc in rows]

@@ -10,10 +10,10 @@ from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Engine
 
-from adapters.erp.port import ErpReceipt
+from adapters.erp.port import ErpReceipt, PeriodLock
 from canonical.accounts import LegalEntity
 
-from . import erp_queries
+from . import erp_periods, erp_queries
 from .common import SandboxError, new_app, validation_detail
 from .erp_postings import ErpConfig
 from .erp_store import ErpStore
@@ -28,6 +28,9 @@ class PostingsRequest(BaseModel):
     """A batch of postings; each item is validated on its own so one bad item fails alone."""
 
     postings: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    # One per posting when a batch carries postings of several flows (ERP batching);
+    # otherwise the X-Correlation-Id header applies to all.
+    correlation_ids: list[str | None] | None = None
 
 
 class ReverseRequest(BaseModel):
@@ -68,7 +71,12 @@ def create_erp_app(name: str, engine: Engine, entities: Mapping[str, LegalEntity
         """Record 1..100 postings, each on its own; results in input order."""
         stats.incr("batch_calls")
         stats.incr("documents_in_batches", len(req.postings))
-        return {"results": [store.post(raw, correlation_id) for raw in req.postings]}
+        cids = req.correlation_ids or []
+        if cids and len(cids) != len(req.postings):
+            raise SandboxError(422, "correlation_ids_mismatch",
+                               f"{len(cids)} correlation ids for {len(req.postings)} postings")
+        return {"results": [store.post(raw, (cids[i] if cids else None) or correlation_id)
+                            for i, raw in enumerate(req.postings)]}
 
     @app.get("/v1/postings/{external_id:path}")
     def get_posting(external_id: str) -> ErpReceipt:
@@ -102,6 +110,22 @@ def create_erp_app(name: str, engine: Engine, entities: Mapping[str, LegalEntity
     def schedules(legal_entity: str | None = None) -> dict[str, Any]:
         """Revenue schedules with periods and recognition links."""
         return {"schedules": erp_queries.schedules(store, legal_entity)}
+
+    @app.post("/v1/periods/{legal_entity}/{period}/lock")
+    def lock_period(legal_entity: str, period: str,
+                    correlation_id: CorrelationId = None) -> PeriodLock:
+        """Lock (close) a period; postings dated in it later go to the first open period."""
+        return erp_periods.lock(store, legal_entity, period, correlation_id)
+
+    @app.get("/v1/periods/locks")
+    def period_locks(legal_entity: str | None = None) -> dict[str, Any]:
+        """Locked periods per legal entity."""
+        return {"locks": erp_periods.locks(store, legal_entity)}
+
+    @app.get("/v1/revenue/open-periods")
+    def open_revenue_periods(legal_entity: str, through: str) -> dict[str, Any]:
+        """Schedule periods up to `through` (YYYY-MM) with revenue still to recognise."""
+        return {"periods": erp_periods.open_revenue_periods(store, legal_entity, through)}
 
     @app.get("/_admin/config")
     async def get_config() -> ErpConfig:

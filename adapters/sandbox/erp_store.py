@@ -24,9 +24,11 @@ from canonical.ledger import JournalEntry
 from canonical.money import Money
 
 from . import erp_books as books
+from . import erp_periods
 from .common import SandboxError, stable_hash
-from .db import create_tables, now_utc
-from .erp_models import PREFIXES, Document, ErpTable, Sequence
+from .db import now_utc
+from .erp_migrations import migrate
+from .erp_models import PREFIXES, Document, Sequence
 from .erp_postings import (
     ENTRY_KINDS,
     ErpConfig,
@@ -48,7 +50,7 @@ class ErpStore:
         self.entities = dict(entities)
         self.stats = stats
         self.config = config or ErpConfig()
-        create_tables(engine, ErpTable.metadata)
+        migrate(engine)
         self._seed_sequences()
 
     def _seed_sequences(self) -> None:
@@ -85,9 +87,13 @@ class ErpStore:
                  note: str | None = None) -> ErpReceipt:
         amount = (Money(amount=doc.amount, currency=doc.currency)
                   if doc.amount is not None and doc.currency else None)
+        functional = (Money(amount=doc.functional_amount, currency=doc.functional_currency)
+                      if doc.functional_amount is not None and doc.functional_currency
+                      else None)
         return ErpReceipt(external_id=doc.external_id, document_id=doc.document_id,
                           status=ReceiptStatus(doc.status), duplicate=duplicate,
-                          erp=self.name, note=note, amount=amount)
+                          erp=self.name, note=note, amount=amount,
+                          functional_amount=functional, posted_period=doc.posted_period)
 
     @staticmethod
     def _doc(s: Session, external_id: str) -> Document | None:
@@ -205,15 +211,24 @@ class ErpStore:
         s.flush()
         note = None
         if entry is not None:
-            books.book_entry(s, doc, entry)
+            booked, moved_to = erp_periods.relocate(s, entry)
+            if moved_to is not None:
+                doc.posted_period = moved_to
+                note = (f"period {entry.posting_date.isoformat()[:7]} is locked; "
+                        f"posted in {moved_to}")
+                s.add(doc)
+            books.book_entry(s, doc, booked, entry.posting_date if moved_to else None)
             if isinstance(p, JournalPosting) and entry.source_type == "recognition":
                 books.link_recognition(s, doc, entry)
         elif isinstance(p, SchedulePosting):
             books.open_schedule(s, doc, p.schedule)
         elif isinstance(p, ScheduleEnd):
             assert sched is not None
-            note, released = books.end_schedule(s, sched, p.end_on, p.external_id)
+            note, released, released_f = books.end_schedule(s, sched, p.end_on, p.external_id)
             doc.amount, doc.currency = released, sched.currency
+            if released_f is not None:
+                doc.functional_amount = released_f
+                doc.functional_currency = sched.functional_currency
             s.add(doc)
         return doc, note
 

@@ -23,10 +23,11 @@ from .db import make_engine
 from .erp_service import create_erp_app
 from .faults import FaultSettings
 from .provisioning_service import create_provisioning_app
+from .rates_service import create_rates_app
 from .tax_service import create_tax_app
 
 # Every sandbox `serve` starts by default, in this order.
-SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "erp-legacy", "erp-cloud")
+SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "erp-legacy", "erp-cloud", "rates")
 # The payments sandbox goes here: add "payments" to SERVICES and its builder to BUILDERS.
 
 AppBuilder = Callable[[str, Engine, Mapping[str, LegalEntity], FaultSettings | None], ASGIApp]
@@ -41,6 +42,7 @@ BUILDERS: dict[str, AppBuilder] = {
     # Every instance whose name starts with "erp" (erp-legacy, erp-cloud, erp-test-1f2e).
     "erp": lambda name, engine, entities, faults: create_erp_app(
         name, engine, entities, faults=faults),
+    "rates": lambda name, _engine, _entities, faults: create_rates_app(faults=faults, name=name),
     # "payments": lambda name, engine, _entities, faults: create_payments_app(...),
 }
 
@@ -98,8 +100,9 @@ def _prepare(name: str, host: str, port: int, store_url: str,
         engine.dispose()
         raise
     bound_host, bound_port = sock.getsockname()[:2]
+    # log_config=None: uvicorn logs through the process's (masked, structured) logging.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, log_config=None)
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     return _Sandbox(name, f"http://{url_host}:{bound_port}", _Server(config), sock, engine)
 
@@ -166,9 +169,13 @@ async def running_sandboxes(
 
 
 async def _serve(names: list[str]) -> int:
+    from observability.logging import configure_logging
+    from observability.tracing import configure_tracing
     from settings import Settings, load_entities  # entry point only: libraries get arguments
 
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level, service="sandboxes")
+    configure_tracing(settings.otel_exporter, "sandboxes")
     entities = load_entities(settings.entities_file)
     sandboxes: list[_Sandbox] = []
     try:

@@ -12,9 +12,11 @@ import httpx
 from temporalio.client import Client
 
 from adapters.crm.sandbox import SandboxCrmAdapter
+from adapters.erp.batching import ErpBatcher
 from adapters.erp.routing import RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter, SandboxErpReader
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
+from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.sandbox.faults import FaultSettings
 from adapters.sandbox.serve import running_sandboxes
 from adapters.tax.sandbox import SandboxTaxAdapter
@@ -25,7 +27,7 @@ from workflows.config import FlowConfig
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")
 ROUTING = RoutingTable.from_toml(PROJECT_ROOT / "config" / "routing.toml")
-SANDBOXES = ["crm", "tax", "provisioning", *ERP_TARGETS]
+SANDBOXES = ["crm", "tax", "provisioning", *ERP_TARGETS, "rates"]
 
 
 @dataclass
@@ -56,7 +58,9 @@ async def running_engine(client: Client, tmp: Path, *,
         ports = Ports(crm=SandboxCrmAdapter(clients["crm"]),
                       tax=SandboxTaxAdapter(clients["tax"]),
                       provisioning=SandboxProvisioningAdapter(clients["provisioning"]),
-                      erps={n: SandboxErpAdapter(n, clients[n]) for n in ERP_TARGETS})
+                      erps={n: ErpBatcher(SandboxErpAdapter(n, clients[n]), max_rps=25,
+                                          max_concurrency=5) for n in ERP_TARGETS},
+                      rates=SandboxRatesAdapter(clients["rates"]))
         workers = build_workers(client, ports, routing=ROUTING, entities=ENTITIES,
                                 recognition=load_recognition_methods(
                                     PROJECT_ROOT / "config" / "plans.toml"),

@@ -6,11 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 from adapters.crm.port import CustomerValidation
-from adapters.erp.port import ErpReceipt, Posting, ReceiptStatus
+from adapters.erp.port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting, ReceiptStatus
 from adapters.provisioning.port import EntitlementChange, Entitlements, EntitlementStatus
 from canonical.billing import Invoice, TaxLine, TaxResult
 from canonical.customer import Address, CustomerAccount
 from canonical.errors import CashloopError, NotFoundError
+from canonical.fx import ExchangeRate
 from canonical.money import Money, round_amount, total
 
 _PREFIX = {"customer": "CUS", "contract": "CTR", "invoice": "INV", "credit_memo": "CM",
@@ -59,6 +60,7 @@ class FakeErp:
         self.receipts: dict[str, ErpReceipt] = {}
         self.calls = 0
         self.fail_kinds: dict[str, CashloopError] = {}
+        self.locks: set[tuple[str, str]] = set()
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
         self.calls += 1
@@ -96,6 +98,17 @@ class FakeErp:
             raise NotFoundError(f"{external_id} unknown", system="erp")
         return self.receipts[external_id]
 
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        return []
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        duplicate = (legal_entity, period) in self.locks
+        self.locks.add((legal_entity, period))
+        return PeriodLock(legal_entity=legal_entity, period=period, erp=self.name,
+                          locked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), duplicate=duplicate)
+
     def kinds(self) -> list[str]:
         return [p.kind for p in self.documents.values()]
 
@@ -123,3 +136,19 @@ class FakeProvisioning:
 
     async def revoke(self, subscription_id: str, *, correlation_id: str) -> Entitlements:
         return self._set(subscription_id, EntitlementStatus.REVOKED)
+
+
+class FakeRates:
+    """A rate table in memory: {(base, quote): rate}; an unknown pair is NotFound."""
+
+    def __init__(self, table: dict[tuple[str, str], Decimal] | None = None) -> None:
+        self.table = dict(table or {})
+        self.calls: list[tuple[str, str, dt.date]] = []
+
+    async def rate(self, base: str, quote: str, on: dt.date, *,
+                   correlation_id: str) -> ExchangeRate:
+        self.calls.append((base, quote, on))
+        if (base, quote) not in self.table:
+            raise NotFoundError(f"no rate {base}/{quote}", system="rates")
+        return ExchangeRate(base=base, quote=quote, rate=self.table[(base, quote)],
+                            effective_from=on, source="fake")

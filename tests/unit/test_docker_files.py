@@ -1,0 +1,33 @@
+"""The production-style compose files stay valid and in step with the code."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from workflows.search import ALL_KEYS
+
+DOCKER = Path(__file__).parents[2] / "docker"
+
+
+def test_the_cluster_registers_every_search_attribute_the_workflows_upsert() -> None:
+    script = (DOCKER / "register-search-attributes.sh").read_text()
+    registered = dict(re.findall(r"(\w+)=(KeywordList|Keyword|Double|Datetime|Int|Bool|Text)\b",
+                                 script))
+    types = {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList", "DOUBLE": "Double",
+             "DATETIME": "Datetime"}
+    assert registered == {k.name: types[k.indexed_value_type.name] for k in ALL_KEYS}
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_compose_file_is_valid() -> None:
+    result = subprocess.run(
+        ["docker-compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
+        env={**os.environ, "POSTGRES_PASSWORD": "test"}, capture_output=True, text=True,
+        check=False)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,188 @@
+"""Property tests over generated document streams: the ledger's invariants always hold.
+
+Each generated stream holds invoices (USD, or EUR for the USD entity at a generated
+booking rate) with their revenue schedules, recognition of closed periods, early ends
+with credit memos, payments at other rates, refunds and write-offs. Whatever the
+stream, every journal balances in both currencies, receivables per customer follow
+the documents, deferred revenue equals the unrecognised schedule periods, and the
+deferred revenue rollforward ties from period to period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from canonical import posting
+from canonical.accounts import AccountRole
+from canonical.billing import CreditMemo, CreditMemoLine, Invoice, InvoiceLine, LineKind
+from canonical.catalog import RecognitionMethod
+from canonical.fx import convert
+from canonical.ledger import JournalEntry, Side
+from canonical.money import Money
+from canonical.payment import Payment, Refund
+from canonical.reports import deferred_balance, deferred_rollforward
+from canonical.schedules import end_schedule, period_of, schedules_for_invoice
+from settings import load_entities
+
+US = load_entities(Path("config/entities.toml"))["US01"].chart
+AR = US.code(AccountRole.ACCOUNTS_RECEIVABLE)
+D0 = dt.date(2026, 1, 1)
+
+rates = st.decimals(min_value=Decimal("0.5"), max_value=Decimal("2"), places=4)
+cents = st.integers(min_value=1, max_value=5_000_000)
+
+
+@dataclass
+class Plan:
+    customer: str
+    currency: str
+    amount: int  # minor units
+    usage: int
+    start: int  # days after D0
+    days: int
+    method: RecognitionMethod
+    rate: Decimal
+    end_after: int | None  # days after start
+    credit_delta: int  # minor units the platform's credit differs from the release
+    pay_share: float
+    pay_rate: Decimal
+    refund_share: float
+    write_off: bool
+
+
+plans = st.builds(
+    Plan, customer=st.sampled_from(["c1", "c2", "c3"]), currency=st.sampled_from(["USD", "EUR"]),
+    amount=cents, usage=st.integers(0, 50_000), start=st.integers(0, 400),
+    days=st.integers(1, 800), method=st.sampled_from(list(RecognitionMethod)), rate=rates,
+    end_after=st.none() | st.integers(0, 800), credit_delta=st.integers(-300, 300),
+    pay_share=st.sampled_from([0.0, 0.3, 1.0]), pay_rate=rates,
+    refund_share=st.sampled_from([0.0, 0.5]), write_off=st.booleans())
+
+
+@dataclass
+class Books:
+    entries: list[JournalEntry]
+    ar_expected: dict[tuple[str, str], Decimal]  # (customer, currency) -> amount
+    deferred_expected: Decimal  # functional, unrecognised schedule periods
+
+
+def _money(minor: int, cur: str) -> Money:
+    return Money.of(Decimal(minor) / 100, cur)
+
+
+def book(stream: list[Plan], close: dt.date) -> Books:
+    """Post a stream with the rules; `close`: periods ending by then are recognised."""
+    entries: list[JournalEntry] = []
+    ar: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    deferred = Decimal(0)
+    for n, p in enumerate(stream):
+        cur, start = p.currency, D0 + dt.timedelta(days=p.start)
+        rate = p.rate if cur != "USD" else None
+        end = start + dt.timedelta(days=p.days)
+        lines = [InvoiceLine(line_id=f"i{n}-1", kind=LineKind.RECURRING, description="x",
+                             plan_code="plan", amount=_money(p.amount, cur), period_start=start,
+                             period_end=end)]
+        if p.usage:
+            lines.append(InvoiceLine(line_id=f"i{n}-u", kind=LineKind.USAGE, description="u",
+                                     amount=_money(p.usage, cur)))
+        inv = Invoice(invoice_id=f"i{n}", customer_id=p.customer, legal_entity="US01",
+                      currency=cur, issued_on=start, due_on=start, lines=lines)
+        entries.append(posting.invoice_entry(inv, US, rate=rate))
+        ar[(p.customer, cur)] += inv.total.amount
+        sched = schedules_for_invoice(inv, {"plan": p.method}, "USD", rate)[0]
+        end_on = None if p.end_after is None else start + dt.timedelta(days=p.end_after)
+        done = frozenset(q.period for q in sched.periods
+                         if q.end <= close and (end_on is None or q.end <= end_on))
+        periods = sched.periods
+        open_total = inv.total
+        if end_on is not None and end_on < end:
+            cut = end_schedule(sched, end_on, done)
+            periods = cut.periods
+            credit = max(cut.released + _money(p.credit_delta, cur), _money(1, cur))
+            credit = min(credit, inv.subtotal)
+            memo = CreditMemo(credit_memo_id=f"cm{n}", customer_id=p.customer,
+                              invoice_id=inv.invoice_id, legal_entity="US01", currency=cur,
+                              issued_on=max(end_on, start), reason="end",
+                              lines=[CreditMemoLine(line_id="1", description="x", amount=credit,
+                                                    tax_amount=Money.zero(cur))])
+            entries.append(posting.credit_memo_entry(
+                memo, US, deferred_release=cut.released, rate=rate,
+                deferred_release_functional=cut.released_functional))
+            ar[(p.customer, cur)] -= credit.amount
+            open_total = open_total - credit
+        for q in periods:
+            fn = q.functional_amount or q.amount
+            if q.end <= close and not (q.amount.is_zero() and fn.is_zero()):
+                entries.append(posting.period_recognition_entry(
+                    sched.model_copy(update={"periods": periods}), q, US))
+            elif q.end > close:
+                deferred += fn.amount
+        paid = open_total.times(Decimal(str(p.pay_share)))
+        received = start + dt.timedelta(days=10)
+        if paid.amount > 0:
+            pay = Payment(payment_id=f"p{n}", invoice_id=inv.invoice_id, customer_id=p.customer,
+                          legal_entity="US01", amount=paid, received_on=received)
+            entries.append(posting.payment_entry(
+                pay, US, rate=p.pay_rate if rate else None, invoice_rate=rate))
+            ar[(p.customer, cur)] -= paid.amount
+        refund = paid.times(Decimal(str(p.refund_share)))
+        if refund.amount > 0:
+            entries.append(posting.refund_entry(Refund(
+                refund_id=f"r{n}", payment_id=f"p{n}", customer_id=p.customer,
+                legal_entity="US01", amount=refund, refunded_on=received),
+                US, rate=p.pay_rate if rate else None))
+            ar[(p.customer, cur)] += refund.amount
+        remaining = open_total - paid + refund
+        if p.write_off and remaining.amount > 0:
+            entries.append(posting.write_off_entry(inv.invoice_id, remaining, "US01",
+                                                   p.customer, received, US, rate=rate))
+            ar[(p.customer, cur)] -= remaining.amount
+    return Books(entries, dict(ar), deferred)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=st.lists(plans, min_size=1, max_size=6),
+       close_days=st.integers(0, 1200))
+def test_ledger_invariants_hold_for_any_stream(stream: list[Plan], close_days: int) -> None:
+    close = D0 + dt.timedelta(days=close_days)
+    books = book(stream, close)
+
+    for entry in books.entries:  # every journal balances, in both currencies
+        for amounts in ([ln.amount for ln in entry.lines],
+                        [ln.functional_amount or convert(ln.amount, Decimal(1), "USD")
+                         for ln in entry.lines] if entry.currency == "USD" else
+                        [ln.functional_amount for ln in entry.lines]):
+            signed = [a.amount if ln.side == Side.DEBIT else -a.amount  # type: ignore[union-attr]
+                      for a, ln in zip(amounts, entry.lines, strict=True)]
+            assert sum(signed) == 0, entry.external_id
+
+    ar: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for entry in books.entries:  # AR per customer = invoices - credits - payments + ...
+        for ln in entry.lines:
+            if ln.account == AR:
+                sign = 1 if ln.side == Side.DEBIT else -1
+                ar[(ln.customer_id or "", ln.amount.currency)] += sign * ln.amount.amount
+    assert {k: v for k, v in ar.items() if v} == {
+        k: v for k, v in books.ar_expected.items() if v}
+
+    # deferred revenue = the unrecognised schedule periods (functional currency)
+    assert deferred_balance(books.entries, US).amount == books.deferred_expected
+
+    months = sorted({period_of(e.posting_date) for e in books.entries})
+    previous = None
+    for month in months:  # the rollforward ties and chains from month to month
+        rf = deferred_rollforward(books.entries, US, month)
+        assert rf.ties, rf
+        if previous is not None and period_of(
+                dt.date.fromisoformat(previous.period + "-01") + dt.timedelta(days=31)) == month:
+            assert rf.opening == previous.closing
+        previous = rf
+    assert previous is not None
+    assert previous.closing == deferred_balance(books.entries, US)
