@@ -21,7 +21,7 @@ from typing import Protocol
 
 from canonical.errors import CashloopError
 
-from .port import ErpReceipt, Posting
+from .port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting
 
 
 class BatchCapableErp(Protocol):
@@ -37,6 +37,12 @@ class BatchCapableErp(Protocol):
                               correlation_id: str) -> ErpReceipt: ...
 
     async def get_receipt(self, external_id: str, *, correlation_id: str) -> ErpReceipt: ...
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]: ...
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock: ...
 
 
 class Pacer:
@@ -166,5 +172,23 @@ class ErpBatcher:
         await self._pacer.acquire()
         try:
             return await self._inner.get_receipt(external_id, correlation_id=correlation_id)
+        finally:
+            self._pacer.release()
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        await self._pacer.acquire()
+        try:
+            return await self._inner.open_revenue_periods(legal_entity, through,
+                                                          correlation_id=correlation_id)
+        finally:
+            self._pacer.release()
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        await self._pacer.acquire()
+        try:
+            return await self._inner.lock_period(legal_entity, period,
+                                                 correlation_id=correlation_id)
         finally:
             self._pacer.release()
