@@ -7,6 +7,8 @@ import sys
 
 import uvicorn
 
+from observability.logging import configure_logging
+from observability.metrics import install_meter_provider, observe_inbox_backlog
 from settings import Settings
 
 from .app import create_app
@@ -15,6 +17,8 @@ from .config import GatewayConfig
 
 def main() -> int:
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level, service="gateway")
+    install_meter_provider()  # OTel instruments, exported on this gateway's /metrics
     config = GatewayConfig.from_settings(settings)
     if not config.webhook_secrets:
         print("gateway: no CASHLOOP_STRIPE_WEBHOOK_SECRETS: every Stripe webhook is refused",
@@ -22,6 +26,8 @@ def main() -> int:
     if not config.api_keys:
         print("gateway: no CASHLOOP_API_KEYS: every canonical event is refused", file=sys.stderr)
     app = create_app(config)
+    gateway = app.state.gateway
+    observe_inbox_backlog(lambda: [(int(gateway.backlog_json()["pending"]), {"source": "all"})])
     # Everything imported so far lives for the whole process: keep it out of collections,
     # and collect young objects less often (each request makes many short-lived ones).
     gc.freeze()

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import intake, openapi
@@ -110,6 +111,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
              summary="Prometheus metrics (backlog depth, breakers, counters)")
     async def metrics() -> PlainTextResponse:
         text = await asyncio.to_thread(gw.metrics.render, gw.gauges)
+        # plus the process's OpenTelemetry instruments (observability/metrics.py), if any
+        text += (await asyncio.to_thread(generate_latest)).decode()
         return PlainTextResponse(text)
 
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
