@@ -40,11 +40,17 @@ class GatewayConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
         from cli.send import flow_config
+        from settings_secrets import load_secrets
         from temporal_client import connect
 
+        secrets = settings.webhook_secrets()
+        if not secrets:  # CASHLOOP_WEBHOOK_SECRETS={"stripe": "whsec_a,whsec_b"}
+            per_source = load_secrets().webhook_secrets.get("stripe")
+            raw = per_source.get_secret_value() if per_source else ""
+            secrets = [x.strip() for x in raw.split(",") if x.strip()]
         return cls(
             store_url=settings.store_url("gateway"), api_keys=settings.api_key_map(),
-            webhook_secrets=settings.webhook_secrets(), flow=flow_config(settings),
+            webhook_secrets=secrets, flow=flow_config(settings),
             connect=lambda: connect(settings), crm_url=settings.sandbox_url("crm"),
             tax_url=settings.sandbox_url("tax"),
             entities=load_entities(settings.entities_file),
