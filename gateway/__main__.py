@@ -34,8 +34,9 @@ def main() -> int:
     gc.set_threshold(50_000, 50, 100)
     print(f"gateway listening on http://{settings.host}:{settings.gateway_port} "
           f"(store {config.store_url.split('@')[-1]})", flush=True)
+    # log_config=None: uvicorn logs through the process's (masked, structured) logging
     uvicorn.run(app, host=settings.host, port=settings.gateway_port, log_level="warning",
-                access_log=False)
+                access_log=False, log_config=None)
     return 0
 
 

@@ -58,20 +58,26 @@ def backlog(engine: Engine) -> Backlog:
                    forwarded=int(done))
 
 
-def _pending(engine: Engine, limit: int) -> list[ForwardItem]:
+def _pending(engine: Engine, limit: int, max_hold_s: float) -> list[ForwardItem]:
+    """Rows ready to send, oldest first.
+
+    A subscription's rows go together once its newest row has waited out its resequencing
+    window (`not_before`), so siblings that arrive close together are sorted together; a
+    subscription that keeps receiving is sent anyway after `max_hold_s`.
+    """
     now = now_utc()
     with Session(engine) as s:
         rows = s.exec(select(ForwardItem).where(col(ForwardItem.forwarded_at).is_(None))
                       .order_by(col(ForwardItem.id)).limit(limit)).all()
-    # A subscription waits whole while its oldest row is inside the resequencing window.
-    held: set[str] = set()
-    ready = []
+    newest: dict[str, dt.datetime] = {}
+    oldest: dict[str, dt.datetime] = {}
     for row in rows:
-        if row.subscription_id in held or row.not_before > now:
-            held.add(row.subscription_id)
-            continue
-        ready.append(row)
-    return ready
+        newest[row.subscription_id] = max(newest.get(row.subscription_id, row.not_before),
+                                          row.not_before)
+        oldest.setdefault(row.subscription_id, row.not_before)
+    ready = {sub for sub in newest if newest[sub] <= now
+             or (now - oldest[sub]).total_seconds() >= max_hold_s}
+    return [row for row in rows if row.subscription_id in ready]
 
 
 def _mark(engine: Engine, ids: list[int], error: str | None) -> None:
@@ -97,7 +103,8 @@ class Forwarder:
 
     def __init__(self, engine: Engine, connect: Callable[[], Awaitable[Client]],
                  config: FlowConfig, *, batch: int = 1000, concurrency: int = 16,
-                 idle_s: float = 0.2, max_backoff_s: float = 5.0) -> None:
+                 idle_s: float = 0.2, max_backoff_s: float = 5.0,
+                 max_hold_s: float = 30.0) -> None:
         self._engine = engine
         self._connect = connect
         self._config = config
@@ -105,6 +112,7 @@ class Forwarder:
         self._limit = asyncio.Semaphore(concurrency)
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
+        self._max_hold_s = max_hold_s
         self._client: Client | None = None
         self.last_error: str | None = None
         self.forwarded_total = 0
@@ -127,7 +135,7 @@ class Forwarder:
     async def drain_once(self) -> int:
         """Send what is ready now; returns the number of events delivered."""
         client = await self.client()  # first: no point reading the queue while Temporal is away
-        rows = await asyncio.to_thread(_pending, self._engine, self._batch)
+        rows = await asyncio.to_thread(_pending, self._engine, self._batch, self._max_hold_s)
         if not rows:
             return 0
         groups: dict[str, list[ForwardItem]] = defaultdict(list)

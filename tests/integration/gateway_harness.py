@@ -89,8 +89,10 @@ async def served_gateway(cfg: GatewayConfig) -> AsyncIterator[tuple[str, Gateway
     """The app under uvicorn on a free loopback port; yields (base URL, gateway)."""
     app = create_app(cfg)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info",
-                                           access_log=False, timeout_keep_alive=30))
+    # log_config=None: leave the process's logging alone (other tests capture it)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, timeout_keep_alive=30,
+                                           log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import random
 import uuid
 from collections import Counter
@@ -148,3 +149,47 @@ async def test_gateway_accepts_while_temporal_is_down_and_drains_in_order_after(
             sub_id = events[n * 7]["keys"]["subscription_id"]
             delivered = await signalled_event_ids(env.client, sub_id)
             assert delivered == [e["event_id"] for e in events[n * 7:(n + 1) * 7]]
+
+
+async def test_stripe_events_arriving_out_of_order_are_forwarded_in_lifecycle_order(
+        tmp_path: Path, dev_env: WorkflowEnvironment) -> None:
+    from devstack import stripe_events as se
+
+    tag = uuid.uuid4().hex[:8]
+    cus, sub, inv = "cus_R2mGlobexAG01", f"sub_reseq_{tag}", f"in_reseq_{tag}"
+    start = se.unix(dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC))
+    price = se.price("price_1Reseq", "prod_Reseq", 1000, "eur")
+    line = se.invoice_line(f"il_reseq_{tag}", inv, sub, 1000, "eur", start, start + 30 * 86400,
+                           price_id="price_1Reseq", tax=(190, 1000, "txr_x"))
+    created = se.event(f"evt_a_{tag}", "customer.subscription.created", start,
+                       se.subscription(sub, cus, [("si_reseq", price, 1)], start,
+                                       start + 30 * 86400))
+    finalized = se.event(f"evt_b_{tag}", "invoice.finalized", start + 60, se.invoice(
+        inv, cus, sub, "eur", [line], status="open", billing_reason="subscription_create",
+        finalized_at=start + 60))
+    paid = se.event(f"evt_c_{tag}", "invoice.paid", start + 120, se.invoice(
+        inv, cus, sub, "eur", [line], status="paid", billing_reason="subscription_create",
+        finalized_at=start + 60, paid_at=start + 120, payment_intent=f"pi_{tag}"))
+
+    async def connect() -> Client:
+        return dev_env.client
+
+    # the payment first, then the invoice, then the subscription: as Stripe may deliver
+    async with served_gateway(config(tmp_path, connect=connect, resequence_window_s=1.0)) as (
+            url, gw):
+        async with httpx.AsyncClient(base_url=url) as http:
+            from gateway.signatures import sign
+            from tests.integration.gateway_harness import SECRET
+            for event in (paid, finalized, created):
+                body = json.dumps(event).encode()
+                answer = await http.post("/v1/webhooks/stripe", content=body,
+                                         headers={"Stripe-Signature": sign(body, SECRET)})
+                assert answer.status_code == 202
+
+        async def drained() -> bool:
+            return await asyncio.to_thread(pending, gw.engine) == 0
+
+        await eventually(drained)
+    assert await signalled_event_ids(dev_env.client, sub) == [
+        f"stripe:subscription:{sub}:activated", f"stripe:invoice:{inv}:issued",
+        f"stripe:payment:pi_{tag}:succeeded"]
