@@ -15,6 +15,7 @@ all workers together on top of that.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -76,6 +77,8 @@ class _Item:
     correlation_id: str
     outcome: asyncio.Future[ErpReceipt] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
+    # The caller's context (its trace span): the batch call runs in its first item's.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 class ErpBatcher:
@@ -125,7 +128,7 @@ class ErpBatcher:
                     await asyncio.sleep(self._linger_s)
                 await self._pacer.acquire()
                 batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
-                task = asyncio.create_task(self._send(batch))
+                task = asyncio.create_task(self._send(batch), context=batch[0].context)
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
 
