@@ -89,7 +89,7 @@ def replay(engine: Engine, mappers: Mapping[str, Mapper], letters: Sequence[Dead
             mapped = mapper.map(letter.body, routes_for(letter.channel))
         except MappingError as err:
             outcomes.append(_record(engine, letter, "still_failing", err.message,
-                                    category=err.category,
+                                    version=mapper.mapping_version, category=err.category,
                                     reason={"message": err.message, "errors": err.errors}))
             continue
         accepted = inbox.Accepted(
@@ -100,22 +100,22 @@ def replay(engine: Engine, mappers: Mapping[str, Mapper], letters: Sequence[Dead
         if receipt.duplicate:
             outcomes.append(_record(engine, letter, "duplicate",
                                     "the source event is already in the inbox",
-                                    status="superseded"))
+                                    version=mapper.mapping_version, status="superseded"))
             continue
         outcomes.append(_record(engine, letter, "replayed",
                                 f"{len(mapped.events)} canonical event(s) queued",
-                                status="replayed", inbox_id=receipt.inbox_id,
-                                events=len(mapped.events)))
+                                version=mapper.mapping_version, status="replayed",
+                                inbox_id=receipt.inbox_id, events=len(mapped.events)))
     return outcomes
 
 
 def _record(engine: Engine, letter: DeadLetter, outcome: str, detail: str, *,
-            status: str | None = None, category: str | None = None,
+            version: str | None = None, status: str | None = None, category: str | None = None,
             reason: dict[str, Any] | None = None, inbox_id: int | None = None,
             events: int = 0) -> ReplayOutcome:
     assert letter.id is not None
     entry = {"at": now_utc().isoformat(), "action": "replay", "outcome": outcome,
-             "reason": detail, "mapping_version": letter.mapping_version}
+             "reason": detail, "mapping_version": version or letter.mapping_version}
     with Session(engine) as s:
         row = s.get(DeadLetter, letter.id)
         assert row is not None

@@ -15,10 +15,11 @@ all workers together on top of that.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from opentelemetry import context as otel_context
 
 from canonical.errors import CashloopError
 
@@ -77,8 +78,8 @@ class _Item:
     correlation_id: str
     outcome: asyncio.Future[ErpReceipt] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
-    # The caller's context (its trace span): the batch call runs in its first item's.
-    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    # The caller's trace context: the batch call's span is a child of its first item's.
+    trace: otel_context.Context = field(default_factory=otel_context.get_current)
 
 
 class ErpBatcher:
@@ -128,15 +129,19 @@ class ErpBatcher:
                     await asyncio.sleep(self._linger_s)
                 await self._pacer.acquire()
                 batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
-                task = asyncio.create_task(self._send(batch), context=batch[0].context)
+                task = asyncio.create_task(self._send(batch))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Item]) -> None:
         try:
             self.calls += 1
-            outcomes = await self._inner.post_each([i.posting for i in batch],
-                                                   [i.correlation_id for i in batch])
+            token = otel_context.attach(batch[0].trace)
+            try:
+                outcomes = await self._inner.post_each([i.posting for i in batch],
+                                                       [i.correlation_id for i in batch])
+            finally:
+                otel_context.detach(token)
         except Exception as err:  # the whole call failed: every caller sees it
             for item in batch:
                 if not item.outcome.done():
