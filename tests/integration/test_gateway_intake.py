@@ -227,3 +227,23 @@ country = "US"
         await eventually(delivered)
         # no longer open: skipped, and says so
         assert await asyncio.to_thread(starter.main, ["dlq", "replay", str(letter.id)]) == 1
+
+
+async def test_dlq_list_and_show_report_the_kept_letter(tmp_path, monkeypatch, capsys):
+    unknown = {**DEMO[0], "event_id": "evt_listed", "event_type": "subscription.paused"}
+    cfg = config(tmp_path)
+    async with running_gateway(cfg) as gw:
+        refused = await gw.post_events(unknown)
+    letter_id = refused.json()["dead_letter_ids"][0]
+    monkeypatch.setenv("CASHLOOP_DATABASE_URL", cfg.store_url)
+    capsys.readouterr()
+    assert await asyncio.to_thread(starter.main, ["dlq", "list", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["id"], listed["category"], listed["source_event_id"]) == (
+        letter_id, "unknown_event_type", "evt_listed")
+    assert "body" not in listed
+    assert await asyncio.to_thread(starter.main, ["dlq", "show", str(letter_id)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert json.loads(shown["body"]) == unknown
+    assert shown["reason"]["errors"][0]["path"] == "event_type"
+    assert await asyncio.to_thread(starter.main, ["dlq", "show", "999999"]) == 1
