@@ -152,6 +152,16 @@ class Forwarder:
 
     async def _send(self, client: Client, subscription_id: str, rows: list[ForwardItem]) -> int:
         rows.sort(key=lambda r: (r.order_key, r.id or 0))
+        # The same canonical event from two source events (e.g. invoice.paid carrying the
+        # invoice that invoice.finalized also brings) is sent once; both rows are marked.
+        seen: set[str] = set()
+        unique, repeats = [], []
+        for row in rows:
+            (repeats if row.event_id in seen else unique).append(row)
+            seen.add(row.event_id)
+        if repeats:
+            await asyncio.to_thread(_mark, self._engine, [r.id for r in repeats if r.id], None)
+            rows = unique
         delivered = 0
         async with self._limit:
             for start in range(0, len(rows), MAX_EVENTS_PER_SIGNAL):

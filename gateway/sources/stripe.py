@@ -7,6 +7,8 @@
 * invoice.finalized -> invoice.issued (+ credit_memo.issued for negative proration lines)
 * invoice.paid, payment_intent.succeeded -> payment.succeeded (one canonical id per payment)
 * invoice.payment_failed -> payment.failed; invoice.voided -> invoice.voided
+  (invoice.paid, .payment_failed and .voided of a finalized invoice also emit its
+  invoice.issued, same id: the invoice never waits for a late invoice.finalized)
 * credit_note.created -> credit_memo.issued; charge.refunded -> payment.refunded (per refund)
 
 Canonical event ids are derived from the business object (`stripe:invoice:in_1:issued`),
@@ -39,6 +41,7 @@ from canonical.subscription import (
 )
 
 from . import stripe_documents as docs
+from . import stripe_invoices as invoices
 from .base import Category, Mapped, MappingError, Routes, problem
 from .customers import CustomerMap
 from .stripe_context import Context
@@ -124,7 +127,7 @@ def subscription_updated(ctx: Context) -> None:
     amendment = Amendment(
         amendment_id=f"am_{ctx.evt_id}", subscription_id=sub_id,
         effective_at=moment(ctx.created), new_items=items,
-        credit_memo_id=docs.credit_memo_id_of(invoice_id), invoice_id=invoice_id,
+        credit_memo_id=invoices.credit_memo_id_of(invoice_id), invoice_id=invoice_id,
         proration_basis=ProrationBasis.EXACT_TIME)
     ctx.emit(SubscriptionAmendedEvent, f"stripe:subscription:{sub_id}:amended:{ctx.evt_id}",
              moment(ctx.created), 1, sub_id, SubscriptionAmended(amendment=amendment))
@@ -134,7 +137,7 @@ HANDLERS: dict[str, Callable[[Context], None]] = {
     "customer.subscription.created": subscription_created,
     "customer.subscription.updated": subscription_updated,
     "customer.subscription.deleted": _cancel,
-    "invoice.finalized": docs.invoice_finalized,
+    "invoice.finalized": invoices.invoice_finalized,
     "invoice.paid": docs.invoice_paid,
     "invoice.payment_failed": docs.invoice_payment_failed,
     "invoice.voided": docs.invoice_voided,

@@ -1,21 +1,11 @@
-"""Stripe invoices, credit notes, payments and refunds mapped to canonical document events."""
+"""Stripe payments, payment failures, voids, credit notes and refunds mapped to canonical events."""
 
 from __future__ import annotations
 
-from canonical.billing import (
-    BillingReason,
-    CreditMemo,
-    CreditMemoLine,
-    Invoice,
-    InvoiceLine,
-    LineKind,
-    TaxResult,
-)
+from canonical.billing import CreditMemo, CreditMemoLine
 from canonical.events import (
     CreditMemoIssued,
     CreditMemoIssuedEvent,
-    InvoiceIssued,
-    InvoiceIssuedEvent,
     InvoiceVoided,
     InvoiceVoidedEvent,
     PaymentFailed,
@@ -28,125 +18,9 @@ from canonical.events import (
 from canonical.money import total
 from canonical.payment import Payment, PaymentFailure, Refund
 
-from .base import Route
 from .stripe_context import Context
-from .stripe_fields import (
-    Node,
-    currency_of,
-    day,
-    is_metered,
-    is_proration,
-    is_subscription_line,
-    line_taxes,
-    moment,
-    money,
-    price_id_of,
-    product_of,
-    tax_lines,
-)
-
-_REASONS = {"subscription_create": BillingReason.SUBSCRIPTION_CREATE,
-            "subscription_cycle": BillingReason.SUBSCRIPTION_CYCLE,
-            "subscription_update": BillingReason.SUBSCRIPTION_UPDATE}
-
-
-def credit_memo_id_of(invoice_id: str) -> str:
-    """The credit memo a proration invoice's negative lines become (credit-and-rebill)."""
-    return f"{invoice_id}-credit"
-
-
-def _subscription_of_invoice(ctx: Context, inv: Node) -> Route:
-    """Route of an invoice from its own fields, else from what the gateway learnt."""
-    inv_id = inv.req("id")
-    sub_id = (inv.dig("parent", "subscription_details", "subscription")
-              or inv.ref("subscription") or inv.dig("metadata", "subscription_id"))
-    if isinstance(sub_id, dict):
-        sub_id = sub_id.get("id")
-    if sub_id:
-        return Route(inv_id, str(sub_id), inv.ref("customer"), inv_id)
-    known = ctx.route(inv_id)
-    if known is None:
-        raise ctx.unroutable(f"{inv.path}.parent.subscription_details.subscription", inv_id)
-    return known
-
-
-def _learn_invoice(ctx: Context, inv: Node, route: Route) -> None:
-    ctx.learn(route.invoice_id, route.subscription_id, route.customer_id, route.invoice_id)
-    for field in ("payment_intent", "charge"):
-        ctx.learn(inv.ref(field), route.subscription_id, route.customer_id, route.invoice_id)
-
-
-def _lines(ctx: Context, inv: Node, currency: str) -> tuple[list[InvoiceLine],
-                                                             list[CreditMemoLine], list]:
-    """(positive invoice lines, credit lines from negative ones, tax lines of positives)."""
-    debit, credit, taxes = [], [], []
-    for line in inv.items("lines"):
-        line_id = line.req("id")
-        amount = money(line.req("amount", int), currency)
-        line_tax = line_taxes(line, currency)
-        inclusive = total((t[3] for t in line_tax if t[4]), currency)
-        net = amount - inclusive  # an inclusive tax is inside `amount`
-        period = line.opt_child("period")
-        start = day(period.req("start", int)) if period else None
-        end = day(period.req("end", int)) if period else None
-        if net.amount < 0:
-            tax = total((t[3] for t in line_tax), currency)
-            credit.append(CreditMemoLine(
-                line_id=line_id, description=line.opt("description") or "proration credit",
-                amount=-net, tax_amount=-tax,
-                period_start=start if start and end and end > start else None,
-                period_end=end if start and end and end > start else None))
-            continue
-        proration = is_proration(line)
-        kind = (LineKind.PRORATION if proration else LineKind.RECURRING
-                if is_subscription_line(line) and not is_metered(line) else LineKind.USAGE)
-        timed = kind != LineKind.USAGE and start is not None and end is not None and end > start
-        if not timed:
-            kind = LineKind.USAGE  # no service period: recognised at once
-        quantity = line.opt("quantity", int)
-        debit.append(InvoiceLine(
-            line_id=line_id, kind=kind, description=line.opt("description") or line_id,
-            sku=product_of(line), plan_code=price_id_of(line),
-            quantity=quantity if quantity is not None else 1, amount=net,
-            period_start=start if timed else None, period_end=end if timed else None))
-        taxes.extend(tax_lines(line_id, line_tax))
-    return debit, credit, taxes
-
-
-def invoice_finalized(ctx: Context) -> None:
-    inv = ctx.obj
-    inv_id = inv.req("id")
-    route = _subscription_of_invoice(ctx, inv)
-    account = ctx.customer(inv.ref("customer") or route.customer_id, f"{inv.path}.customer")
-    currency = currency_of(inv)
-    debit, credit, taxes = _lines(ctx, inv, currency)
-    finalized = (inv.dig("status_transitions", "finalized_at") or inv.opt("effective_at", int)
-                 or inv.req("created", int))
-    issued = day(finalized)
-    due = inv.opt("due_date", int)
-    _learn_invoice(ctx, inv, route)
-    sub_id = route.subscription_id
-    if debit:
-        tax = TaxResult(provider="stripe", calculation_id=inv_id, lines=taxes,
-                        total=total((t.amount for t in taxes), currency),
-                        calculated_at=moment(finalized))
-        invoice = Invoice(
-            invoice_id=inv_id, customer_id=account.customer_id, subscription_id=sub_id,
-            legal_entity=account.legal_entity, currency=currency, issued_on=issued,
-            due_on=max(day(due), issued) if due else issued, lines=debit,
-            billing_reason=_REASONS.get(inv.opt("billing_reason") or "", BillingReason.MANUAL),
-            tax=tax)
-        ctx.emit(InvoiceIssuedEvent, f"stripe:invoice:{inv_id}:issued", moment(finalized), 2,
-                 sub_id, InvoiceIssued(invoice=invoice))
-    if credit:
-        credited = inv_id if debit else None  # the credit nets on this invoice, as in Stripe
-        memo = CreditMemo(
-            credit_memo_id=credit_memo_id_of(inv_id), customer_id=account.customer_id,
-            subscription_id=sub_id, invoice_id=credited, legal_entity=account.legal_entity,
-            currency=currency, issued_on=issued, reason="proration credit (unused time)",
-            lines=credit)
-        ctx.emit(CreditMemoIssuedEvent, f"stripe:invoice:{inv_id}:credit", moment(finalized), 3,
-                 sub_id, CreditMemoIssued(credit_memo=memo))
+from .stripe_fields import Node, currency_of, line_taxes, moment, money
+from .stripe_invoices import issue_if_finalized, subscription_of_invoice
 
 
 def _payment_intent_of_invoice(inv: Node) -> str | None:
@@ -163,17 +37,17 @@ def _payment_intent_of_invoice(inv: Node) -> str | None:
 def invoice_paid(ctx: Context) -> None:
     inv = ctx.obj
     inv_id = inv.req("id")
-    route = _subscription_of_invoice(ctx, inv)
+    route = subscription_of_invoice(ctx, inv)
     account = ctx.customer(inv.ref("customer") or route.customer_id, f"{inv.path}.customer")
     currency = currency_of(inv)
     paid = inv.req("amount_paid", int)
+    issue_if_finalized(ctx, inv, route, account)
     if paid <= 0:
         ctx.ignore("invoice paid without money collected (amount_paid is 0)")
         return
     out_of_band = bool(inv.opt("paid_out_of_band", bool))
     payment_id = _payment_intent_of_invoice(inv) or f"{inv_id}-paid"
     at = moment(inv.dig("status_transitions", "paid_at") or ctx.created)
-    _learn_invoice(ctx, inv, route)
     ctx.learn(payment_id, route.subscription_id, route.customer_id, inv_id)
     payment = Payment(payment_id=payment_id, invoice_id=inv_id, customer_id=account.customer_id,
                       legal_entity=account.legal_entity, amount=money(paid, currency),
@@ -221,13 +95,13 @@ def _method(pi: Node) -> str:
 def invoice_payment_failed(ctx: Context) -> None:
     inv = ctx.obj
     inv_id = inv.req("id")
-    route = _subscription_of_invoice(ctx, inv)
+    route = subscription_of_invoice(ctx, inv)
     account = ctx.customer(inv.ref("customer") or route.customer_id, f"{inv.path}.customer")
     currency = currency_of(inv)
     attempt = max(1, inv.opt("attempt_count", int) or 1)
     payment_id = _payment_intent_of_invoice(inv) or f"{inv_id}-attempt-{attempt}"
     error = inv.dig("payment_intent", "last_payment_error") or {}
-    _learn_invoice(ctx, inv, route)
+    issue_if_finalized(ctx, inv, route, account)
     at = moment(ctx.created)
     failure = PaymentFailure(
         payment_id=payment_id, invoice_id=inv_id, customer_id=account.customer_id,
@@ -241,7 +115,9 @@ def invoice_payment_failed(ctx: Context) -> None:
 def invoice_voided(ctx: Context) -> None:
     inv = ctx.obj
     inv_id = inv.req("id")
-    route = _subscription_of_invoice(ctx, inv)
+    route = subscription_of_invoice(ctx, inv)
+    account = ctx.customer(inv.ref("customer") or route.customer_id, f"{inv.path}.customer")
+    issue_if_finalized(ctx, inv, route, account)  # an invoice is voided after it was issued
     at = moment(inv.dig("status_transitions", "voided_at") or ctx.created)
     ctx.emit(InvoiceVoidedEvent, f"stripe:invoice:{inv_id}:voided", at, 6,
              route.subscription_id, InvoiceVoided(invoice_id=inv_id, voided_on=at.date(),

@@ -118,7 +118,8 @@ def test_invoice_finalized_keeps_lines_periods_and_stripe_tax(routes) -> None:
 def test_invoice_paid_and_payment_intent_succeeded_become_one_canonical_payment(routes) -> None:
     run(se.event("evt_2", "invoice.finalized", T0 + 60, first_invoice()), routes)
     paid = first_invoice("paid", paid_at=T0 + 120, payment_intent="pi_3Test0001")
-    (by_invoice,) = run(se.event("evt_3", "invoice.paid", T0 + 120, paid), routes).events
+    issued, by_invoice = run(se.event("evt_3", "invoice.paid", T0 + 120, paid), routes).events
+    assert issued.event_id == "stripe:invoice:in_1TestInv000001:issued"  # same as finalized's
     pi = se.payment_intent("pi_3Test0001", CUS, 116620, "eur", T0 + 60)  # current API: no link
     (by_intent,) = run(se.event("evt_4", "payment_intent.succeeded", T0 + 120, pi),
                        routes).events
@@ -129,6 +130,23 @@ def test_invoice_paid_and_payment_intent_succeeded_become_one_canonical_payment(
         "pi_3Test0001", "in_1TestInv000001", "1166.20 EUR")
 
 
+def test_invoice_paid_arriving_first_carries_the_invoice_it_pays(routes) -> None:
+    paid = first_invoice("paid", paid_at=T0 + 120, payment_intent="pi_3Early")
+    issued, payment = run(se.event("evt_p", "invoice.paid", T0 + 120, paid), routes).events
+    (late,) = run(se.event("evt_f", "invoice.finalized", T0 + 60, first_invoice()),
+                  routes).events
+    assert issued.model_dump() == late.model_dump()  # one invoice, whichever comes first
+    assert issued.occurred_at < payment.occurred_at
+    assert payment.payload.payment.invoice_id == issued.payload.invoice.invoice_id
+
+
+def test_draft_invoice_voided_before_finalizing_is_only_a_void(routes) -> None:
+    draft = first_invoice("void", voided_at=MID)
+    draft["status_transitions"]["finalized_at"] = None
+    (event,) = run(se.event("evt_d", "invoice.voided", MID, draft), routes).events
+    assert event.event_type == "invoice.voided"
+
+
 def test_payment_intent_without_a_known_invoice_is_ignored(routes) -> None:
     pi = se.payment_intent("pi_3Unrelated", CUS, 500, "eur", T0)
     mapped = run(se.event("evt_5", "payment_intent.succeeded", T0, pi), routes)
@@ -137,7 +155,9 @@ def test_payment_intent_without_a_known_invoice_is_ignored(routes) -> None:
 
 def test_payment_failed_maps_with_attempt(routes) -> None:
     failed = first_invoice("open", payment_intent="pi_3Fail", attempt_count=2)
-    (event,) = run(se.event("evt_6", "invoice.payment_failed", T0 + 3600, failed), routes).events
+    issued, event = run(se.event("evt_6", "invoice.payment_failed", T0 + 3600, failed),
+                        routes).events
+    assert issued.event_type == "invoice.issued"
     failure = event.payload.failure
     assert event.event_type == "payment.failed"
     assert (failure.payment_id, failure.attempt, str(failure.amount)) == (
@@ -146,8 +166,8 @@ def test_payment_failed_maps_with_attempt(routes) -> None:
 
 def test_invoice_voided_maps_with_void_date(routes) -> None:
     voided = first_invoice("void", voided_at=MID)
-    (event,) = run(se.event("evt_7", "invoice.voided", MID, voided), routes).events
-    assert event.event_type == "invoice.voided"
+    issued, event = run(se.event("evt_7", "invoice.voided", MID, voided), routes).events
+    assert (issued.event_type, event.event_type) == ("invoice.issued", "invoice.voided")
     assert event.payload.voided_on == dt.date(2026, 2, 15)
     assert event.keys.subscription_id == SUB
 
