@@ -31,6 +31,10 @@ SANDBOX_OFFSETS: dict[str, int] = {
 ERP_TARGETS = ("erp-legacy", "erp-cloud")
 PROJECT_ROOT = Path(__file__).resolve().parent
 
+# Documented development values `make up`/`make demo` use when the real ones are unset.
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_cashloop_dev"
+DEV_API_KEYS = "demo:dev-key"
+
 
 class Settings(BaseSettings):
     """Every knob, with the documented loopback defaults (see README "Configuration")."""
@@ -81,6 +85,22 @@ class Settings(BaseSettings):
     # dunning days in a demo): {"day_seconds": 2}.
     flow_config_json: str | None = None
 
+    # --- gateway (see docs/gateway.md) ---
+    # Stripe endpoint signing secrets, comma-separated, newest first (rotation). SecretStr:
+    # never printed or logged.
+    stripe_webhook_secrets: SecretStr | None = None
+    # Canonical-event API keys as comma-separated `source:key` pairs.
+    api_keys: SecretStr | None = None
+    # Stripe customer -> Cashloop customer account and legal entity.
+    stripe_customers_file: Path = PROJECT_ROOT / "config" / "stripe_customers.toml"
+    # Per-call timeout, breaker and cache of the synchronous validation API.
+    validation_timeout_s: float = 2.0
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    reference_cache_ttl_s: float = 300.0
+    # How long Stripe events wait in the inbox so late siblings can be put in order.
+    resequence_window_s: float = 2.0
+
     @cached_property
     def temporal_target(self) -> str:
         return self.temporal_address or f"{self.host}:{self.temporal_port}"
@@ -95,6 +115,26 @@ class Settings(BaseSettings):
         if name in self.sandbox_urls:
             return self.sandbox_urls[name]
         return f"http://{self.host}:{self.sandbox_port + SANDBOX_OFFSETS[name]}"
+
+    def webhook_secrets(self) -> list[str]:
+        """The Stripe signing secrets, newest first."""
+        raw = self.stripe_webhook_secrets.get_secret_value() if self.stripe_webhook_secrets else ""
+        return [s.strip() for s in raw.split(",") if s.strip()]
+
+    def api_key_map(self) -> dict[str, str]:
+        """source -> API key, from `source:key` pairs.
+
+        Raises:
+            ValueError: a pair without a source or a key (the key itself is not shown).
+        """
+        raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        keys: dict[str, str] = {}
+        for number, pair in enumerate((p.strip() for p in raw.split(",") if p.strip()), 1):
+            source, _, key = pair.partition(":")
+            if not source.strip() or not key.strip():
+                raise ValueError(f"CASHLOOP_API_KEYS pair {number} is not `source:key`")
+            keys[source.strip()] = key.strip()
+        return keys
 
     def store_url(self, name: str) -> str:
         """Database URL for one store; SQLite gets a file per store."""

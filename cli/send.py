@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     p.add_argument("--skip-invalid", action="store_true",
                    help="send the valid lines even if some are invalid")
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--via", choices=["temporal", "gateway"], default="temporal",
+                   help="signal Temporal directly (default) or POST to the gateway's "
+                        "/v1/events with the first key of CASHLOOP_API_KEYS")
     p.set_defaults(func=send_command)
 
 
@@ -88,8 +91,32 @@ async def send_command(args: argparse.Namespace, settings: Settings) -> int:
     if problems and not args.skip_invalid:
         print(f"refused: {len(problems)} invalid line(s); nothing sent", file=sys.stderr)
         return 2
+    if args.via == "gateway":
+        return await _send_via_gateway(events, settings, 1 if problems else 0)
     client = await connect(settings)
     await deliver(client, events, flow_config(settings), args.concurrency)
     subs = len({e.subscription_id for e in events})
     print(f"sent {len(events)} events for {subs} subscriptions")
     return 1 if problems else 0
+
+
+async def _send_via_gateway(events: list[Event], settings: Settings, code: int) -> int:
+    import httpx
+
+    from gateway.client import GatewayClient, GatewayError
+
+    keys = settings.api_key_map()
+    if not keys:
+        print("--via gateway needs CASHLOOP_API_KEYS (source:key)", file=sys.stderr)
+        return 2
+    url = f"http://{settings.host}:{settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        try:
+            results = await GatewayClient(http, next(iter(keys.values()))).post_events(events)
+        except (GatewayError, httpx.HTTPError) as exc:
+            print(f"refused by the gateway at {url}: {exc}", file=sys.stderr)
+            return 2
+    fresh = sum(r["accepted"] for r in results)
+    print(f"sent {len(events)} events to {url}: {fresh} accepted, "
+          f"{len(events) - fresh} duplicates")
+    return code

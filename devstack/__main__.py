@@ -20,6 +20,9 @@ def main() -> int:
     sub.add_parser("down", help="stop what `up` started")
     demo = sub.add_parser("demo", help="run the demo scenario end to end")
     demo.add_argument("--scenario", type=Path, default=PROJECT_ROOT / "examples" / "demo.jsonl")
+    demo.add_argument("--stripe", type=Path,
+                      default=PROJECT_ROOT / "examples" / "stripe_webhooks.jsonl",
+                      help="Stripe webhook events (one per line) sent signed to the gateway")
     demo.add_argument("--keep", action="store_true", help="leave the stack running")
     args = p.parse_args()
     settings = Settings()
@@ -41,7 +44,7 @@ def main() -> int:
         print("stopped: " + (", ".join(f"{p.name} (pid {p.pid})" for p in procs) or "nothing"))
         return 0
     try:
-        return asyncio.run(run_demo(settings, args.scenario, args.keep))
+        return asyncio.run(run_demo(settings, args.scenario, args.keep, args.stripe))
     except (RuntimeError, TimeoutError) as err:
         print(f"make demo failed: {err}", file=sys.stderr)
         return 1

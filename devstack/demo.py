@@ -1,14 +1,16 @@
 """`make demo`: the main job end to end on the embedded default, then stop.
 
-Starts a fresh stack under <data dir>/demo, seeds the sandboxes from the scenario's
-setup file (examples/demo-setup.json: payment outcomes, ERP confirmation delay, flow
-settings), sends the scenario through `starter.py send`'s delivery, waits for every
-subscription to settle (flows waiting on a far timer, such as next year's renewal,
-count as settled), prints the state table and the flows still waiting, closes the first
-quarter (PeriodCloseWorkflow), prints the trial balance and deferred revenue rollforward
-of every legal entity, writes the hledger journal and has `hledger check` judge it;
-exits 0 only if everything settled, every trial balance balances, every rollforward
-ties and hledger accepts the journal.
+Starts a fresh stack under <data dir>/demo (with the flow settings of the scenario's
+setup file, examples/demo-setup.json), seeds the sandboxes from that file (payment
+outcomes, ERP confirmation delay), sends the scenario through the ingestion gateway (the
+canonical events via POST /v1/events, the Stripe part as signed webhooks to
+POST /v1/webhooks/stripe, one of them redelivered), waits for every subscription to
+settle (flows waiting on a far timer, such as next year's renewal, count as settled),
+prints the state table and the flows still waiting, closes the first quarter
+(PeriodCloseWorkflow), prints the trial balance and deferred revenue rollforward of every
+legal entity, writes the hledger journal and has `hledger check` judge it; exits 0 only
+if everything settled, every trial balance balances, every rollforward ties and hledger
+accepts the journal.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from temporalio.client import Client
 
 from adapters.erp.sandbox import SandboxErpReader
 from adapters.payments.sandbox import SandboxPaymentsAdmin
+from canonical.events import Event
 from canonical.ledger import JournalEntry
 from canonical.reports import deferred_balance, deferred_rollforward
 from cli.close import close_input, render, run_close
@@ -40,12 +43,12 @@ from cli.ledger import (
     schedule_deferral,
     trial_balances,
 )
-from cli.send import deliver, flow_config, read_events
+from cli.send import read_events
 from cli.status import render as render_status
 from cli.status import subscription_views
+from gateway.client import GatewayClient
 from settings import Settings, load_entities
 from temporal_client import connect
-from workflows.config import FlowConfig
 from workflows.subscription_state import SubscriptionView
 
 from . import stack
@@ -63,8 +66,8 @@ def settled(view: SubscriptionView, expected_events: int,
             and not view.busy and far)
 
 
-async def apply_setup(settings: Settings, setup: dict[str, Any]) -> FlowConfig:
-    """Seed the sandboxes as the scenario needs; the flow settings it runs with."""
+async def apply_setup(settings: Settings, setup: dict[str, Any]) -> None:
+    """Seed the sandboxes as the scenario needs."""
     async with httpx.AsyncClient(base_url=settings.sandbox_url("payments"), timeout=30) as c:
         payments = SandboxPaymentsAdmin(c)
         for rule in setup.get("payments", []):
@@ -73,8 +76,6 @@ async def apply_setup(settings: Settings, setup: dict[str, Any]) -> FlowConfig:
     for name, config in setup.get("erp", {}).items():
         async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=30) as c:
             await SandboxErpReader(c).set_config(**config)
-    base = flow_config(settings)
-    return FlowConfig(**{**base.model_dump(), **setup.get("flow_config", {})})
 
 
 def render_waiting(views: list[SubscriptionView]) -> str:
@@ -98,14 +99,53 @@ async def wait_settled(client: Client, expected: Counter[str],
         await asyncio.sleep(0.5)
 
 
-async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
+def read_stripe(path: Path | None) -> list[dict[str, Any]]:
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def send_through_gateway(demo: Settings, events: list[Event],
+                               stripe: list[dict[str, Any]]) -> Counter[str]:
+    """Post the scenario to the gateway; returns canonical events expected per subscription."""
+    credentials, _ = stack.gateway_credentials(demo)
+    api_key = next(iter(credentials.api_key_map().values()))
+    async with httpx.AsyncClient(base_url=stack.gateway_url(demo), timeout=30) as http:
+        gateway = GatewayClient(http, api_key, credentials.webhook_secrets()[0])
+        results = await gateway.post_events(events)
+        accepted = sum(r["accepted"] for r in results)
+        print(f"  POST /v1/events: {accepted} canonical events accepted", flush=True)
+        mapped: dict[str, set[str]] = defaultdict(set)
+        ignored = 0
+        for evt in stripe:
+            answer = await gateway.post_stripe(evt)
+            ignored += answer.get("ignored") is not None
+            for e in answer["events"]:
+                mapped[e["subscription_id"]].add(e["event_id"])
+        if stripe:
+            again = await gateway.post_stripe(stripe[0])
+            print(f"  POST /v1/webhooks/stripe: {len(stripe)} signed webhooks -> "
+                  f"{sum(map(len, mapped.values()))} canonical events, {ignored} ignored; "
+                  f"a redelivery of {stripe[0]['id']} answered duplicate={again['duplicate']}",
+                  flush=True)
+    expected = Counter(e.subscription_id for e in events)
+    expected.update({sub: len(ids) for sub, ids in mapped.items()})
+    return expected
+
+
+async def run_demo(settings: Settings, scenario: Path, keep: bool,
+                   stripe_scenario: Path | None = None) -> int:
     events, problems = read_events(scenario)
     if problems:
         print("\n".join(problems))
         return 2
     setup_file = scenario.with_name("demo-setup.json")
     setup = json.loads(setup_file.read_text()) if setup_file.exists() else {}
-    demo = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
+    # The scenario's flow settings (e.g. a one-second dunning "day") reach every process
+    # that starts workflows, the gateway's forwarder included, through the settings.
+    flow = {**json.loads(settings.flow_config_json or "{}"), **setup.get("flow_config", {})}
+    demo = settings.model_copy(update={"data_dir": settings.data_dir / "demo",
+                                       "flow_config_json": json.dumps(flow) if flow else None})
     shutil.rmtree(demo.data_dir, ignore_errors=True)
     print(f"starting a fresh stack under {demo.data_dir} ...", flush=True)
     procs = await asyncio.to_thread(stack.up, demo)
@@ -116,12 +156,13 @@ async def run_demo(settings: Settings, scenario: Path, keep: bool) -> int:
         print(f"  {note}")
     try:
         client = await connect(demo, secrets)
-        config = await apply_setup(demo, setup)
+        await apply_setup(demo, setup)
         started = time.monotonic()
-        await deliver(client, events, config)
-        expected = Counter(e.subscription_id for e in events)
-        print(f"\nsent {len(events)} events for {len(expected)} subscriptions "
-              f"from {scenario}; waiting for the flows to settle ...", flush=True)
+        print(f"\nsending {scenario.name} and {stripe_scenario.name if stripe_scenario else '-'} "
+              f"through the gateway at {stack.gateway_url(demo)} ...", flush=True)
+        expected = await send_through_gateway(demo, events, read_stripe(stripe_scenario))
+        print(f"sent {sum(expected.values())} events for {len(expected)} subscriptions; "
+              "waiting for the flows to settle ...", flush=True)
         ok, views = await wait_settled(client, expected)
         elapsed = time.monotonic() - started
         print(f"\n{'settled' if ok else 'NOT SETTLED'} after {elapsed:.1f}s\n")

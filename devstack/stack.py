@@ -3,13 +3,14 @@
 Temporal dev server (SQLite file under the data dir, WAL + synchronous=normal: a
 crash of the machine may lose the last moments of workflow state, a crash of the
 process loses nothing; see docs/performance.md), then the codec server (the UI is
-pointed at it with --ui-codec-endpoint), the sandbox systems, then the worker. Every port
-is a documented default overridable by environment variable.
+pointed at it with --ui-codec-endpoint), the sandbox systems, the ingestion gateway, then
+the worker. Every port is a documented default overridable by environment variable.
 
 Payloads are encrypted here as in production: unless CASHLOOP_CODEC_KEYS(_FILE) is set, a
 DEVELOPMENT key is generated once into <data dir>/secrets/dev-codec-keys, and the codec
 server takes the documented development token unless CASHLOOP_CODEC_TOKEN is set
-(docs/security.md).
+(docs/security.md). The gateway takes the documented development signing secret and API
+key unless CASHLOOP_STRIPE_WEBHOOK_SECRETS / CASHLOOP_API_KEYS are set (docs/gateway.md).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import httpx
 from pydantic import SecretStr
 
 from security.keys import dev_key_path, ensure_dev_key_file
-from settings import ERP_TARGETS, SANDBOX_OFFSETS, Settings
+from settings import (
+    DEV_API_KEYS,
+    DEV_STRIPE_WEBHOOK_SECRET,
+    ERP_TARGETS,
+    SANDBOX_OFFSETS,
+    Settings,
+)
 from settings_secrets import Secrets, load_secrets
 from workflows.search import dev_server_flags
 
@@ -94,10 +101,35 @@ def child_env(settings: Settings, secrets: Secrets | None = None) -> dict[str, s
     for name in SHARED_SETTINGS:
         env[f"CASHLOOP_{name.upper()}"] = str(getattr(settings, name))
     env["CASHLOOP_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.flow_config_json:
+        env["CASHLOOP_FLOW_CONFIG_JSON"] = settings.flow_config_json
     if settings.database_url:
         env["CASHLOOP_DATABASE_URL"] = settings.database_url.get_secret_value()
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def gateway_credentials(settings: Settings) -> tuple[Settings, list[str]]:
+    """Settings with the documented development secret and API key where unset, and notes.
+
+    Returns:
+        (settings the gateway and its senders use, what was defaulted — to print)
+    """
+    notes, update = [], {}
+    if not settings.webhook_secrets():
+        update["stripe_webhook_secrets"] = DEV_STRIPE_WEBHOOK_SECRET
+        notes.append("CASHLOOP_STRIPE_WEBHOOK_SECRETS is unset: the gateway uses the "
+                     f"development signing secret {DEV_STRIPE_WEBHOOK_SECRET}")
+    if not settings.api_key_map():
+        update["api_keys"] = DEV_API_KEYS
+        notes.append(f"CASHLOOP_API_KEYS is unset: the gateway uses the development key "
+                     f"{DEV_API_KEYS} (source:key)")
+    fields = {k: SecretStr(v) for k, v in update.items()}
+    return settings.model_copy(update=fields), notes
+
+
+def gateway_url(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.gateway_port}"
 
 
 def temporal_command(settings: Settings) -> list[str]:
@@ -115,7 +147,8 @@ def temporal_command(settings: Settings) -> list[str]:
 
 
 def busy_ports(settings: Settings) -> list[int]:
-    ports = [settings.temporal_port, settings.temporal_ui_port, settings.codec_port]
+    ports = [settings.temporal_port, settings.temporal_ui_port, settings.codec_port,
+             settings.gateway_port]
     ports += [p for p in (settings.worker_metrics_port, settings.sdk_metrics_port) if p]
     ports += [settings.sandbox_port + off for off in SANDBOX_OFFSETS.values()]
     return [p for p in ports if processes.port_open(settings.host, p)]
@@ -152,6 +185,12 @@ def up(settings: Settings) -> list[Proc]:
     logs = settings.data_dir / "logs"
     secrets, _notes = stack_secrets(settings)
     env = child_env(settings, secrets)
+    credentials, notes = gateway_credentials(settings)
+    for note in notes:
+        print(note, flush=True)
+    env["CASHLOOP_STRIPE_WEBHOOK_SECRETS"] = ",".join(credentials.webhook_secrets())
+    env["CASHLOOP_API_KEYS"] = ",".join(f"{s}:{k}" for s, k in
+                                        credentials.api_key_map().items())
     started: list[Proc] = []
     try:
         temporal = processes.start(
@@ -173,6 +212,12 @@ def up(settings: Settings) -> list[Proc]:
         started.append(sandboxes)
         for name in sandbox_names():
             wait_healthy(settings.sandbox_url(name), sandboxes)
+
+        gateway = processes.start("gateway", [sys.executable, "-m", "gateway"], logs, env,
+                                  f"{gateway_url(settings)} (POST /v1/events, "
+                                  "/v1/webhooks/stripe; GET /v1/health)")
+        started.append(gateway)
+        wait_healthy(gateway_url(settings), gateway)
 
         metrics = ", ".join(f"http://{settings.host}:{p}/metrics" for p in
                             (settings.worker_metrics_port, settings.sdk_metrics_port) if p)

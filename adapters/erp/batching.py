@@ -19,9 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from opentelemetry import context as otel_context
+
 from canonical.errors import CashloopError
 
-from .port import ErpReceipt, Posting
+from .port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting
 
 
 class BatchCapableErp(Protocol):
@@ -37,6 +39,12 @@ class BatchCapableErp(Protocol):
                               correlation_id: str) -> ErpReceipt: ...
 
     async def get_receipt(self, external_id: str, *, correlation_id: str) -> ErpReceipt: ...
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]: ...
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock: ...
 
 
 class Pacer:
@@ -70,6 +78,8 @@ class _Item:
     correlation_id: str
     outcome: asyncio.Future[ErpReceipt] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
+    # The caller's trace context: the batch call's span is a child of its first item's.
+    trace: otel_context.Context = field(default_factory=otel_context.get_current)
 
 
 class ErpBatcher:
@@ -126,8 +136,12 @@ class ErpBatcher:
     async def _send(self, batch: list[_Item]) -> None:
         try:
             self.calls += 1
-            outcomes = await self._inner.post_each([i.posting for i in batch],
-                                                   [i.correlation_id for i in batch])
+            token = otel_context.attach(batch[0].trace)
+            try:
+                outcomes = await self._inner.post_each([i.posting for i in batch],
+                                                       [i.correlation_id for i in batch])
+            finally:
+                otel_context.detach(token)
         except Exception as err:  # the whole call failed: every caller sees it
             for item in batch:
                 if not item.outcome.done():
@@ -166,5 +180,23 @@ class ErpBatcher:
         await self._pacer.acquire()
         try:
             return await self._inner.get_receipt(external_id, correlation_id=correlation_id)
+        finally:
+            self._pacer.release()
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        await self._pacer.acquire()
+        try:
+            return await self._inner.open_revenue_periods(legal_entity, through,
+                                                          correlation_id=correlation_id)
+        finally:
+            self._pacer.release()
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        await self._pacer.acquire()
+        try:
+            return await self._inner.lock_period(legal_entity, period,
+                                                 correlation_id=correlation_id)
         finally:
             self._pacer.release()

@@ -1,0 +1,1 @@
+"""Source modules: one per upstream system, each mapping its messages to canonical events."""
