@@ -120,7 +120,8 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
         proration.prorate_amendment, proration.renewal_term, payments.collect_payment,
     ]
     erp_activities: list[Callable[..., Any]] = [
-        erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
+        erp.post_to_erp, erp.post_routed, erp.reverse_erp_document, erp.cancel_erp_contract,
+        erp.get_erp_receipt,
         erp.list_open_revenue_periods, erp.lock_erp_period,
     ]
     interceptors = worker_interceptors(client)

@@ -57,9 +57,16 @@ def _context(info: activity.Info, arg: Any) -> dict[str, Any]:
 
 
 def _invoice_postings(arg: Any) -> tuple[int, str | None]:
-    postings = getattr(arg, "postings", None) or []
-    count = sum(1 for p in postings if getattr(p, "kind", None) == "invoice")
-    return count, getattr(arg, "legal_entity", None)
+    """Invoices in an ERP activity's input: one target's postings or several (groups)."""
+    groups = getattr(arg, "groups", None) or [arg]
+    count, entity = 0, None
+    for group in groups:
+        invoices = sum(1 for p in getattr(group, "postings", None) or []
+                       if getattr(p, "kind", None) == "invoice")
+        if invoices:
+            count += invoices
+            entity = entity or getattr(group, "legal_entity", None)
+    return count, entity if count else getattr(groups[0], "legal_entity", None)
 
 
 class ObservabilityInterceptor(Interceptor):
