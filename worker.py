@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crm import CrmActivities
@@ -98,7 +98,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   recognition: dict[str, RecognitionMethod] | None = None,
                   task_queue: str, erp_task_queue: str,
                   erp_max_postings_per_s: float | None = None,
-                  max_cached_workflows: int = 2000) -> list[Worker]:
+                  max_cached_workflows: int = 2000, sandboxed: bool = True) -> list[Worker]:
     """The main and ERP workers; tests call this with their own ports and queues.
 
     `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
@@ -126,7 +126,9 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     ]
     interceptors = worker_interceptors(client)
     main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                  activities=main_activities, workflow_runner=workflow_runner(),
+                  activities=main_activities,
+                  workflow_runner=(workflow_runner() if sandboxed
+                                   else UnsandboxedWorkflowRunner()),
                   interceptors=interceptors,
                   max_cached_workflows=max_cached_workflows,
                   max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20)
@@ -188,7 +190,8 @@ async def run(settings: Settings) -> None:
             entities=load_entities(settings.entities_file),
             recognition=load_recognition_methods(settings.plans_file),
             task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
-            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch)
+            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch,
+            sandboxed=settings.workflow_sandbox)
         async with contextlib.AsyncExitStack() as stack:
             for w in workers:
                 await stack.enter_async_context(w)

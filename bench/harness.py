@@ -26,7 +26,11 @@ def bench_settings(**overrides: object) -> Settings:
 
 
 def _interrupt(signum: int, _frame: object) -> None:
-    """A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the stack still stops."""
+    """A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the stack still stops.
+
+    Later SIGTERMs are ignored: they would abort the clean-up itself.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 

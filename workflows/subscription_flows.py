@@ -34,6 +34,8 @@ from .renewal import RenewalState as RS
 from .subscription_state import CancellationRequest, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
+PATCH_CHILD_REPORT_RACE = "child-report-before-start"
+
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
 
@@ -73,8 +75,14 @@ class SubscriptionFlows:
         except WorkflowAlreadyStartedError:
             self._o._intake.finding("FlowAlreadyRunning", None, f"{child_id} already runs")
             return False
-        self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
-                                                    state="Started")
+        # The child's first progress report can be delivered in the same workflow task
+        # as its start, before this line: it must not be overwritten (the entity would
+        # then wait for a child that already said it is sleeping, or has finished).
+        reported = child_id in self._o._children or any(
+            p.workflow_id == child_id for p in self._snap.outcomes)
+        if not (reported and workflow.patched(PATCH_CHILD_REPORT_RACE)):
+            self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
+                                                        state="Started")
         self._o._record(str(self._o._state), note=f"started {child_id}")
         return True
 

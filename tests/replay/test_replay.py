@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from worker import WORKFLOWS, workflow_runner
+from workflows.calls import PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL
 from workflows.subscription import PATCH_FLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -20,6 +21,8 @@ REQUIRED = {  # what the suite promises to cover
     "cancellation_requested", "cancellation_non_payment", "subscription",
     "activation_parked_then_retried", "amendment_compensated",
     "subscription_continued_as_new", "subscription_before_flows",
+    "activation_before_perf", "subscription_before_perf", "amendment_before_perf",
+    "renewal_before_perf", "dunning_recovered_before_perf",
 }
 
 
@@ -59,3 +62,19 @@ def test_history_from_before_the_patch_takes_the_old_path() -> None:
     old = json.loads((HISTORIES / "subscription_before_flows.json").read_text())["events"]
     assert not any(e.get("eventType") == "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"
                    and "RenewalFlow" in json.dumps(e) for e in old)
+
+
+def scheduled_activities(name: str) -> list[str]:
+    events = json.loads((HISTORIES / f"{name}.json").read_text())["events"]
+    return [e["activityTaskScheduledEventAttributes"]["activityType"]["name"] for e in events
+            if "activityTaskScheduledEventAttributes" in e]
+
+
+@pytest.mark.parametrize("name", ["activation", "subscription"])
+def test_histories_from_before_the_perf_patches_keep_their_activities(name: str) -> None:
+    """Recorded before calls became local activities: replay must take the old path."""
+    old, new = f"{name}_before_perf", name
+    assert not {PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL} & set(patches(old))
+    assert "post_to_erp" in scheduled_activities(old)
+    assert {PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL} <= set(patches(new))
+    assert set(scheduled_activities(new)) == {"post_routed"}
