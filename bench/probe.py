@@ -83,6 +83,18 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+async def await_documents(settings: Settings, ids: set[str], poll_s: float = 2.0) -> None:
+    """Poll the ERP sandboxes (not Temporal: queries are workflow tasks that would load
+    the server being measured) until every expected document is there."""
+    while True:
+        docs = await erp_documents(settings)
+        missing = ids - docs.keys()
+        if not missing:
+            return
+        progress(f"{len(ids) - len(missing)}/{len(ids)} expected ERP documents")
+        await asyncio.sleep(poll_s)
+
+
 class SdkCounters:
     """Task counters from the worker's SDK metrics endpoint (Prometheus text)."""
 

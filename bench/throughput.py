@@ -26,7 +26,14 @@ from bench import report
 from bench.harness import bench_settings, naive_worker, pid_of, running_stack
 from bench.mixed import Mix, events_of, stream
 from bench.naive_app import run_baseline
-from bench.probe import SdkCounters, await_settled, erp_documents, post_all, progress
+from bench.probe import (
+    SdkCounters,
+    await_documents,
+    await_settled,
+    erp_documents,
+    post_all,
+    progress,
+)
 from bench.procstat import CpuMeter
 from temporal_client import connect
 
@@ -59,7 +66,8 @@ async def measure(subscriptions: int, seed: int, naive_events: int | None,
         progress(f"cashloop: {len(events)} events of {subscriptions} subscriptions")
         accepted_at = await post_all(settings, events)
         progress("all accepted by the gateway")
-        views = await await_settled(client, lives)
+        await await_documents(settings, {d for e in events if (d := report.document_of(e))})
+        views = await await_settled(client, lives, poll_s=5.0)
         docs = await erp_documents(settings)
         cpu = meter.stop()
         after = await sdk.read()

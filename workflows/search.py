@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
@@ -45,10 +47,26 @@ def dev_server_flags() -> list[str]:
     return flags
 
 
+# Upserts that would not change a value are skipped: each upsert is a history event and
+# a visibility write on the server, and flows refresh their attributes after every step.
+PATCH_SKIP_UNCHANGED = "search-skip-unchanged"
+_UNSET = object()
+# What each running workflow instance last upserted (replay rebuilds it identically).
+_upserted: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def upsert(enabled: bool, *updates: SearchAttributeUpdate) -> None:
     """Upsert from workflow code when the server knows the attributes."""
-    if enabled and updates:
-        workflow.upsert_search_attributes(list(updates))
+    if not (enabled and updates):
+        return
+    if workflow.patched(PATCH_SKIP_UNCHANGED):
+        last = _upserted.setdefault(workflow.instance(), {})
+        changed = [u for u in updates if last.get(u.key.name, _UNSET) != u.value]
+        last.update((u.key.name, u.value) for u in changed)
+        updates = tuple(changed)
+        if not updates:
+            return
+    workflow.upsert_search_attributes(list(updates))
 
 
 def next_action(at: datetime | None) -> SearchAttributeUpdate:
