@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -140,6 +141,8 @@ class Flow:
 
     FLOW: ClassVar[str]
     TRANSITIONS: ClassVar[dict[Any, frozenset[Any]]]
+    # The PostingStatus a state implies (states not listed leave it as it is).
+    POSTING: ClassVar[dict[Any, search.PostingStatus]] = {}
 
     def _init_flow(self, config: FlowConfig, initial: StrEnum, correlation_id: str,
                    audit: list[AuditRecord] | None = None) -> None:
@@ -150,6 +153,27 @@ class Flow:
         self._parked: ParkedStep | None = None
         self._release: RetryInput | SkipInput | None = None
         self._children: dict[str, ChildProgress] = {}
+        # Every search attribute set so far, by name: each upsert sends them all, so what
+        # finance filters on is complete and current after every transition. A run after
+        # continue-as-new starts from the attributes its predecessor left.
+        self._search: dict[str, SearchAttributeUpdate] = search.current()
+
+    # --- search attributes -------------------------------------------------------------
+
+    def _remember(self, *updates: SearchAttributeUpdate) -> None:
+        """Set attributes that go out with the next upsert (the next transition's)."""
+        for update in updates:
+            self._search[update.key.name] = update
+
+    def _upsert(self, *updates: SearchAttributeUpdate) -> None:
+        """Remember `updates` and upsert the whole current set (one command, as before).
+
+        Only the number of upsert commands matters to replay, not their content, so
+        histories recorded when fewer attributes were sent still replay.
+        """
+        self._remember(*updates)
+        if updates:
+            search.upsert(self._config.search_attributes, *self._search.values())
 
     # --- state machine -----------------------------------------------------------------
 
@@ -160,7 +184,22 @@ class Flow:
             raise IllegalTransitionError(self.FLOW, self._state, to)
         self._record(str(to), event_id=event_id, note=note, documents=documents)
         self._state = to
-        search.upsert(self._config.search_attributes, search.O2C_STATE.value_set(str(to)))
+        status = self.POSTING.get(to)
+        self._upsert(search.O2C_STATE.value_set(str(to)),
+                     *([search.POSTING_STATUS.value_set(status)] if status else []),
+                     *self._transition_search(to, documents or []))
+
+    def _transition_search(self, to: StrEnum, documents: list[str]
+                           ) -> list[SearchAttributeUpdate]:
+        """Further attributes a flow sets on a transition (its documents, by default)."""
+        return [self._with_documents(documents)] if documents else []
+
+    def _with_documents(self, documents: list[str]) -> SearchAttributeUpdate:
+        """ErpDocumentIds with `documents` added (the newest LIST_KEEP)."""
+        known = self._search.get(search.ERP_DOCUMENT_IDS.name)
+        ids = list(known.value or []) if known is not None else []  # type: ignore[call-overload]
+        ids += [d for d in documents if d not in ids]
+        return search.ERP_DOCUMENT_IDS.value_set(ids[-search.LIST_KEEP:])
 
     def _record(self, to_state: str, *, event_id: str | None = None, note: str = "",
                 documents: list[str] | None = None) -> None:
@@ -273,10 +312,11 @@ class Flow:
                                   since=workflow.now())
         self._record(str(self._state), note=f"parked at {step}: {reason}: {message[:200]}")
         workflow.logger.warning("flow parked", extra={"step": step, "reason": reason})
-        search.upsert(self._config.search_attributes, search.POSTING_STATUS.value_set(status))
+        self._upsert(search.POSTING_STATUS.value_set(status),
+                     *search.parked(step, reason, self._parked.since))
         await self._notify_parent()
         await workflow.wait_condition(lambda: self._release is not None)
         self._parked = None
-        search.upsert(self._config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.PENDING),
+                     *search.released())
         await self._notify_parent()

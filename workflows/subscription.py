@@ -51,7 +51,7 @@ from .subscription_state import (
     SubscriptionState,
     SubscriptionView,
 )
-from .subscription_view import earliest_wait, refresh_amounts, view_of
+from .subscription_view import amounts, earliest_wait, view_of
 
 S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
@@ -140,10 +140,11 @@ class SubscriptionWorkflow(Flow):
 
     @workflow.run
     async def run(self, input: SubscriptionInput) -> None:
-        search.upsert(self._config.search_attributes,
-                      search.SUBSCRIPTION_ID.value_set(self._id),
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.O2C_STATE.value_set(str(self._state)))
+        fresh = ([] if search.POSTING_STATUS.name in self._search
+                 else [search.POSTING_STATUS.value_set(search.PostingStatus.PENDING)])
+        self._upsert(search.SUBSCRIPTION_ID.value_set(self._id),
+                     search.O2C_FLOW.value_set(self.FLOW),
+                     search.O2C_STATE.value_set(str(self._state)), *fresh)
         while True:
             timeout = self._intake.gap_timeout()
             # A timeout means the gap wait is over; take_ready then proceeds past the gap.
@@ -255,10 +256,9 @@ class SubscriptionWorkflow(Flow):
         customer, sub = event.payload.customer, event.payload.subscription
         self._snap.customer, self._snap.subscription = customer, sub
         self._snap.correlation_id = self._correlation_id = event.correlation_id
-        search.upsert(self._config.search_attributes,
-                      search.CUSTOMER_ID.value_set(customer.customer_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(event.correlation_id))
+        self._upsert(search.CUSTOMER_ID.value_set(customer.customer_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(event.correlation_id))
         self._transition(S.ACTIVATING, event_id=event.event_id)
         result = await self._step("activation", lambda _: workflow.execute_child_workflow(
             ActivationFlow.run,
@@ -290,13 +290,13 @@ class SubscriptionWorkflow(Flow):
                      note=f"finding {finding.kind}: {finding.detail}"[:500])
         if workflow.patched(PATCH_FLOWS):
             kinds = sorted({f.kind for f in self._snap.findings})
-            search.upsert(self._config.search_attributes, search.FINDINGS.value_set(kinds))
+            self._upsert(search.FINDINGS.value_set(kinds))
 
     def _refresh_next_action(self) -> None:
         at = earliest_wait(self._children.values())
         if at != self._next_action:
             self._next_action = at
-            search.upsert(self._config.search_attributes, search.next_action(at))
+            self._upsert(search.next_action(at))
 
     def _refresh_search(self) -> None:
-        refresh_amounts(self._config, self._invoices)
+        self._upsert(*amounts(self._invoices))
