@@ -86,7 +86,8 @@ def _invoice_of(event: Event) -> str | None:
 class DocumentPoster:
     def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
                  customer: Callable[[], CustomerAccount | None],
-                 on_invoice: Callable[[Invoice], None] | None = None) -> None:
+                 on_invoice: Callable[[Invoice], None] | None = None,
+                 on_applied: Callable[[Event], None] | None = None) -> None:
         self._owner = owner
         self._config = config
         self._calls = Calls(config)
@@ -94,6 +95,8 @@ class DocumentPoster:
         self._customer = customer
         # Told of every posted invoice (with its tax): the entity keeps its service lines.
         self._on_invoice = on_invoice
+        # Told of every document the ERP has taken (the entity measures payment latency).
+        self._on_applied = on_applied
         # Booking rates of invoices built in this batch, before their views exist.
         self._new_rates: dict[str, Decimal | None] = {}
 
@@ -210,6 +213,8 @@ class DocumentPoster:
             note += "; FLAG " + "; ".join(moved)
         self._owner._record(str(self._owner._state), event_id=event.event_id, note=note,
                             documents=docs)
+        if self._on_applied is not None:
+            self._on_applied(event)
         posted_at = ([search.INVOICE_POSTED_AT.value_set(workflow.now())]
                      if isinstance(postings[0], InvoicePosting) else [])
         self._owner._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),

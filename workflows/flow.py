@@ -25,6 +25,7 @@ from temporalio.exceptions import (
 
 from . import search
 from .config import FlowConfig
+from .measure import measure
 
 T = TypeVar("T")
 AUDIT_KEEP = 500  # newest records kept in state; older ones stay in earlier runs' histories
@@ -312,6 +313,7 @@ class Flow:
                                   since=workflow.now())
         self._record(str(self._state), note=f"parked at {step}: {reason}: {message[:200]}")
         workflow.logger.warning("flow parked", extra={"step": step, "reason": reason})
+        measure("parkings", 1, flow=self.FLOW, reason=reason)
         self._upsert(search.POSTING_STATUS.value_set(status),
                      *search.parked(step, reason, self._parked.since))
         await self._notify_parent()

@@ -35,6 +35,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped, StepFailedForGoodError
+from .measure import measure
 from .postings import (
     invoice_external_ids,
     invoice_postings,
@@ -170,6 +171,12 @@ class RenewalFlow(SagaFlow):
             return False
         return True
 
+    def _measure_lag(self, outcome: str) -> None:
+        """Renewal processing lag: from the term's end (when the renewal is due) to now."""
+        sub = self._input.subscription
+        lag = (workflow.now() - midnight(sub.term_end)).total_seconds()
+        measure("renewal_processing_lag", lag, legal_entity=sub.legal_entity, outcome=outcome)
+
     def _result(self, state: RenewalState, **fields: Any) -> RenewalResult:
         return RenewalResult(state=state, number=self._input.number, **fields)
 
@@ -214,6 +221,7 @@ class RenewalFlow(SagaFlow):
             if not isinstance(closed, Skipped):
                 docs.append(closed.document_id)
         self._transition(S.ENDED, documents=docs)
+        self._measure_lag("ended")
         self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
         return self._result(S.ENDED, ended_on=sub.term_end, documents=docs,
                             reason="renewal opt-out")
@@ -273,6 +281,7 @@ class RenewalFlow(SagaFlow):
         await self._confirmed(receipts[invoice_ext], entity, cid)
         self._transition(S.RENEWED, documents=docs,
                          note=f"term {term.term_start}..{term.term_end}, invoice {invoice_id}")
+        self._measure_lag("renewed")
         self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
         return self._result(S.RENEWED, term=term, invoice=invoice, new_lines=lines_out,
                             contract_external_id=contract_id, documents=docs)

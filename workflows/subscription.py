@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceIssuedEvent,
         InvoiceVoidedEvent,
         PaymentFailedEvent,
+        PaymentSucceededEvent,
         SubscriptionActivatedEvent,
         SubscriptionAmendedEvent,
         SubscriptionCancelledEvent,
@@ -36,6 +37,7 @@ from .documents import DocumentPoster, is_document_event
 from .flow import ChildProgress, Flow, Skipped
 from .intake import Intake
 from .ledger_view import replace_lines
+from .measure import measure
 from .quote import quote_cancellation
 from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
@@ -57,6 +59,7 @@ S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
 # before it replay on the old path (tests/histories/subscription_before_flows.json).
 PATCH_FLOWS = "o2c-flows-v1"
+RECEIVED_KEEP = 1000  # arrival times of payment events not applied yet
 
 
 @workflow.defn
@@ -75,26 +78,37 @@ class SubscriptionWorkflow(Flow):
                               rescan_after_gap=lambda: workflow.patched(PATCH_FLOWS))
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
-                                      lambda: self._snap.customer, self._invoice_posted)
+                                      lambda: self._snap.customer, self._invoice_posted,
+                                      self._document_applied)
         self._flows = SubscriptionFlows(self)
         self._rules = DocumentRules(self)
         self._run_events = 0
         self._busy = False
         self._progress = False  # a child reported progress since the last search upsert
         self._next_action: dt.datetime | None = None
+        # When each payment event arrived (signal time), for the payment application
+        # latency metric; not carried over continue-as-new (a metric, not state).
+        self._received: dict[str, dt.datetime] = {}
 
     # --- messages ----------------------------------------------------------------------
 
     @workflow.signal
     def submit(self, event: Event) -> None:
         """An upstream event (signal-with-start from the gateway or starter)."""
-        self._intake.receive(event)
+        self._receive(event)
 
     @workflow.signal
     def submit_batch(self, events: list[Event]) -> None:
         """Several events at once: one signal, one history event."""
         for event in events:
-            self._intake.receive(event)
+            self._receive(event)
+
+    def _receive(self, event: Event) -> None:
+        if isinstance(event, PaymentSucceededEvent):
+            self._received.setdefault(event.event_id, workflow.now())
+            if len(self._received) > RECEIVED_KEEP:  # duplicates are never applied
+                self._received.pop(next(iter(self._received)))
+        self._intake.receive(event)
 
     @workflow.query
     def state(self) -> SubscriptionView:
@@ -281,6 +295,13 @@ class SubscriptionWorkflow(Flow):
             await self._flows.schedule_renewal()
 
     # --- bookkeeping -------------------------------------------------------------------
+
+    def _document_applied(self, event: Event) -> None:
+        received = self._received.pop(event.event_id, None)
+        if received is not None and self._snap.subscription is not None:
+            measure("payment_application_latency",
+                    (workflow.now() - received).total_seconds(),
+                    legal_entity=self._snap.subscription.legal_entity)
 
     def _invoice_posted(self, invoice: Invoice) -> None:
         self._snap.lines = replace_lines(self._snap.lines, [], service_lines(invoice))
