@@ -92,10 +92,15 @@ class Found:
     attributes: dict[str, Any]
 
 
-async def find(client: Client, name: str, **values: str) -> list[Found]:
-    """Run a recipe; every matching workflow with its Cashloop search attributes."""
+async def find(client: Client, name: str, *, scope: str | None = None,
+               **values: str) -> list[Found]:
+    """Run a recipe; every matching workflow with its Cashloop search attributes.
+
+    `scope` is ANDed to the recipe (tests narrow it to their own task queue).
+    """
+    query = query_for(name, **values)
     found = []
-    async for wf in client.list_workflows(query_for(name, **values)):
+    async for wf in client.list_workflows(f"({query}) AND ({scope})" if scope else query):
         attrs = {pair.key.name: pair.value for pair in wf.typed_search_attributes}
         found.append(Found(wf.id, wf.workflow_type, wf.status.name if wf.status else "?",
                            attrs))
