@@ -63,9 +63,14 @@ inbox_backlog = _meter.create_observable_gauge(
     description="Events received but not yet delivered to a workflow")
 
 
-def observe_inbox_backlog(source: Callable[[], Iterable[tuple[int, dict[str, str]]]]) -> None:
-    """Register a callback giving (depth, labels) pairs at each scrape (the gateway's inbox)."""
+def observe_inbox_backlog(source: Callable[[], Iterable[tuple[int, dict[str, str]]]]
+                          ) -> Callable[[], None]:
+    """Register a callback giving (depth, labels) pairs at each scrape (the gateway's inbox).
+
+    Returns the function that unregisters it (the gateway's shutdown calls it).
+    """
     _backlog_sources.append(source)
+    return lambda: _backlog_sources.remove(source) if source in _backlog_sources else None
 
 
 _parked_sources: list[Callable[[], Iterable[tuple[int, dict[str, str]]]]] = []
