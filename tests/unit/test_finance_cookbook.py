@@ -45,3 +45,12 @@ def test_placeholders_are_filled_and_quotes_escaped() -> None:
 
 def test_workflows_and_the_worker_agree_on_the_metric_hook() -> None:
     assert measure.EXTERN == workflow_metrics.EXTERN
+
+
+def test_make_up_points_finance_at_the_ui_and_the_cookbook() -> None:
+    from devstack.stack import finance_pointer
+    from settings import Settings
+
+    text = "\n".join(finance_pointer(Settings(temporal_ui_port=18233)))
+    assert ":18233/namespaces/default/workflows" in text
+    assert "docs/finance-cookbook.md" in text and BY_NAME["parked"].query in text
