@@ -25,6 +25,7 @@ from temporalio.exceptions import (
 
 from . import search
 from .config import FlowConfig
+from .flow_search import FlowSearch
 from .measure import measure
 
 T = TypeVar("T")
@@ -137,7 +138,7 @@ def is_permanent(err: StepFailure) -> bool:
     return isinstance(cause, ApplicationError) and cause.non_retryable
 
 
-class Flow:
+class Flow(FlowSearch):
     """Mixin for workflow classes; subclasses set FLOW, TRANSITIONS and call `_init_flow`."""
 
     FLOW: ClassVar[str]
@@ -154,27 +155,7 @@ class Flow:
         self._parked: ParkedStep | None = None
         self._release: RetryInput | SkipInput | None = None
         self._children: dict[str, ChildProgress] = {}
-        # Every search attribute set so far, by name: each upsert sends them all, so what
-        # finance filters on is complete and current after every transition. A run after
-        # continue-as-new starts from the attributes its predecessor left.
-        self._search: dict[str, SearchAttributeUpdate] = search.current()
-
-    # --- search attributes -------------------------------------------------------------
-
-    def _remember(self, *updates: SearchAttributeUpdate) -> None:
-        """Set attributes that go out with the next upsert (the next transition's)."""
-        for update in updates:
-            self._search[update.key.name] = update
-
-    def _upsert(self, *updates: SearchAttributeUpdate) -> None:
-        """Remember `updates` and upsert the whole current set (one command, as before).
-
-        Only the number of upsert commands matters to replay, not their content, so
-        histories recorded when fewer attributes were sent still replay.
-        """
-        self._remember(*updates)
-        if updates:
-            search.upsert(self._config.search_attributes, *self._search.values())
+        self._init_search()
 
     # --- state machine -----------------------------------------------------------------
 
@@ -194,13 +175,6 @@ class Flow:
                            ) -> list[SearchAttributeUpdate]:
         """Further attributes a flow sets on a transition (its documents, by default)."""
         return [self._with_documents(documents)] if documents else []
-
-    def _with_documents(self, documents: list[str]) -> SearchAttributeUpdate:
-        """ErpDocumentIds with `documents` added (the newest LIST_KEEP)."""
-        known = self._search.get(search.ERP_DOCUMENT_IDS.name)
-        ids = list(known.value or []) if known is not None else []  # type: ignore[call-overload]
-        ids += [d for d in documents if d not in ids]
-        return search.ERP_DOCUMENT_IDS.value_set(ids[-search.LIST_KEEP:])
 
     def _record(self, to_state: str, *, event_id: str | None = None, note: str = "",
                 documents: list[str] | None = None) -> None:

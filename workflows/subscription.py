@@ -37,7 +37,7 @@ from .documents import DocumentPoster, is_document_event
 from .flow import ChildProgress, Flow, Skipped
 from .intake import Intake
 from .ledger_view import replace_lines
-from .measure import measure
+from .measure import PaymentArrivals
 from .quote import quote_cancellation
 from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
@@ -59,7 +59,6 @@ S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
 # before it replay on the old path (tests/histories/subscription_before_flows.json).
 PATCH_FLOWS = "o2c-flows-v1"
-RECEIVED_KEEP = 1000  # arrival times of payment events not applied yet
 
 
 @workflow.defn
@@ -86,9 +85,7 @@ class SubscriptionWorkflow(Flow):
         self._busy = False
         self._progress = False  # a child reported progress since the last search upsert
         self._next_action: dt.datetime | None = None
-        # When each payment event arrived (signal time), for the payment application
-        # latency metric; not carried over continue-as-new (a metric, not state).
-        self._received: dict[str, dt.datetime] = {}
+        self._arrivals = PaymentArrivals()  # for the payment application latency metric
 
     # --- messages ----------------------------------------------------------------------
 
@@ -105,9 +102,7 @@ class SubscriptionWorkflow(Flow):
 
     def _receive(self, event: Event) -> None:
         if isinstance(event, PaymentSucceededEvent):
-            self._received.setdefault(event.event_id, workflow.now())
-            if len(self._received) > RECEIVED_KEEP:  # duplicates are never applied
-                self._received.pop(next(iter(self._received)))
+            self._arrivals.arrived(event.event_id)
         self._intake.receive(event)
 
     @workflow.query
@@ -297,11 +292,8 @@ class SubscriptionWorkflow(Flow):
     # --- bookkeeping -------------------------------------------------------------------
 
     def _document_applied(self, event: Event) -> None:
-        received = self._received.pop(event.event_id, None)
-        if received is not None and self._snap.subscription is not None:
-            measure("payment_application_latency",
-                    (workflow.now() - received).total_seconds(),
-                    legal_entity=self._snap.subscription.legal_entity)
+        if self._snap.subscription is not None:
+            self._arrivals.applied(event.event_id, self._snap.subscription.legal_entity)
 
     def _invoice_posted(self, invoice: Invoice) -> None:
         self._snap.lines = replace_lines(self._snap.lines, [], service_lines(invoice))
