@@ -42,9 +42,11 @@ from adapters.tax.port import TaxPort
 from adapters.tax.sandbox import SandboxTaxAdapter
 from canonical.accounts import LegalEntity
 from canonical.catalog import RecognitionMethod
+from cli.cookbook import PARKED_NOW
 from observability.interceptor import ObservabilityInterceptor
 from observability.logging import configure_logging, get_logger
-from observability.metrics import MetricsServer, sdk_runtime
+from observability.metrics import MetricsServer, observe_parked, sdk_runtime
+from observability.parked import ParkedCount
 from observability.tracing import client_interceptors, configure_tracing, has_tracing
 from settings import (
     ERP_TARGETS,
@@ -180,6 +182,8 @@ async def run(settings: Settings) -> None:
     runtime = (sdk_runtime(settings.host, settings.sdk_metrics_port)
                if settings.sdk_metrics_port else None)
     client = await connect(settings, secrets, runtime=runtime)
+    # cashloop_parked_items: counted from visibility at each scrape (observability/parked.py)
+    unobserve = observe_parked(ParkedCount(client, PARKED_NOW, asyncio.get_running_loop()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -203,6 +207,7 @@ async def run(settings: Settings) -> None:
             print(f"worker polling {settings.task_queue} and {settings.erp_task_queue} "
                   f"on {settings.temporal_target}", flush=True)
             await stop.wait()
+    unobserve()
     if metrics_server:
         metrics_server.close()
 

@@ -87,6 +87,8 @@ class ActivationFlow(SagaFlow):
     TRANSITIONS = TRANSITIONS
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
+    POSTING = {S.ACTIVE: search.PostingStatus.POSTED,
+               S.COMPENSATED: search.PostingStatus.COMPENSATED}
 
     @workflow.init
     def __init__(self, input: ActivationInput) -> None:
@@ -101,13 +103,12 @@ class ActivationFlow(SagaFlow):
     @workflow.run
     async def run(self, input: ActivationInput) -> ActivationResult:
         customer, sub, cid = input.customer, input.subscription, input.correlation_id
-        search.upsert(input.config.search_attributes,
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.CUSTOMER_ID.value_set(customer.customer_id),
-                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(cid),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(customer.customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(cid),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
         outcome = await self._saga(self._attempt)
         if isinstance(outcome, Compensated):
             outcome = ActivationResult(
@@ -189,9 +190,8 @@ class ActivationFlow(SagaFlow):
         refs["provisioning"] = granted.subscription_id
 
         self._transition(S.ACTIVE, note=f"references {refs}")
-        search.upsert(input.config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
-                      search.ERP_DOCUMENT_IDS.value_set(documents))
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
+                     search.ERP_DOCUMENT_IDS.value_set(documents))
         return ActivationResult(state=S.ACTIVE, crm_account_id=refs.get("crm"),
                                 references=refs, documents=documents,
                                 contract_external_id=contract_id)

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceIssuedEvent,
         InvoiceVoidedEvent,
         PaymentFailedEvent,
+        PaymentSucceededEvent,
         SubscriptionActivatedEvent,
         SubscriptionAmendedEvent,
         SubscriptionCancelledEvent,
@@ -36,6 +37,7 @@ from .documents import DocumentPoster, is_document_event
 from .flow import ChildProgress, Flow, Skipped
 from .intake import Intake
 from .ledger_view import replace_lines
+from .measure import PaymentArrivals
 from .quote import quote_cancellation
 from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
@@ -51,7 +53,7 @@ from .subscription_state import (
     SubscriptionState,
     SubscriptionView,
 )
-from .subscription_view import earliest_wait, refresh_amounts, view_of
+from .subscription_view import amounts, earliest_wait, view_of
 
 S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
@@ -75,26 +77,33 @@ class SubscriptionWorkflow(Flow):
                               rescan_after_gap=lambda: workflow.patched(PATCH_FLOWS))
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
-                                      lambda: self._snap.customer, self._invoice_posted)
+                                      lambda: self._snap.customer, self._invoice_posted,
+                                      self._document_applied)
         self._flows = SubscriptionFlows(self)
         self._rules = DocumentRules(self)
         self._run_events = 0
         self._busy = False
         self._progress = False  # a child reported progress since the last search upsert
         self._next_action: dt.datetime | None = None
+        self._arrivals = PaymentArrivals()  # for the payment application latency metric
 
     # --- messages ----------------------------------------------------------------------
 
     @workflow.signal
     def submit(self, event: Event) -> None:
         """An upstream event (signal-with-start from the gateway or starter)."""
-        self._intake.receive(event)
+        self._receive(event)
 
     @workflow.signal
     def submit_batch(self, events: list[Event]) -> None:
         """Several events at once: one signal, one history event."""
         for event in events:
-            self._intake.receive(event)
+            self._receive(event)
+
+    def _receive(self, event: Event) -> None:
+        if isinstance(event, PaymentSucceededEvent):
+            self._arrivals.arrived(event.event_id)
+        self._intake.receive(event)
 
     @workflow.query
     def state(self) -> SubscriptionView:
@@ -140,10 +149,11 @@ class SubscriptionWorkflow(Flow):
 
     @workflow.run
     async def run(self, input: SubscriptionInput) -> None:
-        search.upsert(self._config.search_attributes,
-                      search.SUBSCRIPTION_ID.value_set(self._id),
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.O2C_STATE.value_set(str(self._state)))
+        fresh = ([] if search.POSTING_STATUS.name in self._search
+                 else [search.POSTING_STATUS.value_set(search.PostingStatus.PENDING)])
+        self._upsert(search.SUBSCRIPTION_ID.value_set(self._id),
+                     search.O2C_FLOW.value_set(self.FLOW),
+                     search.O2C_STATE.value_set(str(self._state)), *fresh)
         while True:
             timeout = self._intake.gap_timeout()
             # A timeout means the gap wait is over; take_ready then proceeds past the gap.
@@ -255,10 +265,9 @@ class SubscriptionWorkflow(Flow):
         customer, sub = event.payload.customer, event.payload.subscription
         self._snap.customer, self._snap.subscription = customer, sub
         self._snap.correlation_id = self._correlation_id = event.correlation_id
-        search.upsert(self._config.search_attributes,
-                      search.CUSTOMER_ID.value_set(customer.customer_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(event.correlation_id))
+        self._upsert(search.CUSTOMER_ID.value_set(customer.customer_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(event.correlation_id))
         self._transition(S.ACTIVATING, event_id=event.event_id)
         result = await self._step("activation", lambda _: workflow.execute_child_workflow(
             ActivationFlow.run,
@@ -282,6 +291,10 @@ class SubscriptionWorkflow(Flow):
 
     # --- bookkeeping -------------------------------------------------------------------
 
+    def _document_applied(self, event: Event) -> None:
+        if self._snap.subscription is not None:
+            self._arrivals.applied(event.event_id, self._snap.subscription.legal_entity)
+
     def _invoice_posted(self, invoice: Invoice) -> None:
         self._snap.lines = replace_lines(self._snap.lines, [], service_lines(invoice))
 
@@ -290,13 +303,13 @@ class SubscriptionWorkflow(Flow):
                      note=f"finding {finding.kind}: {finding.detail}"[:500])
         if workflow.patched(PATCH_FLOWS):
             kinds = sorted({f.kind for f in self._snap.findings})
-            search.upsert(self._config.search_attributes, search.FINDINGS.value_set(kinds))
+            self._upsert(search.FINDINGS.value_set(kinds))
 
     def _refresh_next_action(self) -> None:
         at = earliest_wait(self._children.values())
         if at != self._next_action:
             self._next_action = at
-            search.upsert(self._config.search_attributes, search.next_action(at))
+            self._upsert(search.next_action(at))
 
     def _refresh_search(self) -> None:
-        refresh_amounts(self._config, self._invoices)
+        self._upsert(*amounts(self._invoices))

@@ -49,7 +49,6 @@ async def test_worker_metrics_count_attempts_retries_erp_errors_and_invoices(
             await settle(engine, Counter({life.subscription_id: 2 for life in lives}))
             async with httpx.AsyncClient(base_url=engine.urls["erp-cloud"]) as http:
                 erp_stats = await SandboxAdminClient(http, "erp").stats()
-            erp_address = engine.urls["erp-cloud"].removeprefix("http://")
             queues = engine.config.task_queue, engine.config.erp_task_queue
         after = scrape(server.url)
         sdk = scrape(f"http://127.0.0.1:{sdk_port}/metrics")
@@ -61,7 +60,7 @@ async def test_worker_metrics_count_attempts_retries_erp_errors_and_invoices(
 
     injected = erp_stats["by_status"].get("503", 0)
     assert injected > 0  # the seeded faults did hit
-    assert delta("cashloop_erp_api_errors_total", erp=erp_address, status_code="503") == injected
+    assert delta("cashloop_erp_api_errors_total", erp="erp-cloud", status_code="503") == injected
     main_q, erp_q = queues
     # An attempt stops at its first refused HTTP call, so faults and failed attempts pair
     # up across both ERP activities (post_routed carries several ERP groups in order).
