@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # and the replay tests always run workflows sandboxed, so non-deterministic code
     # still fails there.
     workflow_sandbox: bool = False
+    # Workflows the worker keeps in memory; beyond it the least recently used are evicted
+    # (and replayed from history when they wake), so memory is bounded by this number,
+    # not by the number of subscriptions.
+    worker_max_cached_workflows: int = 2000
     otel_exporter: str = "none"
     worker_metrics_port: int = 9464
     sdk_metrics_port: int = 9465

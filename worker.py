@@ -195,7 +195,8 @@ async def run(settings: Settings) -> None:
             recognition=load_recognition_methods(settings.plans_file),
             task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
             erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch,
-            sandboxed=settings.workflow_sandbox)
+            sandboxed=settings.workflow_sandbox,
+            max_cached_workflows=settings.worker_max_cached_workflows)
         async with contextlib.AsyncExitStack() as stack:
             for w in workers:
                 await stack.enter_async_context(w)

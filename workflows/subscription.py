@@ -39,6 +39,7 @@ from .intake import Intake
 from .ledger_view import replace_lines
 from .measure import PaymentArrivals
 from .quote import quote_cancellation
+from .renewal_window import RenewalWindows
 from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
     LIVE,
@@ -80,6 +81,7 @@ class SubscriptionWorkflow(Flow):
                                       lambda: self._snap.customer, self._invoice_posted,
                                       self._document_applied)
         self._flows = SubscriptionFlows(self)
+        self._windows = RenewalWindows(self)
         self._rules = DocumentRules(self)
         self._run_events = 0
         self._busy = False
@@ -154,6 +156,7 @@ class SubscriptionWorkflow(Flow):
         self._upsert(search.SUBSCRIPTION_ID.value_set(self._id),
                      search.O2C_FLOW.value_set(self.FLOW),
                      search.O2C_STATE.value_set(str(self._state)), *fresh)
+        self._windows.rearm()
         while True:
             timeout = self._intake.gap_timeout()
             # A timeout means the gap wait is over; take_ready then proceeds past the gap.
@@ -165,6 +168,9 @@ class SubscriptionWorkflow(Flow):
                 if self._snap.outcomes:
                     self._busy = True
                     await self._flows.apply_outcome(self._snap.outcomes.pop(0))
+                elif self._windows.due:
+                    self._busy = True
+                    await self._flows.start_due_renewal()
                 elif self._snap.requests:
                     self._busy = True
                     await self._flows.cancel_requested(self._snap.requests[0])
@@ -185,7 +191,7 @@ class SubscriptionWorkflow(Flow):
 
     def _has_work(self) -> bool:
         return (self._intake.has_new() or bool(self._snap.outcomes or self._snap.requests)
-                or self._progress)
+                or self._progress or bool(self._windows.due))
 
     def _should_continue_as_new(self) -> bool:
         return (workflow.info().is_continue_as_new_suggested()

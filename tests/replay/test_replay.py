@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 
 from worker import WORKFLOWS, workflow_runner
 from workflows.calls import PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL
+from workflows.renewal_window import PATCH_DEFERRED_RENEWAL
 from workflows.subscription import PATCH_FLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -22,7 +23,7 @@ REQUIRED = {  # what the suite promises to cover
     "activation_parked_then_retried", "amendment_compensated",
     "subscription_continued_as_new", "subscription_before_flows",
     "activation_before_perf", "subscription_before_perf", "amendment_before_perf",
-    "renewal_before_perf", "dunning_recovered_before_perf",
+    "renewal_before_perf", "dunning_recovered_before_perf", "subscription_renewal_deferred",
 }
 
 
@@ -78,3 +79,15 @@ def test_histories_from_before_the_perf_patches_keep_their_activities(name: str)
     assert "post_to_erp" in scheduled_activities(old)
     assert {PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL} <= set(patches(new))
     assert set(scheduled_activities(new)) == {"post_routed"}
+
+
+def test_deferred_renewal_history_starts_the_child_after_the_window_timer() -> None:
+    """The entity's timer fires first, then the renewal child starts (not at activation)."""
+    assert PATCH_DEFERRED_RENEWAL in patches("subscription_renewal_deferred")
+    events = json.loads((HISTORIES / "subscription_renewal_deferred.json").read_text())["events"]
+    kinds = [e["eventType"] for e in events]
+    fired = kinds.index("EVENT_TYPE_TIMER_FIRED")
+    renewal_starts = [i for i, e in enumerate(events)
+                      if e["eventType"] == "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+                      and "RenewalFlow" in json.dumps(e)]
+    assert renewal_starts and renewal_starts[0] > fired
