@@ -74,7 +74,8 @@ async def erp_documents(settings: Settings) -> dict[str, ErpDocument]:
     docs: dict[str, ErpDocument] = {}
     for name in ERP_TARGETS:
         async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=120) as c:
-            docs.update({d.external_id: d for d in await SandboxErpReader(c).documents()})
+            docs.update({d.external_id: d
+                         for d in await SandboxErpReader(c).observed_documents()})
     return docs
 
 

@@ -259,6 +259,11 @@ class SandboxErpReader(SandboxAdminClient):
         body = (await self._call("GET", "/v1/documents", params=params)).json()
         return [ErpDocument.model_validate(d) for d in body["documents"]]
 
+    async def observed_documents(self) -> list[ErpDocument]:
+        """The whole register through the admin path (no rate limit, not counted)."""
+        body = (await self._call("GET", "/_admin/documents")).json()
+        return [ErpDocument.model_validate(d) for d in body["documents"]]
+
     async def schedules(self, legal_entity: str | None = None) -> list[ErpSchedule]:
         """Revenue schedules with their periods (functional amounts when foreign)."""
         params = {"legal_entity": legal_entity} if legal_entity else None
