@@ -32,7 +32,7 @@ from adapters.sandbox.client import SandboxAdminClient
 from bench import report
 from bench.harness import bench_settings, naive_worker, pid_of, running_stack
 from bench.naive_app import run_baseline
-from bench.probe import await_settled, erp_documents, post_all, progress
+from bench.probe import await_documents, await_settled, erp_documents, post_all, progress
 from bench.procstat import CpuMeter
 from devstack import streams
 from settings import ERP_TARGETS, Settings
@@ -97,15 +97,19 @@ async def measure(events: int, subscriptions: int, rps: float, concurrency: int,
         with naive_worker(settings, "naive") as naive:
             meter.pids["naive-worker"] = naive.pid
             progress(f"naive baseline: {events} workflows")
+            meter.start()
             naive_s = await run_baseline(plain, "naive", events)
+            naive_cpu = meter.stop()
             del meter.pids["naive-worker"]
         progress(f"naive baseline took {naive_s:.1f} s; activating {subscriptions} "
                  "subscriptions (untimed)")
         activations = [life.events[0] for life in lives]
         await post_all(settings, activations)
-        for life in lives:  # settle on the activation alone
+        await await_documents(settings, {report.document_of(e) or "" for e in activations},
+                              poll_s=5.0)
+        for life in lives:  # then settle on the activation alone (one round of queries)
             life.events = life.events[:1]
-        await await_settled(client, lives)
+        await await_settled(client, lives, poll_s=5.0)
         before = await erp_stats(settings)
 
         progress(f"burst: {events} invoice events")
@@ -123,7 +127,8 @@ async def measure(events: int, subscriptions: int, rps: float, concurrency: int,
     return {
         "events": events, "subscriptions": subscriptions,
         "erp": {"rps_limit": rps, "max_concurrency": concurrency, "batch": batch},
-        "naive": {"seconds": round(naive_s, 1), "events_per_s": round(naive_eps, 1)},
+        "naive": {"seconds": round(naive_s, 1), "events_per_s": round(naive_eps, 1),
+                  "cpu_ms_per_event": report.per_event(naive_cpu, events)},
         "intake_s": round(intake_s, 1), "drain_s": round(drain_s, 1),
         "events_per_s": round(events / drain_s, 1),
         "erp_calls": after["requests"] - before["requests"],
