@@ -1,12 +1,19 @@
-"""A private local stack for one benchmark run: its own ports, data dir and processes."""
+"""A private local stack for one benchmark run: its own ports, data dir and processes.
+
+`StackControl` kills, stops and restarts the stack's processes for fault drills
+(bench/chaos.py); a restarted process gets the environment the stack started with.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from devstack import processes, stack
@@ -25,14 +32,17 @@ def bench_settings(**overrides: object) -> Settings:
 
 
 @contextlib.contextmanager
-def running_stack(settings: Settings) -> Iterator[list[Proc]]:
-    """`make up` on the benchmark's ports; everything stopped and removed afterwards."""
-    procs = stack.up(settings)
+def running_stack(settings: Settings, extra_env: Mapping[str, str] | None = None,
+                  keep: bool = False) -> Iterator[list[Proc]]:
+    """`make up` on the benchmark's ports; everything stopped (and removed unless `keep`)
+    afterwards. `extra_env` reaches every process (e.g. sandbox fault settings)."""
+    procs = stack.up(settings, extra_env)
     try:
         yield procs
     finally:
         stack.down(settings)
-        shutil.rmtree(settings.data_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -50,3 +60,46 @@ def naive_worker(settings: Settings, task_queue: str) -> Iterator[Proc]:
 
 def pid_of(procs: list[Proc], name: str) -> int:
     return next(p.pid for p in procs if p.name == name)
+
+
+class StackControl:
+    """Kill, stop and restart processes of a stack started by `running_stack`.
+
+    The list of processes and the stack's registry follow every restart, so
+    `running_stack` still stops exactly what runs at the end.
+    """
+
+    def __init__(self, settings: Settings, procs: list[Proc],
+                 extra_env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.procs = procs
+        self.env, _ = stack.stack_env(settings, extra_env)
+
+    def proc(self, name: str) -> Proc:
+        return next(p for p in self.procs if p.name == name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process group: no shutdown code runs (a crash)."""
+        proc = self.proc(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        while processes.alive(proc.pid):
+            time.sleep(0.05)
+
+    def stop(self, name: str) -> None:
+        """SIGTERM (then SIGKILL after 15 s): the process's own shutdown."""
+        processes.stop(self.proc(name))
+
+    def start(self, name: str, timeout: float = 120.0) -> Proc:
+        """Start a stopped or killed process again with its command and environment."""
+        old = self.proc(name)
+        offset = stack.log_size(Path(old.log))
+        new = processes.start(name, old.command, Path(old.log).parent, self.env, old.address)
+        self.procs[self.procs.index(old)] = new
+        stack.registry(self.settings).save(self.procs)
+        if name == "temporal":
+            for port in (self.settings.temporal_port, self.settings.temporal_ui_port):
+                processes.wait_for_port(self.settings.host, port, new, timeout)
+        elif name == "worker":
+            stack._wait_for_log(new, stack.WORKER_READY, timeout, offset)
+        return new
