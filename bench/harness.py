@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import sys
@@ -20,10 +21,29 @@ from devstack import processes, stack
 from devstack.processes import Proc
 from settings import Settings
 
+
+def ports_from(temporal_port: int) -> dict[str, int]:
+    """A stack's ports laid out from its Temporal port as the documented defaults are
+    (7233 -> UI 8233, gateway 8000, sandboxes 8100.., codec 8090, metrics 9464/9465)."""
+    base = temporal_port - 7233
+    return {"temporal_port": temporal_port, "temporal_ui_port": base + 8233,
+            "sandbox_port": base + 8100, "gateway_port": base + 8000,
+            "codec_port": base + 8090, "worker_metrics_port": base + 9464,
+            "sdk_metrics_port": base + 9465}
+
+
+def free_ports(rnd: random.Random, low: int = 20_000, high: int = 50_000) -> dict[str, int]:
+    """A layout whose every port is free now (tests; a tiny race with other processes)."""
+    for _ in range(200):
+        ports = ports_from(rnd.randrange(low, high))
+        every = [*ports.values(), *(ports["sandbox_port"] + i for i in range(1, 7))]
+        if not any(processes.port_open("127.0.0.1", p) for p in every):
+            return ports
+    raise RuntimeError("no free port layout found")
+
+
 # Far from the documented defaults and from the test suite's free ports.
-BENCH_PORTS = {"temporal_port": 57233, "temporal_ui_port": 58233, "sandbox_port": 58100,
-               "gateway_port": 58000, "codec_port": 58090, "worker_metrics_port": 59464,
-               "sdk_metrics_port": 59465}
+BENCH_PORTS = ports_from(57233)
 
 
 def bench_settings(**overrides: object) -> Settings:
