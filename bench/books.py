@@ -27,9 +27,10 @@ from canonical.ledger import JournalEntry
 from canonical.reports import trial_balance
 from settings import ERP_TARGETS, Settings
 
-# Stamped by the ERP or carried for tracing: not part of the books.
+# Stamped by the ERP (numbers, times), by the tax engine (when it calculated) or carried
+# for tracing: not part of the books.
 VOLATILE = frozenset({"document_id", "created_at", "correlation_id", "recognised_entry_id",
-                      "recognised_document_id"})
+                      "recognised_document_id", "calculated_at"})
 # What the journal API adds next to each entry.
 ENTRY_EXTRAS = ("document_id", "status", "posting_external_id")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from bench.harness import StackControl, bench_settings, ports_from, running_stac
 from bench.mayhem import Mayhem, schedule  # noqa: E402
 from bench.mixed import Mix, subscription  # noqa: E402
 from bench.settle import Settled, await_settled, erp_postings  # noqa: E402
+from devstack.processes import Proc  # noqa: E402
 from devstack.streams import Lifecycle  # noqa: E402
 from settings import ERP_TARGETS, PROJECT_ROOT, Settings, load_entities  # noqa: E402
 from temporal_client import connect  # noqa: E402
@@ -116,39 +119,44 @@ async def clean_run(lives: list[Lifecycle], args: argparse.Namespace,
                     ports: dict[str, int]) -> Run:
     events = [e for life in lives for e in life.events]
     settings = bench_settings(flow_config_json=flow_settings(args), **ports)
-    with running_stack(settings, keep=args.keep):
+    began = time.time()
+    async with stack_running(settings, {}, args.keep):
         client = await connect(settings)
         sender = Sender(settings, client, chunk=500)
         await sender.send([Delivery(e) for e in events], rate=None)
         settled = await await_settled(settings, client, expected(lives), args.settle_timeout)
         seconds = time.time() - sender.started_at
         books = await fetch_books(settings, ENTITIES)
-        extra = {"data_dir": str(settings.data_dir)} if args.keep else {}
+        extra = {"stack_start_s": round(sender.started_at - began, 1),
+                 **({"data_dir": str(settings.data_dir)} if args.keep else {})}
     return Run(books, seconds, settled, extra)
 
 
 async def chaos_run(lives: list[Lifecycle], args: argparse.Namespace, ports: dict[str, int],
-                    clean: Run) -> Run:
+                    clean: Run | None) -> Run:
+    """The drilled run; with the clean run done first, its pace and progress guide the
+    faults, else (--together) they come at random times within --fault-window-s."""
     rnd = random.Random(args.seed)
     events = [e for life in lives for e in life.events]
     plan = chaos_plan(events, rnd, args.duplicates, args.window)
-    rate = args.rate or len(events) / max(clean.seconds, 1.0)
+    rate = args.rate or (len(events) / max(clean.seconds, 1.0) if clean else None)
     settings = bench_settings(flow_config_json=flow_settings(args), **ports)
     env = erp_faults(args)
-    with running_stack(settings, extra_env=env, keep=args.keep) as procs:
+    began = time.time()
+    async with stack_running(settings, env, args.keep) as procs:
         client = await connect(settings)
-        target = max(1, len(clean.books.documents))
 
         async def progress() -> float:
-            return await erp_postings(settings) / target
+            return await erp_postings(settings) / len(clean.books.documents) if clean else 0.0
 
         mayhem = Mayhem(StackControl(settings, procs, env), progress, rnd,
                         server_down_s=args.server_down_s, server_signal=args.server_signal)
         sender = Sender(settings, client)
         # faults that progress never reaches fire anyway, by twice the clean run's time
-        await asyncio.gather(sender.send(plan, rate),
-                             mayhem.run(schedule(rnd, args.kills, args.restarts),
-                                        deadline_s=2 * clean.seconds + 30))
+        faults = schedule(rnd, args.kills, args.restarts, args.fault_span)
+        await asyncio.gather(sender.send(plan, rate), mayhem.run(
+            faults, deadline_s=2 * clean.seconds + 30 if clean else args.fault_window_s))
+        sent_and_faulted = time.time() - sender.started_at
         settled = await await_settled(settings, client, expected(lives), args.settle_timeout)
         seconds = time.time() - sender.started_at
         stats = await erp_stats(settings)
@@ -159,11 +167,25 @@ async def chaos_run(lives: list[Lifecycle], args: argparse.Namespace, ports: dic
             "repeats_direct_to_temporal": sum(d.channel == "temporal" for d in plan),
             "out_of_order": out_of_order(plan), "max_displacement": max_displacement(events, plan),
             "window": args.window, "rate_per_s": round(rate, 1),
+            "stack_start_s": round(sender.started_at - began, 1),
+            "sent_and_faulted_s": round(sent_and_faulted, 1),
             "gateway": {"accepted": sender.accepted, "duplicates": sender.duplicates},
             "direct_retries": sender.direct_retries, "faults": mayhem.report(),
             "erp": stats,
             **({"data_dir": str(settings.data_dir)} if args.keep else {})}
     return Run(books, seconds, settled, extra)
+
+
+@contextlib.asynccontextmanager
+async def stack_running(settings: Settings, env: dict[str, str],
+                        keep: bool) -> AsyncIterator[list[Proc]]:
+    """`running_stack` off the event loop, so two runs can start and work side by side."""
+    stack = running_stack(settings, extra_env=env, keep=keep)
+    procs = await asyncio.to_thread(stack.__enter__)
+    try:
+        yield procs
+    finally:
+        await asyncio.to_thread(stack.__exit__, None, None, None)
 
 
 def expected(lives: list[Lifecycle]) -> dict[str, int]:
@@ -175,8 +197,12 @@ async def drill(args: argparse.Namespace, chaos_ports: dict[str, int],
     """Both runs and their comparison, as one result (what --json prints)."""
     lives = lifecycles(args.events, args.seed)
     events = sum(len(life.events) for life in lives)
-    clean = await clean_run(lives, args, clean_ports)
-    chaos = await chaos_run(lives, args, chaos_ports, clean)
+    if args.together:
+        clean, chaos = await asyncio.gather(clean_run(lives, args, clean_ports),
+                                            chaos_run(lives, args, chaos_ports, None))
+    else:
+        clean = await clean_run(lives, args, clean_ports)
+        chaos = await chaos_run(lives, args, chaos_ports, clean)
     diff = compare(clean.books, chaos.books)
     problems = [f"parked: {s}" for s in chaos.settled.parked + clean.settled.parked]
     return {"events": events, "subscriptions": len(lives), "seed": args.seed,
@@ -185,6 +211,13 @@ async def drill(args: argparse.Namespace, chaos_ports: dict[str, int],
             "clean": clean.summary(), "chaos": chaos.summary(),
             "result": diff.summary(), "ok": diff.ok and not problems,
             "differences": diff.as_json(), "listing": diff.listing() + problems}
+
+
+def span(text: str) -> tuple[float, float]:
+    low, high = (float(x) for x in text.split(","))
+    if not 0 <= low <= high <= 1:
+        raise argparse.ArgumentTypeError("FROM,TO with 0 <= FROM <= TO <= 1")
+    return low, high
 
 
 def parser() -> argparse.ArgumentParser:
@@ -205,6 +238,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dunning-day-s", type=float, default=0.2,
                    help="length of a dunning 'day', so ladders finish within the run")
     p.add_argument("--settle-timeout", type=float, default=3600.0)
+    p.add_argument("--together", action="store_true",
+                   help="run the clean stack alongside the drilled one (faster, noisier); "
+                        "faults then come at random times within --fault-window-s")
+    p.add_argument("--fault-window-s", type=float, default=60.0)
+    p.add_argument("--fault-span", type=span, default=(0.05, 0.9),
+                   help="where in the run faults may fall, as FROM,TO shares (default "
+                        "0.05,0.9 of the progress, or of --fault-window-s with --together)")
     p.add_argument("--temporal-port", type=int, default=27233,
                    help="the chaos stack's Temporal port; its other ports and the clean "
                         "stack's (+10000) are laid out from it (bench/harness.ports_from)")

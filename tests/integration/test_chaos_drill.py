@@ -14,7 +14,7 @@ import random
 from bench.chaos import drill, parser
 from bench.harness import free_ports
 
-EVENTS = 200
+EVENTS = 100
 
 
 async def test_small_drill_loses_and_doubles_nothing() -> None:
@@ -25,7 +25,7 @@ async def test_small_drill_loses_and_doubles_nothing() -> None:
         clean_ports = free_ports(rnd)
     args = parser().parse_args([
         "--events", str(EVENTS), "--kills", "1", "--restarts", "1", "--server-down-s", "2",
-        "--window", "100", "--seed", str(rnd.randrange(10_000)), "--settle-timeout", "600"])
+        "--window", "50", "--seed", str(rnd.randrange(10_000)), "--settle-timeout", "600"])
     result = await drill(args, chaos_ports, clean_ports)
 
     assert result["result"] == "lost=0 doubled=0 mismatched=0", result["listing"]
