@@ -47,7 +47,7 @@ async def erp_postings(settings: Settings) -> int:
 
 
 async def await_settled(settings: Settings, client: Client, expected: Mapping[str, int],
-                        limit_s: float, poll_s: float = 2.0) -> Settled:
+                        limit_s: float, poll_s: float = 3.0) -> Settled:
     """Poll until the gateway has forwarded everything and every subscription has applied
     its `expected` events with nothing in hand; a parked one stops being waited for (it
     waits for an operator) and is listed. Raises TimeoutError after `limit_s`."""
@@ -59,6 +59,8 @@ async def await_settled(settings: Settings, client: Client, expected: Mapping[st
     result = Settled()
     pending = set(expected)
     while pending:
+        # Queries cost workflow tasks; ask only once the ERPs have stopped receiving.
+        await erp_quiet(settings, poll_s, deadline)
         ids = sorted(pending)
         for i in range(0, len(ids), QUERY_GROUP):
             for v in await subscription_views(client, ids[i:i + QUERY_GROUP]):
@@ -75,6 +77,17 @@ async def await_settled(settings: Settings, client: Client, expected: Mapping[st
         if pending:
             await asyncio.sleep(poll_s)
     return result
+
+
+async def erp_quiet(settings: Settings, poll_s: float, deadline: float) -> None:
+    """Return once the ERP sandboxes' posting counters held still for one poll."""
+    before = await erp_postings(settings)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(poll_s)
+        now = await erp_postings(settings)
+        if now == before:
+            return
+        before = now
 
 
 def _brief(v: SubscriptionView) -> str:

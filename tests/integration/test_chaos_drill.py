@@ -23,9 +23,12 @@ async def test_small_drill_loses_and_doubles_nothing() -> None:
     clean_ports = free_ports(rnd)
     while set(clean_ports.values()) & set(chaos_ports.values()):
         clean_ports = free_ports(rnd)
+    # early faults and fast intake keep it short: the activities a kill or the restart
+    # strands wait out their 30 s start-to-close timeout while the rest goes on
     args = parser().parse_args([
         "--events", str(EVENTS), "--kills", "1", "--restarts", "1", "--server-down-s", "2",
-        "--window", "50", "--seed", str(rnd.randrange(10_000)), "--settle-timeout", "600"])
+        "--window", "50", "--rate", "20", "--fault-span", "0.1,0.4",
+        "--seed", str(rnd.randrange(10_000)), "--settle-timeout", "600"])
     result = await drill(args, chaos_ports, clean_ports)
 
     assert result["result"] == "lost=0 doubled=0 mismatched=0", result["listing"]
