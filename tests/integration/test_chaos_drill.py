@@ -4,8 +4,9 @@ Two private stacks on free ports side by side (dev server on a SQLite file, sand
 gateway, worker as processes), 100 events of the mixed stream; in the drilled run a third
 of them come twice and out of order, the worker is SIGKILLed once, the dev server is
 restarted once and the ERP sandboxes fail a fifth of their calls. (Small to stay near a
-minute on the shared 2-core machine; `python -m bench.chaos` is the full drill.) That the comparison can fail at
-all is shown in tests/unit/test_books.py (a planted double posting, a lost one).
+minute on the shared 2-core machine; `python -m bench.chaos` is the full drill.) That the
+comparison can fail at all is shown in tests/unit/test_books.py (a planted double
+posting, a lost one).
 """
 
 from __future__ import annotations
