@@ -128,6 +128,7 @@ async def clean_run(lives: list[Lifecycle], args: argparse.Namespace,
         seconds = time.time() - sender.started_at
         books = await fetch_books(settings, ENTITIES)
         extra = {"stack_start_s": round(sender.started_at - began, 1),
+                 "erp": await erp_stats(settings),
                  **({"data_dir": str(settings.data_dir)} if args.keep else {})}
     return Run(books, seconds, settled, extra)
 
