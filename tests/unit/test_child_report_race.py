@@ -76,7 +76,8 @@ async def test_child_report_that_arrives_with_its_start_is_kept(
                                         ReportBeforeStart()]})
     async with running(racing, task_queue, world, renewals_enabled=True) as config:
         handle = await send(env.client, config, life.events)
-        view = await until(handle, lambda v: any(c.flow == "renewal" for c in v.children))
+        view = await until(handle, lambda v: v.events_applied == len(life.events)
+                           and any(c.flow == "renewal" for c in v.children))
         [child] = view.children
         assert child.state == "WaitingForRenewalWindow"
         assert child.waiting_until == window
