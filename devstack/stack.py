@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -185,7 +186,25 @@ def sandbox_names() -> list[str]:
     return ["crm", "tax", "provisioning", "payments", *ERP_TARGETS, "rates"]
 
 
-def up(settings: Settings) -> list[Proc]:
+def stack_env(settings: Settings, extra_env: Mapping[str, str] | None = None
+              ) -> tuple[dict[str, str], list[str]]:
+    """The environment every stack process starts with, and notes on defaulted secrets.
+
+    `extra_env` goes on top (e.g. CASHLOOP_FAULTS_ERP_LEGACY for a fault drill); a process
+    restarted with the same environment joins the stack as the original did.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secrets, _notes = stack_secrets(settings)
+    env = child_env(settings, secrets)
+    credentials, notes = gateway_credentials(settings)
+    env["CASHLOOP_STRIPE_WEBHOOK_SECRETS"] = ",".join(credentials.webhook_secrets())
+    env["CASHLOOP_API_KEYS"] = ",".join(f"{s}:{k}" for s, k in
+                                        credentials.api_key_map().items())
+    env.update(extra_env or {})
+    return env, notes
+
+
+def up(settings: Settings, extra_env: Mapping[str, str] | None = None) -> list[Proc]:
     """Start the stack and record it; raises (after stopping what it started) on failure."""
     reg = registry(settings)
     if reg.load():
@@ -194,16 +213,10 @@ def up(settings: Settings) -> list[Proc]:
     if busy:
         raise RuntimeError(f"ports already in use on {settings.host}: {busy} "
                            "(another stack running? `make down`, or set CASHLOOP_*_PORT)")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "logs"
-    secrets, _notes = stack_secrets(settings)
-    env = child_env(settings, secrets)
-    credentials, notes = gateway_credentials(settings)
+    env, notes = stack_env(settings, extra_env)
     for note in notes:
         print(note, flush=True)
-    env["CASHLOOP_STRIPE_WEBHOOK_SECRETS"] = ",".join(credentials.webhook_secrets())
-    env["CASHLOOP_API_KEYS"] = ",".join(f"{s}:{k}" for s, k in
-                                        credentials.api_key_map().items())
     started: list[Proc] = []
     try:
         temporal = processes.start(
@@ -234,11 +247,12 @@ def up(settings: Settings) -> list[Proc]:
 
         metrics = ", ".join(f"http://{settings.host}:{p}/metrics" for p in
                             (settings.worker_metrics_port, settings.sdk_metrics_port) if p)
+        seen = log_size(logs / "worker.log")  # a log kept from an earlier run is appended to
         worker = processes.start("worker", [sys.executable, "worker.py"], logs, env,
                                  f"task queues {settings.task_queue}, {settings.erp_task_queue}"
                                  + (f"; metrics {metrics}" if metrics else ""))
         started.append(worker)
-        _wait_for_log(worker, "worker polling")
+        _wait_for_log(worker, WORKER_READY, offset=seen)
     except BaseException:
         for proc in reversed(started):
             processes.stop(proc)
@@ -247,11 +261,21 @@ def up(settings: Settings) -> list[Proc]:
     return started
 
 
-def _wait_for_log(proc: Proc, needle: str, timeout: float = 60.0) -> None:
+WORKER_READY = "worker polling"  # what worker.py prints once its workers poll
+
+
+def log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _wait_for_log(proc: Proc, needle: str, timeout: float = 60.0, offset: int = 0) -> None:
+    """Wait until `needle` appears in the log after byte `offset` (a restart appends)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if needle in Path(proc.log).read_text(errors="replace"):
-            return
+        with open(proc.log, "rb") as log:
+            log.seek(offset)
+            if needle in log.read().decode(errors="replace"):
+                return
         if not processes.alive(proc.pid):
             raise RuntimeError(f"{proc.name} exited; see {proc.log}:\n{processes.tail(proc.log)}")
         time.sleep(0.2)

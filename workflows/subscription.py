@@ -86,6 +86,7 @@ class SubscriptionWorkflow(Flow):
         self._run_events = 0
         self._busy = False
         self._progress = False  # a child reported progress since the last search upsert
+        self._reported: set[str] = set()  # children that reported in this run (see _start)
         self._next_action: dt.datetime | None = None
         self._arrivals = PaymentArrivals()  # for the payment application latency metric
 
@@ -140,6 +141,7 @@ class SubscriptionWorkflow(Flow):
                                   workflow.now().date())
 
     def _on_child_progress(self, progress: ChildProgress) -> None:
+        self._reported.add(progress.workflow_id)
         self._children.pop(progress.workflow_id, None)
         if not progress.finished:
             self._children[progress.workflow_id] = progress

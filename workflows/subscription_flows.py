@@ -37,10 +37,12 @@ from .renewal_window import SCHEDULED
 from .subscription_state import CancellationRequest, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
-PATCH_CHILD_REPORT_RACE = "child-report-before-start"
-
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
+
+# A child's report that arrived before its start resolved is kept (see _start); histories
+# recorded before keep their "Started" entry on replay.
+PATCH_CHILD_REPORTED = "child-reported-before-start-v1"
 
 
 class SubscriptionFlows:
@@ -72,6 +74,7 @@ class SubscriptionFlows:
         self._o._intake.finding("IllegalEvent", event, f"{detail}; recorded, not applied")
 
     async def _start(self, run: Any, arg: Any, child_id: str, flow: str) -> bool:
+        self._o._reported.discard(child_id)  # only reports of this child count below
         try:
             await workflow.start_child_workflow(
                 run, arg, id=child_id, task_queue=self._o._config.task_queue,
@@ -79,12 +82,10 @@ class SubscriptionFlows:
         except WorkflowAlreadyStartedError:
             self._o._intake.finding("FlowAlreadyRunning", None, f"{child_id} already runs")
             return False
-        # The child's first progress report can be delivered in the same workflow task
-        # as its start, before this line: it must not be overwritten (the entity would
-        # then wait for a child that already said it is sleeping, or has finished).
-        reported = child_id in self._o._children or any(
-            p.workflow_id == child_id for p in self._snap.outcomes)
-        if not (reported and workflow.patched(PATCH_CHILD_REPORT_RACE)):
+        # The child's first report can come in the same activation as its start, and
+        # signals are applied first: then it already said where it stands (or that it
+        # finished), and a "Started" here would hide that for good (found by the chaos drill).
+        if not (child_id in self._o._reported and workflow.patched(PATCH_CHILD_REPORTED)):
             self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
                                                         state="Started")
         self._o._record(str(self._o._state), note=f"started {child_id}")

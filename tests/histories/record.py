@@ -8,6 +8,8 @@ change that breaks replay of a recorded execution fails the suite; re-record onl
 the change is meant to be incompatible (and then guard it with `workflow.patched`).
 `*_before_*.json` were recorded with the code before issue 3 (commit d1debaf) and are
 never re-recorded: they prove that old histories still replay (see PATCH_FLOWS).
+`subscription_report_race_before_fix.json` comes from a chaos drill run (bench/chaos.py)
+before PATCH_CHILD_REPORTED, payloads decrypted; it is never re-recorded either.
 """
 
 from __future__ import annotations

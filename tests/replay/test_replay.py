@@ -15,6 +15,7 @@ from worker import WORKFLOWS, workflow_runner
 from workflows.calls import PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL
 from workflows.renewal_window import PATCH_DEFERRED_RENEWAL
 from workflows.subscription import PATCH_FLOWS
+from workflows.subscription_flows import PATCH_CHILD_REPORTED
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 REQUIRED = {  # what the suite promises to cover
@@ -91,3 +92,16 @@ def test_deferred_renewal_history_starts_the_child_after_the_window_timer() -> N
                       if e["eventType"] == "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"
                       and "RenewalFlow" in json.dumps(e)]
     assert renewal_starts and renewal_starts[0] > fired
+
+
+def test_history_with_the_child_report_race_from_before_its_fix_replays_the_old_way() -> None:
+    """A renewal's first report landed with its start (workflow task timed out under load):
+    recorded by the code before PATCH_CHILD_REPORTED, so replay keeps the old "Started"."""
+    assert PATCH_CHILD_REPORTED not in patches("subscription_report_race_before_fix")
+    events = json.loads((HISTORIES / "subscription_report_race_before_fix.json").read_text())
+    kinds = [e["eventType"].removeprefix("EVENT_TYPE_") for e in events["events"]]
+    started = kinds.index("CHILD_WORKFLOW_EXECUTION_STARTED", kinds.index(
+        "CHILD_WORKFLOW_EXECUTION_COMPLETED"))
+    signalled = kinds.index("WORKFLOW_EXECUTION_SIGNALED", started)
+    # no workflow task completed between the start and the child's report: one activation
+    assert "WORKFLOW_TASK_COMPLETED" not in kinds[started:signalled]
