@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -65,7 +66,8 @@ def running_stack(settings: Settings, extra_env: Mapping[str, str] | None = None
                   keep: bool = False) -> Iterator[list[Proc]]:
     """`make up` on the benchmark's ports; everything stopped (and removed unless `keep`)
     afterwards. `extra_env` reaches every process (e.g. sandbox fault settings)."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():  # signals only go there
+        signal.signal(signal.SIGTERM, _interrupt)
     procs = stack.up(settings, extra_env)
     try:
         yield procs

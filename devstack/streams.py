@@ -25,7 +25,6 @@ from canonical.events import (
 )
 from canonical.money import Money
 from canonical.payment import Payment, PaymentFailure
-from canonical.schedules import _next_month
 from canonical.subscription import Amendment, Subscription, SubscriptionItem
 
 ENTITY_CURRENCY = {"US01": "USD", "DE01": "EUR", "JP01": "JPY"}
@@ -53,10 +52,9 @@ def plan(code: str, currency: str, price: Decimal | str,
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    cursor = day
-    for _ in range(months):
-        cursor = _next_month(cursor)
-    return cursor.replace(day=min(day.day, 28)) if day.day != 1 else cursor
+    """The same day `months` later (or earlier, when negative), at most the 28th."""
+    years, month0 = divmod(day.month - 1 + months, 12)
+    return dt.date(day.year + years, month0 + 1, min(day.day, 28))
 
 
 @dataclass
