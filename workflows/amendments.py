@@ -27,7 +27,7 @@ from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
 from .calls import Calls
 from .flow import Skipped
-from .ledger_view import add_invoice, credit_invoices, replace_lines
+from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
 from .subscription_state import AppliedAmendment, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
@@ -71,7 +71,8 @@ class Amendments:
             AmendmentFlow.run,
             AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
                            lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
-                           config=o._config, generation=generation),
+                           config=o._config, generation=generation,
+                           invoice_rates=invoice_rates(o._invoices)),
             id=child_id, task_queue=o._config.task_queue))
         o._children.pop(child_id, None)
         if isinstance(result, Skipped) or result.state != AS.AMENDED:
@@ -85,7 +86,7 @@ class Amendments:
         snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
         credit_invoices(o._invoices, result.credited)
         if result.rebill is not None:
-            add_invoice(o._invoices, result.rebill)
+            add_invoice(o._invoices, result.rebill, rate=result.rebill_rate)
         snap.amendments[a.amendment_id] = a.effective_at
         if result.credit_memo is not None:
             snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")

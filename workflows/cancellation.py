@@ -9,6 +9,7 @@ amendment's credit does; then revokes the entitlements and cancels the ERP contr
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters.erp.routing import Domain
     from canonical.billing import CreditMemo
     from canonical.customer import CustomerAccount
-    from canonical.money import Money, total
+    from canonical.money import Money
     from canonical.proration import ServiceLine, unused_credit
     from canonical.subscription import ProrationBasis, Subscription
 
@@ -29,7 +30,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
-from .postings import midnight, post_landed, push_reversals, until
+from .postings import midnight, post_landed, push_reversals, released_by, until
 from .saga import Compensated, Compensations, SagaFlow, generation_id
 
 
@@ -75,6 +76,9 @@ class CancellationInput(BaseModel):
     event_id: str | None = None
     correlation_id: str
     config: FlowConfig
+    # Booking rates of the entity's foreign-currency invoices: the credit of unused
+    # service is booked at the rate of the invoice it credits.
+    invoice_rates: dict[str, Decimal] = {}
 
 
 class CancellationResult(BaseModel):
@@ -166,6 +170,7 @@ class CancellationFlow(SagaFlow):
                         end_on=inp.effective_on, reason=f"cancellation: {inp.reason}")
             for ln in (credit.ended_lines if credit else []) if ln.schedule_id]
         released: Money | None = None
+        released_f: Money | None = None
         if ends:
             self._transition(S.ENDING_SCHEDULES)
             push_reversals(saga, calls, entity, [(Domain.REVENUE, e.external_id) for e in ends],
@@ -176,9 +181,7 @@ class CancellationFlow(SagaFlow):
             if isinstance(receipts, Skipped):
                 return self._skipped(receipts)
             docs += [r.document_id for r in receipts.values()]
-            amounts = [r.amount for r in receipts.values()]
-            if all(a is not None for a in amounts):
-                released = total((a for a in amounts if a is not None), sub.currency)
+            released, released_f = released_by(receipts, sub.currency)
         memo = credit.credit_memo if credit else None
         if memo is not None:
             self._transition(S.POSTING_CREDIT_MEMO)
@@ -188,7 +191,9 @@ class CancellationFlow(SagaFlow):
             async def post_memo(_: Any) -> dict[str, ErpReceipt]:
                 assert memo is not None
                 entry = await calls.credit_memo_journal(CreditMemoJournalInput(
-                    credit_memo=memo, correlation_id=cid, deferred_release=released))
+                    credit_memo=memo, correlation_id=cid, deferred_release=released,
+                    deferred_release_functional=released_f,
+                    invoice_rates=inp.invoice_rates))
                 entry = entry.model_copy(update={"external_id": cm_id})
                 return await post_landed(calls, saga, [CreditMemoPosting(
                     external_id=cm_id, credit_memo=memo, entry=entry)], cid)

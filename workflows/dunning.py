@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -75,6 +76,9 @@ class DunningInput(BaseModel):
     event_id: str
     correlation_id: str
     config: FlowConfig
+    # Booking rates of the entity's foreign-currency invoices: a collected retry relieves
+    # the dunned invoice's receivable, and the write-off writes it off, at its rate.
+    invoice_rates: dict[str, Decimal] = {}
 
 
 class PaymentNotice(BaseModel):
@@ -233,7 +237,8 @@ class DunningFlow(Flow):
         async def post(_: Any) -> list[ErpReceipt]:
             assert payment is not None
             entry = await self._calls.payment_journal(PaymentJournalInput(
-                payment=payment, correlation_id=self._correlation_id))
+                payment=payment, correlation_id=self._correlation_id,
+                invoice_rate=inp.invoice_rates.get(inp.invoice_id)))
             posting = PaymentPosting(external_id=entry.external_id, payment=payment, entry=entry)
             return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                           self._correlation_id)
@@ -269,7 +274,8 @@ class DunningFlow(Flow):
             async def post(_: Any) -> list[ErpReceipt]:
                 entry = await self._calls.write_off_journal(WriteOffJournalInput(
                     invoice_id=inp.invoice_id, amount=amount, legal_entity=sub.legal_entity,
-                    customer_id=sub.customer_id, posting_date=on, correlation_id=cid))
+                    customer_id=sub.customer_id, posting_date=on, correlation_id=cid,
+                    invoice_rate=inp.invoice_rates.get(inp.invoice_id)))
                 posting = JournalPosting(external_id=entry.external_id, entry=entry)
                 return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                               cid)
@@ -291,7 +297,8 @@ class DunningFlow(Flow):
             lines=inp.lines, credit_unused=True,
             credit_memo_id=f"{sub.subscription_id}-cancel",
             contract_external_id=inp.contract_external_id, event_id=inp.event_id,
-            correlation_id=self._correlation_id, config=self._config)
+            correlation_id=self._correlation_id, config=self._config,
+            invoice_rates=inp.invoice_rates)
         try:
             result = await self._step("cancellation", lambda _: workflow.execute_child_workflow(
                 CancellationFlow.run, child, id=f"cancellation-{sub.subscription_id}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +37,7 @@ from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped, StepFailedForGoodError
 from .postings import (
+    booking_rate,
     invoice_external_ids,
     invoice_postings,
     midnight,
@@ -96,6 +98,7 @@ class RenewalResult(BaseModel):
     number: int
     term: Subscription | None = None  # the new term when renewed
     invoice: Invoice | None = None  # with its tax
+    invoice_rate: Decimal | None = None  # its booking rate (foreign currency only)
     new_lines: list[ServiceLine] = []
     contract_external_id: str | None = None
     ended_on: dt.date | None = None  # when opted out
@@ -255,10 +258,12 @@ class RenewalFlow(SagaFlow):
         push_reversals(saga, calls, entity, invoice_external_ids(invoice, gen),
                        f"renewal {inp.number} undone", cid)
         lines_out: list[ServiceLine] = []
+        rates: list[Decimal | None] = [None]
 
         async def post_invoice(_: Any) -> dict[str, ErpReceipt]:
             postings, lines = await invoice_postings(calls, invoice, gen, cid)
             lines_out[:] = lines
+            rates[:] = [booking_rate(postings)]
             return await post_landed(calls, saga, postings, cid)
 
         receipts = await self._step("post_invoice", post_invoice, permanent="raise")
@@ -272,7 +277,8 @@ class RenewalFlow(SagaFlow):
                          note=f"term {term.term_start}..{term.term_end}, invoice {invoice_id}")
         search.upsert(self._config.search_attributes,
                       search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
-        return self._result(S.RENEWED, term=term, invoice=invoice, new_lines=lines_out,
+        return self._result(S.RENEWED, term=term, invoice=invoice, invoice_rate=rates[0],
+                            new_lines=lines_out,
                             contract_external_id=contract_id, documents=docs)
 
     async def _confirmed(self, receipt: ErpReceipt, entity: str, cid: str) -> None:

@@ -28,7 +28,7 @@ from .cancellation import CancellationState as CS
 from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
 from .flow import ChildProgress
-from .ledger_view import add_invoice, credit_invoices, replace_lines
+from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
 from .renewal import RenewalFlow, RenewalInput, RenewalResult
 from .renewal import RenewalState as RS
 from .subscription_state import CancellationRequest, InvoiceStatus
@@ -109,7 +109,7 @@ class SubscriptionFlows:
             snap.subscription = r.term
             snap.contract_external_id = r.contract_external_id
             snap.renewals = r.number
-            add_invoice(o._invoices, r.invoice)
+            add_invoice(o._invoices, r.invoice, rate=r.invoice_rate)
             snap.lines = replace_lines(snap.lines, [], r.new_lines)
             o._record(str(o._state), documents=r.documents,
                       note=f"renewed for {r.term.term_start}..{r.term.term_end}")
@@ -156,7 +156,8 @@ class SubscriptionFlows:
             lines=snap.lines, credit_unused=prorate,
             credit_memo_id=f"{sub.subscription_id}-cancel",
             contract_external_id=snap.contract_external_id, event_id=event_id,
-            correlation_id=o._correlation_id, config=o._config),
+            correlation_id=o._correlation_id, config=o._config,
+            invoice_rates=invoice_rates(o._invoices)),
             f"cancellation-{sub.subscription_id}", "cancellation")
 
     def _apply_credit(self, r: CancellationResult) -> None:
@@ -201,7 +202,8 @@ class SubscriptionFlows:
             subscription=snap.subscription, customer=snap.customer, invoice_id=f.invoice_id,
             amount_due=view.open_amount, failure=f, lines=snap.lines,
             contract_external_id=snap.contract_external_id, event_id=event.event_id,
-            correlation_id=event.correlation_id, config=o._config), child_id, "dunning")
+            correlation_id=event.correlation_id, config=o._config,
+            invoice_rates=invoice_rates(o._invoices)), child_id, "dunning")
         if started and o._state == S.ACTIVE:
             o._transition(S.PAST_DUE, event_id=event.event_id,
                           note=f"payment {f.payment_id} failed: {f.failure_code}")
