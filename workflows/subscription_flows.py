@@ -211,6 +211,12 @@ class SubscriptionFlows:
     async def _dunned(self, r: DunningResult) -> None:
         o, snap = self._o, self._snap
         view = o._invoices.get(r.invoice_id)
+        if r.state == DS.VOIDED:  # the entity voided the invoice: nothing was collected
+            o._record(str(o._state), documents=r.documents,
+                      note=f"dunning of {r.invoice_id} stopped: invoice voided")
+            if o._state == S.PAST_DUE and not self._running("dunning-"):
+                o._transition(S.ACTIVE, note=f"{r.invoice_id} voided")
+            return
         if r.state == DS.RECOVERED:
             if r.payment is not None and view is not None:
                 o._invoices[r.invoice_id] = view.with_payment(r.payment.payment_id,

@@ -1,6 +1,6 @@
 """Re-record the replay histories under tests/histories/ (run deliberately, then commit).
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [recorder ...]
 
 Runs every flow on the time-skipping server with the in-memory ports and writes each
 workflow's history as JSON. tests/replay replays them against the current code, so a
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sys
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical.errors import RejectedError
 from tests.unit.flows_harness import (
+    GatedCrm,
     World,
     amend,
     annual,
@@ -34,6 +36,7 @@ from tests.unit.flows_harness import (
     running,
     send,
     until,
+    void,
 )
 from workflows.flow import RetryInput, SkipInput
 from workflows.subscription import SubscriptionWorkflow
@@ -154,12 +157,59 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
     await save(env.client, "subscription_continued_as_new", first.id, first_run)
 
 
-async def main() -> None:
-    for record in (amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
-                   parked_then_retried, compensated, continued_as_new):
+async def paid_before_cancel(env: WorkflowEnvironment) -> None:
+    """A payment lands while the last attempt's notice goes out (PATCH_STOP_BEFORE_CANCEL)."""
+    crm = GatedCrm("dun:in_sub_rec_l:retry_failed:3")
+    world, life = World(crm=crm), annual("sub_rec_l")
+    fail_payment(life, "in_sub_rec_l", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_l"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        while not crm.reached.is_set():
+            await env.sleep(DAY)
+        life.pay("py_sub_rec_l", "in_sub_rec_l", gross("1200.00"), dt.date(2026, 2, 8))
+        await send(env.client, config, life.events[-1:])
+        dunning = env.client.get_workflow_handle("dunning-in_sub_rec_l")
+        for _ in range(300):  # until the entity has told the ladder
+            if (await dunning.query("state"))["amount_due"]["amount"] in ("0", "0.00"):
+                break
+            await asyncio.sleep(0.05)
+        crm.gate.set()
+        await until(handle, lambda v: v.state == "Active" and not v.children)
+    await save(env.client, "dunning_paid_before_cancel", "dunning-in_sub_rec_l")
+
+
+async def voided_in_dunning(env: WorkflowEnvironment) -> None:
+    """A void stops the ladder (PATCH_VOID_STOPS_DUNNING), after the suspension."""
+    world, life = World(), annual("sub_rec_v")
+    fail_payment(life, "in_sub_rec_v", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_v"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        dunning = env.client.get_workflow_handle("dunning-in_sub_rec_v")
+        while not (await dunning.query("state"))["suspended"]:
+            await env.sleep(DAY)
+        void(life, "in_sub_rec_v", dt.date(2026, 2, 7))
+        await send(env.client, config, life.events[-1:])
+        await until(handle, lambda v: v.state == "Active" and not v.children)
+    await save(env.client, "dunning_voided", "dunning-in_sub_rec_v")
+    await save(env.client, "subscription_voided_in_dunning", handle.id)
+
+
+RECORDERS = {f.__name__: f for f in (
+    amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
+    parked_then_retried, compensated, continued_as_new, paid_before_cancel,
+    voided_in_dunning)}
+
+
+async def main(names: list[str]) -> None:
+    """Record every history, or only the recorders named (e.g. `paid_before_cancel`)."""
+    for name in names or list(RECORDERS):
         async with fresh_ts_env() as env:
-            await record(env)
+            await RECORDERS[name](env)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
