@@ -6,13 +6,20 @@ credit the wrong items. The later amendments are reversed newest first (each of
 their ERP documents gets its exact reversal, `rev-{external id}`, and the entity's
 lines, credits, rebill and items go back to before them), the late amendment is
 applied, and the reversed ones are applied again as a new generation (document ids
-`~{n}`). The books end as if the amendments had arrived in order. If a later
-rebill already has payments, nothing is reversed: a `LateAmendment` finding asks an
-operator to act.
+`~{n}`). The books end as if the amendments had arrived in order. A later rebill
+that already has payments is reversed too: its payments stay on the customer's account
+(the ERP keeps them; the reversal leaves them as a credit) and are carried to the
+rebill issued again under the same invoice id, so what is open ends as in order.
+
+A cancellation (`subscription.cancelled`) effective on or before the date of applied
+amendments arrived late too: those amendments bill service after the end, so they are
+reversed the same way and not applied again (`LateCancellation` finding); payments of
+their rebills stay with the customer as a credit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -35,6 +42,11 @@ if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
 
 LOG_KEEP = 20  # applied amendments a late one can still be ordered against
+# Workflow patch: a late amendment also reverses later amendments whose rebill has
+# payments (before it, it was refused with a finding and left to an operator).
+PATCH_REVERSE_PAID_REBILL = "late-amendment-reverses-paid-rebill"
+# Workflow patch: a cancellation effective before applied amendments reverses them.
+PATCH_LATE_CANCELLATION = "late-cancellation-reverses-amendments"
 
 
 class Amendments:
@@ -86,7 +98,12 @@ class Amendments:
         snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
         credit_invoices(o._invoices, result.credited)
         if result.rebill is not None:
+            before = o._invoices.get(result.rebill.invoice_id)
             add_invoice(o._invoices, result.rebill, rate=result.rebill_rate)
+            if before is not None and before.status == InvoiceStatus.VOIDED and before.payments:
+                # Issued again after a reversal: the payments of the reversed one apply.
+                o._invoices[result.rebill.invoice_id] = o._invoices[
+                    result.rebill.invoice_id].carrying_payments(before)
         snap.amendments[a.amendment_id] = a.effective_at
         if result.credit_memo is not None:
             snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")
@@ -103,17 +120,44 @@ class Amendments:
 
     async def _reverse(self, later: list[AppliedAmendment], event: Any) -> bool:
         """Undo `later` newest first; False (with a finding) when it must not be done."""
-        o, snap = self._o, self._o._snap
+        o = self._o
         paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices
                 and not o._invoices[r.rebill_id].paid.is_zero()]
         ids = [r.amendment.amendment_id for r in later]
-        if paid:
+        if paid and not workflow.patched(PATCH_REVERSE_PAID_REBILL):
             o._intake.finding("LateAmendment", event, f"effective before applied {ids}, whose "
                               f"rebill(s) {paid} have payments; not applied: an operator "
                               "must reverse them and resend")
             return False
+        carried = (f"; the payments of rebill(s) {paid} stay with the customer and apply "
+                   "to the rebill issued again" if paid else "")
         o._intake.finding("LateAmendment", event, f"effective before applied {ids}: they "
-                          "are reversed, this one applied, then they are applied again")
+                          "are reversed, this one applied, then they are applied again"
+                          + carried)
+        await self._undo(later, event, f"reordered behind late amendment {event.event_id}")
+        return True
+
+    async def reverse_after_cancellation(self, event: Any, effective_on: dt.date) -> None:
+        """A cancellation effective before applied amendments (it arrived late): they
+        bill service after the end, so they are reversed and not applied again."""
+        o = self._o
+        later = [r for r in o._snap.amendment_log
+                 if r.amendment.effective_at.astimezone(dt.UTC).date() >= effective_on]
+        if not later or not workflow.patched(PATCH_LATE_CANCELLATION):
+            return
+        ids = [r.amendment.amendment_id for r in later]
+        paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices
+                and not o._invoices[r.rebill_id].paid.is_zero()]
+        o._intake.finding("LateCancellation", event, f"effective {effective_on}, before "
+                          f"applied {ids}: they are reversed (no service after the end)"
+                          + (f"; the payments of rebill(s) {paid} stay with the customer "
+                             "as a credit" if paid else ""))
+        await self._undo(later, event, f"cancellation {event.event_id} effective "
+                                       f"{effective_on}")
+
+    async def _undo(self, later: list[AppliedAmendment], event: Any, reason: str) -> None:
+        """Reverse every document of `later`, newest first, and restore the entity's views."""
+        o, snap = self._o, self._o._snap
         entity = snap.subscription.legal_entity
         for record in sorted(later, key=lambda r: r.amendment.effective_at, reverse=True):
             docs = []
@@ -123,7 +167,7 @@ class Amendments:
                 req = ReverseErpDocumentInput(
                     legal_entity=entity, domain=domain, external_id=external_id,
                     reversal_external_id=f"rev-{external_id}",
-                    reason=f"reordered behind late amendment {event.event_id}",
+                    reason=reason,
                     correlation_id=record.correlation_id)
                 outcome = await o._step(f"reverse {external_id}",
                                         lambda _, r=req: self._calls.reverse(r))
@@ -132,7 +176,6 @@ class Amendments:
             self._undo_views(record)
             o._record(str(o._state), event_id=event.event_id, documents=docs,
                       note=f"amendment {record.amendment.amendment_id} reversed")
-        return True
 
     def _undo_views(self, record: AppliedAmendment) -> None:
         o, snap = self._o, self._o._snap
@@ -143,8 +186,10 @@ class Amendments:
         credit_invoices(o._invoices, {k: -v for k, v in record.credited.items()})
         if record.rebill_id and record.rebill_id in o._invoices:
             view = o._invoices[record.rebill_id]
+            # Fully credited by its reversal; its payments (if any) leave a customer credit
+            # until the rebill is issued again (see _apply).
             o._invoices[record.rebill_id] = view.model_copy(update={
-                "credited": view.total - view.paid, "status": InvoiceStatus.VOIDED})
+                "credited": view.total, "status": InvoiceStatus.VOIDED})
         snap.subscription = snap.subscription.model_copy(update={"items": record.items_before})
         del snap.amendments[record.amendment.amendment_id]
         snap.amendment_log.remove(record)

@@ -134,6 +134,8 @@ class SubscriptionFlows:
 
     async def cancel(self, event: SubscriptionCancelledEvent) -> None:
         p = event.payload
+        if self._o._state in (S.ACTIVE, S.PAST_DUE):
+            await self._amendments.reverse_after_cancellation(event, p.effective_on)
         await self._cancel(p.effective_on, p.reason or "cancelled upstream", False,
                            event.event_id, event)
 

@@ -92,6 +92,11 @@ class InvoiceView(BaseModel):
     def with_credit(self, amount: Money) -> InvoiceView:
         return self._settled(credited=self.credited + amount)
 
+    def carrying_payments(self, reversed_view: InvoiceView) -> InvoiceView:
+        """This invoice, issued again, with the payments of its reversed issue."""
+        return self._settled(paid=self.paid + reversed_view.paid,
+                             payments=[*reversed_view.payments, *self.payments])
+
 
 class CancellationRequest(BaseModel):
     """`request_cancellation`: end of term (default), immediately, or on a date."""

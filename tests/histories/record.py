@@ -28,6 +28,7 @@ from tests.unit.flows_harness import (
     World,
     amend,
     annual,
+    cancel,
     fail_payment,
     fresh_ts_env,
     gross,
@@ -198,10 +199,37 @@ async def voided_in_dunning(env: WorkflowEnvironment) -> None:
     await save(env.client, "subscription_voided_in_dunning", handle.id)
 
 
+async def late_paid_amendment(env: WorkflowEnvironment) -> None:
+    """A late amendment reverses a later, partly paid one (PATCH_REVERSE_PAID_REBILL)."""
+    world, life = World(), annual("sub_rec_lp")
+    amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    amend(life, 2, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "3600.00")
+    life.pay("py_sub_rec_lp", "in_sub_rec_lp_a2", gross("500.00"), dt.date(2026, 10, 5))
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, [*life.events[:2], *life.events[3:]])
+        await until(handle, lambda v: v.events_applied == 2 and not v.busy)
+        await env.sleep(dt.timedelta(seconds=601))
+        await until(handle, quiet(4))
+        await send(env.client, config, life.events[2:3])
+        await until(handle, quiet(5))
+    await save(env.client, "subscription_late_paid_amendment", handle.id)
+
+
+async def late_cancellation(env: WorkflowEnvironment) -> None:
+    """A cancellation effective before an applied amendment (PATCH_LATE_CANCELLATION)."""
+    world, life = World(), annual("sub_rec_lc")
+    amend(life, 1, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "2400.00")
+    cancel(life, dt.date(2026, 9, 1))
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Cancelled" and quiet(4)(v))
+    await save(env.client, "subscription_late_cancellation", handle.id)
+
+
 RECORDERS = {f.__name__: f for f in (
     amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
     parked_then_retried, compensated, continued_as_new, paid_before_cancel,
-    voided_in_dunning)}
+    voided_in_dunning, late_paid_amendment, late_cancellation)}
 
 
 async def main(names: list[str]) -> None:

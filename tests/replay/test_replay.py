@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from worker import WORKFLOWS, workflow_runner
+from workflows.amendments import PATCH_LATE_CANCELLATION, PATCH_REVERSE_PAID_REBILL
 from workflows.document_rules import PATCH_VOID_STOPS_DUNNING
 from workflows.dunning_state import PATCH_STOP_BEFORE_CANCEL
 from workflows.subscription import PATCH_FLOWS
@@ -23,6 +24,7 @@ REQUIRED = {  # what the suite promises to cover
     "activation_parked_then_retried", "amendment_compensated",
     "subscription_continued_as_new", "subscription_before_flows",
     "dunning_paid_before_cancel", "dunning_voided", "subscription_voided_in_dunning",
+    "subscription_late_paid_amendment", "subscription_late_cancellation",
 }
 
 
@@ -64,9 +66,11 @@ def test_history_from_before_the_patch_takes_the_old_path() -> None:
                    and "RenewalFlow" in json.dumps(e) for e in old)
 
 
-def test_dunning_edge_histories_took_the_patched_paths() -> None:
+def test_histories_of_the_edge_cases_took_the_patched_paths() -> None:
     """Executions recorded with the patches wrote their markers; older ones have none,
     so a ladder paid or voided during its last notice before them replays as it ran."""
     assert PATCH_STOP_BEFORE_CANCEL in patches("dunning_paid_before_cancel")
     assert PATCH_VOID_STOPS_DUNNING in patches("subscription_voided_in_dunning")
     assert PATCH_STOP_BEFORE_CANCEL not in patches("dunning_written_off")
+    assert PATCH_REVERSE_PAID_REBILL in patches("subscription_late_paid_amendment")
+    assert PATCH_LATE_CANCELLATION in patches("subscription_late_cancellation")
