@@ -103,6 +103,10 @@ class AmendmentResult(BaseModel):
     compensations: list[str] = []
     skipped_reason: str | None = None
     audit: list[AuditRecord] = []
+    # Upstream-billed (Amendment.documents_upstream): what the ended schedules released,
+    # for the billing system's credit memo to debit when it arrives.
+    released: Money | None = None
+    released_functional: Money | None = None
 
 
 @workflow.defn
@@ -207,6 +211,17 @@ class AmendmentFlow(SagaFlow):
                 return self._skipped(amendment, receipts)
             self._record(str(self._state), documents=remember(receipts), note="schedules ended")
             released, released_f = released_by(receipts, sub.currency)
+
+        if amendment.documents_upstream:
+            # The billing system sends its own credit memo and rebill (posted by the
+            # entity as documents): only the schedules end here.
+            self._transition(S.AMENDED, event_id=inp.event_id, documents=docs,
+                             note="credit memo and rebill come from the billing system")
+            return AmendmentResult(
+                state=S.AMENDED, amendment_id=amendment.amendment_id,
+                items=amendment.new_items, documents=docs, external_ids=posted,
+                ended_lines=list(credit.ended_lines) if credit else [],
+                released=released, released_functional=released_f)
 
         memo = credit.credit_memo if credit else None
         if memo is not None:

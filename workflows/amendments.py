@@ -27,7 +27,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.io import ReverseErpDocumentInput
     from adapters.erp.routing import Domain
-    from canonical.events import SubscriptionAmendedEvent
+    from canonical.events import InvoiceIssuedEvent, SubscriptionAmendedEvent
+    from canonical.proration import service_lines
     from canonical.subscription import Amendment
 
 from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
@@ -35,7 +36,7 @@ from .amendment import AmendmentState as AS
 from .calls import Calls
 from .flow import Skipped
 from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
-from .subscription_state import AppliedAmendment, InvoiceStatus
+from .subscription_state import AppliedAmendment, DeferredRelease, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
 if TYPE_CHECKING:
@@ -47,12 +48,34 @@ LOG_KEEP = 20  # applied amendments a late one can still be ordered against
 PATCH_REVERSE_PAID_REBILL = "late-amendment-reverses-paid-rebill"
 # Workflow patch: a cancellation effective before applied amendments reverses them.
 PATCH_LATE_CANCELLATION = "late-cancellation-reverses-amendments"
+# Workflow patch: an amendment waits for the buffered invoice of the service it changes.
+PATCH_AMENDMENT_WAITS = "amendment-waits-for-its-invoice"
 
 
 class Amendments:
     def __init__(self, owner: SubscriptionWorkflow) -> None:
         self._o = owner
         self._calls = Calls(owner._config)
+        # Decided once per run (queries call waiting_for and must not record a patch).
+        self._waits = workflow.patched(PATCH_AMENDMENT_WAITS)
+
+    def waiting_for(self, event: SubscriptionAmendedEvent, ahead: list[Any],
+                    buffered: list[Any]) -> str | None:
+        """An amendment that came before the invoice of the service it changes (Stripe
+        may deliver `customer.subscription.updated` before `.created` and the first
+        invoice) waits for that invoice when it is buffered, instead of failing."""
+        day = event.payload.amendment.effective_at.astimezone(dt.UTC).date()
+        if not self._waits or any(ln.covers(day) for ln in self._o._snap.lines):
+            return None
+
+        def covering(e: Any) -> bool:
+            return isinstance(e, InvoiceIssuedEvent) and any(
+                ln.covers(day) for ln in service_lines(e.payload.invoice))
+
+        if any(covering(e) for e in ahead):
+            return None
+        found = next((e for e in buffered if covering(e)), None)
+        return f"invoice {found.payload.invoice.invoice_id}" if found else None
 
     async def amend(self, event: SubscriptionAmendedEvent) -> None:
         o, snap = self._o, self._o._snap
@@ -105,6 +128,9 @@ class Amendments:
                 o._invoices[result.rebill.invoice_id] = o._invoices[
                     result.rebill.invoice_id].carrying_payments(before)
         snap.amendments[a.amendment_id] = a.effective_at
+        if a.documents_upstream:
+            snap.releases[a.credit_memo_id] = DeferredRelease(
+                amount=result.released, functional=result.released_functional)
         if result.credit_memo is not None:
             snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")
         snap.amendment_log.append(AppliedAmendment(

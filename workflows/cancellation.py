@@ -8,6 +8,7 @@ amendment's credit does; then revokes the entitlements and cancels the ERP contr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
@@ -42,17 +43,20 @@ class CancellationState(StrEnum):
     REVOKING_ENTITLEMENTS = "RevokingEntitlements"
     CANCELLING_CONTRACT = "CancellingContract"
     CANCELLED = "Cancelled"
+    WITHDRAWN = "Withdrawn"  # withdrawn before its effective date
     COMPENSATING = "Compensating"
     COMPENSATED = "Compensated"
     SKIPPED = "Skipped"
 
 
 S = CancellationState
+# Workflow patch: the wait for the effective date can be cut short by `withdraw`.
+PATCH_WITHDRAWABLE = "cancellation-withdrawable"
 _WORKING = frozenset({S.ENDING_SCHEDULES, S.POSTING_CREDIT_MEMO, S.REVOKING_ENTITLEMENTS,
                       S.CANCELLING_CONTRACT})
 TRANSITIONS: dict[CancellationState, frozenset[CancellationState]] = {
     S.STARTED: frozenset({S.WAITING_FOR_EFFECTIVE_DATE}),
-    S.WAITING_FOR_EFFECTIVE_DATE: _WORKING,
+    S.WAITING_FOR_EFFECTIVE_DATE: _WORKING | {S.WITHDRAWN},
     S.ENDING_SCHEDULES: frozenset({S.POSTING_CREDIT_MEMO, S.REVOKING_ENTITLEMENTS,
                                    S.COMPENSATING, S.SKIPPED}),
     S.POSTING_CREDIT_MEMO: frozenset({S.REVOKING_ENTITLEMENTS, S.COMPENSATING, S.SKIPPED}),
@@ -106,6 +110,12 @@ class CancellationFlow(SagaFlow):
         self._init_flow(input.config, S.STARTED, input.correlation_id)
         self._calls = Calls(input.config)
         self._input = input
+        self._withdrawn: str | None = None
+
+    @workflow.signal
+    def withdraw(self, reason: str) -> None:
+        """The cancellation is called off (honoured while it waits for its date)."""
+        self._withdrawn = reason or "withdrawn"
 
     @workflow.query
     def state(self) -> CancellationState:
@@ -128,9 +138,23 @@ class CancellationFlow(SagaFlow):
         if wait is not None:
             search.upsert(cfg.search_attributes, search.next_action(at))
             await self._notify_parent(waiting_until=at)
-            await workflow.sleep(wait, summary="cancellation effective date")
+            if workflow.patched(PATCH_WITHDRAWABLE):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self._withdrawn is not None,
+                                                  timeout=wait,
+                                                  timeout_summary="cancellation effective date")
+            else:
+                await workflow.sleep(wait, summary="cancellation effective date")
             search.upsert(cfg.search_attributes, search.next_action(None))
             await self._notify_parent()
+        if self._withdrawn is not None:
+            self._transition(S.WITHDRAWN, note=self._withdrawn)
+            result = CancellationResult(state=S.WITHDRAWN, effective_on=input.effective_on,
+                                        skipped_reason=self._withdrawn,
+                                        audit=list(self._audit))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._notify_parent(finished=True, outcome=result.model_dump(mode="json"))
+            return result
         outcome = await self._saga(self._attempt)
         if isinstance(outcome, Compensated):
             result = CancellationResult(state=S.COMPENSATED, effective_on=input.effective_on,

@@ -75,7 +75,8 @@ class SubscriptionWorkflow(Flow):
                               rescan_after_gap=lambda: workflow.patched(PATCH_FLOWS))
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
-                                      lambda: self._snap.customer, self._invoice_posted)
+                                      lambda: self._snap.customer, self._invoice_posted,
+                                      snap.releases, self._intake.buffered)
         self._flows = SubscriptionFlows(self)
         self._rules = DocumentRules(self)
         self._run_events = 0
@@ -200,6 +201,8 @@ class SubscriptionWorkflow(Flow):
                     and e.payload.invoice.invoice_id == invoice_id for e in ahead):
                 return None
             return f"invoice {invoice_id}"
+        if isinstance(event, SubscriptionAmendedEvent):
+            return self._flows.amendment_waiting_for(event, ahead, self._intake.buffered())
         return self._poster.waiting_for(event, ahead)
 
     async def _apply(self, ready: list[Event]) -> None:

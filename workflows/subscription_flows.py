@@ -37,6 +37,9 @@ from .subscription_state import SubscriptionState as S
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
 
+# Workflow patch: a second cancellation of the same date is noted, not an IllegalEvent.
+PATCH_SAME_CANCELLATION = "same-cancellation-noted"
+
 
 class SubscriptionFlows:
     def __init__(self, owner: SubscriptionWorkflow) -> None:
@@ -124,6 +127,10 @@ class SubscriptionFlows:
 
     # --- amendment (workflows/amendments.py) -------------------------------------------
 
+    def amendment_waiting_for(self, event: SubscriptionAmendedEvent, ahead: list[Any],
+                              buffered: list[Any]) -> str | None:
+        return self._amendments.waiting_for(event, ahead, buffered)
+
     async def amend(self, event: SubscriptionAmendedEvent) -> None:
         await self._amendments.amend(event)
         for child_id in self._running("renewal-"):
@@ -133,7 +140,17 @@ class SubscriptionFlows:
     # --- cancellation ------------------------------------------------------------------
 
     async def cancel(self, event: SubscriptionCancelledEvent) -> None:
-        p = event.payload
+        p, o = event.payload, self._o
+        if p.withdrawn:
+            await self._withdraw_cancellation(event)
+            return
+        if (o._state in (S.CANCELLING, S.CANCELLED)
+                and self._snap.cancellation_on == p.effective_on
+                and workflow.patched(PATCH_SAME_CANCELLATION)):
+            # e.g. Stripe's deleted at the end of a period whose cancellation was scheduled
+            o._record(str(o._state), event_id=event.event_id,
+                      note=f"cancellation as of {p.effective_on} already under way or done")
+            return
         if self._o._state in (S.ACTIVE, S.PAST_DUE):
             await self._amendments.reverse_after_cancellation(event, p.effective_on)
         await self._cancel(p.effective_on, p.reason or "cancelled upstream", False,
@@ -152,6 +169,7 @@ class SubscriptionFlows:
             return
         await self._withdraw_renewals("subscription cancelled")
         o._transition(S.CANCELLING, event_id=event_id, note=f"effective {effective_on}: {reason}")
+        snap.cancellation_on = effective_on
         sub = snap.subscription
         await self._start(CancellationFlow.run, CancellationInput(
             subscription=sub, customer=snap.customer, effective_on=effective_on, reason=reason,
@@ -162,6 +180,19 @@ class SubscriptionFlows:
             invoice_rates=invoice_rates(o._invoices)),
             f"cancellation-{sub.subscription_id}", "cancellation")
 
+    async def _withdraw_cancellation(self, event: SubscriptionCancelledEvent) -> None:
+        """A scheduled cancellation called off upstream: its flow, still waiting for the
+        effective date, ends Withdrawn and the subscription goes on (renewal scheduled)."""
+        o = self._o
+        child_id = f"cancellation-{self._snap.subscription.subscription_id}"
+        if o._state != S.CANCELLING or child_id not in o._children:
+            self._illegal(event, f"withdrawal of a cancellation while {o._state}")
+            return
+        o._record(str(o._state), event_id=event.event_id,
+                  note=f"cancellation as of {event.payload.effective_on} withdrawn")
+        await self._signal(child_id, CancellationFlow.withdraw,
+                           event.payload.reason or "withdrawn upstream")
+
     def _apply_credit(self, r: CancellationResult) -> None:
         credit_invoices(self._o._invoices, r.credited)
         self._snap.lines = replace_lines(self._snap.lines, r.ended_lines, [])
@@ -170,6 +201,13 @@ class SubscriptionFlows:
 
     async def _cancelled(self, r: CancellationResult) -> None:
         o = self._o
+        if r.state == CS.WITHDRAWN:
+            self._snap.cancellation_on = None
+            if o._state == S.CANCELLING:
+                o._transition(S.PAST_DUE if self._running("dunning-") else S.ACTIVE,
+                              note=f"cancellation withdrawn: {r.skipped_reason}")
+            await self.schedule_renewal()
+            return
         if r.state == CS.CANCELLED:
             self._apply_credit(r)
             self._move(S.CANCELLED, documents=r.documents,

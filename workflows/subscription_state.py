@@ -134,6 +134,13 @@ class AppliedAmendment(BaseModel):
     rebill_id: str | None = None
 
 
+class DeferredRelease(BaseModel):
+    """What ending schedules released for a credit memo the billing system will send."""
+
+    amount: Money | None = None
+    functional: Money | None = None
+
+
 class Finding(BaseModel):
     """Something an operator should know that did not stop the flow (e.g. a sequence gap)."""
 
@@ -172,6 +179,9 @@ class SubscriptionSnapshot(BaseModel):
     applied: list[str] = []  # business keys applied besides invoices/payments (cm:..)
     amendments: dict[str, datetime] = {}  # applied amendment id -> effective_at
     amendment_log: list[AppliedAmendment] = []  # newest last, bounded
+    # Upstream-billed amendments: credit memo id -> the deferral its schedules released.
+    releases: dict[str, DeferredRelease] = {}
+    cancellation_on: dt.date | None = None  # effective date of the cancellation started
 
 
 class SubscriptionInput(BaseModel):

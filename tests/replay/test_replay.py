@@ -12,10 +12,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from worker import WORKFLOWS, workflow_runner
-from workflows.amendments import PATCH_LATE_CANCELLATION, PATCH_REVERSE_PAID_REBILL
+from workflows.amendments import (
+    PATCH_AMENDMENT_WAITS,
+    PATCH_LATE_CANCELLATION,
+    PATCH_REVERSE_PAID_REBILL,
+)
+from workflows.cancellation import PATCH_WITHDRAWABLE
 from workflows.document_rules import PATCH_VOID_STOPS_DUNNING
 from workflows.dunning_state import PATCH_STOP_BEFORE_CANCEL
 from workflows.subscription import PATCH_FLOWS
+from workflows.subscription_flows import PATCH_SAME_CANCELLATION
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 REQUIRED = {  # what the suite promises to cover
@@ -25,6 +31,9 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_continued_as_new", "subscription_before_flows",
     "dunning_paid_before_cancel", "dunning_voided", "subscription_voided_in_dunning",
     "subscription_late_paid_amendment", "subscription_late_cancellation",
+    "subscription_amendment_upstream", "amendment_upstream",
+    "cancellation_withdrawn", "subscription_cancellation_withdrawn",
+    "subscription_final_cancellation_noted",
 }
 
 
@@ -74,3 +83,8 @@ def test_histories_of_the_edge_cases_took_the_patched_paths() -> None:
     assert PATCH_STOP_BEFORE_CANCEL not in patches("dunning_written_off")
     assert PATCH_REVERSE_PAID_REBILL in patches("subscription_late_paid_amendment")
     assert PATCH_LATE_CANCELLATION in patches("subscription_late_cancellation")
+    assert PATCH_AMENDMENT_WAITS in patches("subscription_amendment_upstream")
+    assert PATCH_AMENDMENT_WAITS not in patches("subscription")  # recorded before it
+    assert PATCH_WITHDRAWABLE in patches("cancellation_withdrawn")
+    assert PATCH_WITHDRAWABLE not in patches("cancellation_requested")
+    assert PATCH_SAME_CANCELLATION in patches("subscription_final_cancellation_noted")
