@@ -14,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -26,16 +24,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.proration import RenewalTermInput
     from adapters.erp.port import ContractPosting, ErpReceipt, ReceiptStatus
     from adapters.erp.routing import Domain
-    from canonical.billing import Invoice
-    from canonical.customer import CustomerAccount
     from canonical.proration import ServiceLine
     from canonical.renewal import RenewalTerms, renewal_invoice_id
     from canonical.subscription import Subscription
 
 from . import search
 from .calls import Calls
-from .config import FlowConfig
-from .flow import AuditRecord, Skipped, StepFailedForGoodError
+from .flow import Skipped, StepFailedForGoodError
 from .postings import (
     booking_rate,
     invoice_external_ids,
@@ -46,66 +41,10 @@ from .postings import (
     taxed,
     until,
 )
+from .renewal_state import TRANSITIONS, RenewalInput, RenewalResult, RenewalState
 from .saga import Compensated, Compensations, SagaFlow, generation_id
 
-
-class RenewalState(StrEnum):
-    STARTED = "Started"
-    WAITING_FOR_RENEWAL_WINDOW = "WaitingForRenewalWindow"
-    CHECKING_CRM = "CheckingCrm"
-    WAITING_FOR_TERM_START = "WaitingForTermStart"
-    POSTING_CONTRACT = "PostingContract"
-    POSTING_INVOICE = "PostingInvoice"
-    AWAITING_ERP_CONFIRMATION = "AwaitingErpConfirmation"
-    RENEWED = "Renewed"
-    WAITING_FOR_TERM_END = "WaitingForTermEnd"
-    ENDING_TERM = "EndingTerm"
-    ENDED = "Ended"
-    WITHDRAWN = "Withdrawn"
-    COMPENSATING = "Compensating"
-    COMPENSATED = "Compensated"
-    SKIPPED = "Skipped"
-
-
 S = RenewalState
-TRANSITIONS: dict[RenewalState, frozenset[RenewalState]] = {
-    S.STARTED: frozenset({S.WAITING_FOR_RENEWAL_WINDOW}),
-    S.WAITING_FOR_RENEWAL_WINDOW: frozenset({S.CHECKING_CRM, S.WITHDRAWN}),
-    S.CHECKING_CRM: frozenset({S.WAITING_FOR_TERM_START, S.WAITING_FOR_TERM_END, S.SKIPPED}),
-    S.WAITING_FOR_TERM_START: frozenset({S.POSTING_CONTRACT, S.WITHDRAWN}),
-    S.POSTING_CONTRACT: frozenset({S.POSTING_INVOICE, S.COMPENSATING, S.SKIPPED}),
-    S.POSTING_INVOICE: frozenset({S.AWAITING_ERP_CONFIRMATION, S.COMPENSATING, S.SKIPPED}),
-    S.AWAITING_ERP_CONFIRMATION: frozenset({S.RENEWED, S.COMPENSATING, S.SKIPPED}),
-    S.WAITING_FOR_TERM_END: frozenset({S.ENDING_TERM, S.WITHDRAWN}),
-    S.ENDING_TERM: frozenset({S.ENDED, S.SKIPPED}),
-    S.COMPENSATING: frozenset({S.COMPENSATED}),
-    S.COMPENSATED: frozenset({S.POSTING_CONTRACT}),
-}
-
-
-class RenewalInput(BaseModel):
-    subscription: Subscription  # the term that ends
-    customer: CustomerAccount
-    number: int  # this is the n-th renewal of the subscription
-    contract_external_id: str | None = None  # the ending term's contract
-    correlation_id: str
-    config: FlowConfig
-
-
-class RenewalResult(BaseModel):
-    flow: str = "renewal"
-    state: RenewalState
-    number: int
-    term: Subscription | None = None  # the new term when renewed
-    invoice: Invoice | None = None  # with its tax
-    invoice_rate: Decimal | None = None  # its booking rate (foreign currency only)
-    new_lines: list[ServiceLine] = []
-    contract_external_id: str | None = None
-    ended_on: dt.date | None = None  # when opted out
-    documents: list[str] = []
-    compensations: list[str] = []
-    reason: str | None = None
-    audit: list[AuditRecord] = []
 
 
 @workflow.defn
