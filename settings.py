@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     # none|console|otlp, worker /metrics port, Temporal SDK metrics port (0 = off).
     log_format: str = "console"
     log_level: str = "INFO"
+    # Run workflow code in the SDK's sandbox. Off by default: the sandbox re-imports the
+    # workflow modules (and rebuilds their pydantic models) for every new workflow, which
+    # measured ~84 % of the worker's CPU under load (docs/performance.md). The test suite
+    # and the replay tests always run workflows sandboxed, so non-deterministic code
+    # still fails there.
+    workflow_sandbox: bool = False
+    # Workflows the worker keeps in memory; beyond it the least recently used are evicted
+    # (and replayed from history when they wake), so memory is bounded by this number,
+    # not by the number of subscriptions.
+    worker_max_cached_workflows: int = 2000
     otel_exporter: str = "none"
     worker_metrics_port: int = 9464
     sdk_metrics_port: int = 9465

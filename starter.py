@@ -8,10 +8,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import close, dlq, ledger, parked, schema, send, status
+from cli import close, cookbook, dlq, ledger, parked, schema, send, status
 from settings import Settings
 
-COMMAND_GROUPS = (send, status, schema, ledger, close, parked, dlq)
+COMMAND_GROUPS = (send, status, schema, ledger, close, parked, dlq, cookbook)
 
 
 def parser() -> argparse.ArgumentParser:

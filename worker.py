@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crm import CrmActivities
@@ -42,9 +42,11 @@ from adapters.tax.port import TaxPort
 from adapters.tax.sandbox import SandboxTaxAdapter
 from canonical.accounts import LegalEntity
 from canonical.catalog import RecognitionMethod
+from cli.cookbook import PARKED_NOW
 from observability.interceptor import ObservabilityInterceptor
 from observability.logging import configure_logging, get_logger
-from observability.metrics import MetricsServer, sdk_runtime
+from observability.metrics import MetricsServer, observe_parked, sdk_runtime
+from observability.parked import ParkedCount
 from observability.tracing import client_interceptors, configure_tracing, has_tracing
 from settings import (
     ERP_TARGETS,
@@ -98,7 +100,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   recognition: dict[str, RecognitionMethod] | None = None,
                   task_queue: str, erp_task_queue: str,
                   erp_max_postings_per_s: float | None = None,
-                  max_cached_workflows: int = 2000) -> list[Worker]:
+                  max_cached_workflows: int = 2000, sandboxed: bool = True) -> list[Worker]:
     """The main and ERP workers; tests call this with their own ports and queues.
 
     `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
@@ -120,12 +122,15 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
         proration.prorate_amendment, proration.renewal_term, payments.collect_payment,
     ]
     erp_activities: list[Callable[..., Any]] = [
-        erp.post_to_erp, erp.reverse_erp_document, erp.cancel_erp_contract, erp.get_erp_receipt,
+        erp.post_to_erp, erp.post_routed, erp.reverse_erp_document, erp.cancel_erp_contract,
+        erp.get_erp_receipt,
         erp.list_open_revenue_periods, erp.lock_erp_period,
     ]
     interceptors = worker_interceptors(client)
     main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                  activities=main_activities, workflow_runner=workflow_runner(),
+                  activities=main_activities,
+                  workflow_runner=(workflow_runner() if sandboxed
+                                   else UnsandboxedWorkflowRunner()),
                   interceptors=interceptors,
                   max_cached_workflows=max_cached_workflows,
                   max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20)
@@ -177,6 +182,8 @@ async def run(settings: Settings) -> None:
     runtime = (sdk_runtime(settings.host, settings.sdk_metrics_port)
                if settings.sdk_metrics_port else None)
     client = await connect(settings, secrets, runtime=runtime)
+    # cashloop_parked_items: counted from visibility at each scrape (observability/parked.py)
+    unobserve = observe_parked(ParkedCount(client, PARKED_NOW, asyncio.get_running_loop()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -187,7 +194,9 @@ async def run(settings: Settings) -> None:
             entities=load_entities(settings.entities_file),
             recognition=load_recognition_methods(settings.plans_file),
             task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
-            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch)
+            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch,
+            sandboxed=settings.workflow_sandbox,
+            max_cached_workflows=settings.worker_max_cached_workflows)
         async with contextlib.AsyncExitStack() as stack:
             for w in workers:
                 await stack.enter_async_context(w)
@@ -199,6 +208,7 @@ async def run(settings: Settings) -> None:
             print(f"worker polling {settings.task_queue} and {settings.erp_task_queue} "
                   f"on {settings.temporal_target}", flush=True)
             await stop.wait()
+    unobserve()
     if metrics_server:
         metrics_server.close()
 

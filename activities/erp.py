@@ -12,6 +12,7 @@ from .io import (
     ErpDocumentInput,
     LockPeriodInput,
     OpenRevenuePeriodsInput,
+    PostRoutedInput,
     PostToErpInput,
     ReverseErpDocumentInput,
 )
@@ -26,6 +27,20 @@ class ErpActivities:
         erp = self._router.for_entity(req.legal_entity, req.domain)
         with translated_errors():
             return await erp.post(list(req.postings), correlation_id=req.correlation_id)
+
+    @activity.defn
+    async def post_routed(self, req: PostRoutedInput) -> list[ErpReceipt]:
+        """Groups one after another, so an invoice is in its ERP before its payment.
+
+        A retry re-posts the groups that landed; the ERP answers those as duplicates.
+        """
+        receipts: list[ErpReceipt] = []
+        with translated_errors():
+            for group in req.groups:
+                erp = self._router.for_entity(group.legal_entity, group.domain)
+                receipts += await erp.post(list(group.postings),
+                                           correlation_id=req.correlation_id)
+        return receipts
 
     @activity.defn
     async def reverse_erp_document(self, req: ReverseErpDocumentInput) -> ErpReceipt:

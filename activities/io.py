@@ -39,6 +39,21 @@ class PostToErpInput(_Io):
     correlation_id: str
 
 
+class RoutedPostings(_Io):
+    """Postings for one (legal entity, domain): one ERP target."""
+
+    legal_entity: str
+    domain: Domain
+    postings: list[Posting]
+
+
+class PostRoutedInput(_Io):
+    """Several targets' postings in one activity, posted group after group in order."""
+
+    groups: list[RoutedPostings]
+    correlation_id: str
+
+
 class ReverseErpDocumentInput(_Io):
     legal_entity: str
     domain: Domain

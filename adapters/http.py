@@ -61,16 +61,22 @@ def error_for(response: httpx.Response, system: str) -> CashloopError:
     return InvalidDataError(message, system=system)
 
 
-def _count_error(client: httpx.AsyncClient, system: str, status: str) -> None:
+def _count_error(client: httpx.AsyncClient, system: str, status: str,
+                 target: str | None) -> None:
     if system == "erp":
         url = client.base_url
-        metrics.erp_api_errors.add(1, {"erp": f"{url.host}:{url.port}", "status_code": status})
+        erp = target or f"{url.host}:{url.port}"
+        metrics.erp_api_errors.add(1, {"erp": erp, "status_code": status})
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str,
                correlation_id: str, json: Any = None,
-               params: dict[str, Any] | None = None) -> httpx.Response:
-    """One request; returns the 2xx response or raises a canonical error."""
+               params: dict[str, Any] | None = None,
+               target: str | None = None) -> httpx.Response:
+    """One request; returns the 2xx response or raises a canonical error.
+
+    `target` names the system instance (an ERP target such as erp-legacy) in metrics.
+    """
     headers = {CORRELATION_HEADER: correlation_id}
     attributes = {"http.request.method": method, "url.path": path, "cashloop.system": system,
                   "server.address": client.base_url.host}
@@ -80,17 +86,17 @@ async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str
             response = await client.request(method, path, json=json, params=params,
                                             headers=headers)
         except httpx.TimeoutException as exc:
-            _count_error(client, system, "timeout")
+            _count_error(client, system, "timeout", target)
             span.set_status(StatusCode.ERROR, "timeout")
             raise UnavailableError(f"{method} {path}: timed out ({exc!r})",
                                    system=system) from exc
         except httpx.TransportError as exc:
-            _count_error(client, system, "connection")
+            _count_error(client, system, "connection", target)
             span.set_status(StatusCode.ERROR, type(exc).__name__)
             raise UnavailableError(f"{method} {path}: {exc!r}", system=system) from exc
         span.set_attribute("http.response.status_code", response.status_code)
         if response.is_success:
             return response
-        _count_error(client, system, str(response.status_code))
+        _count_error(client, system, str(response.status_code), target)
         span.set_status(StatusCode.ERROR, str(response.status_code))
         raise error_for(response, system)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,9 +25,19 @@ def bench_settings(**overrides: object) -> Settings:
     return Settings(**{**BENCH_PORTS, "data_dir": data, **overrides})  # type: ignore[arg-type]
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    """A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the stack still stops.
+
+    Later SIGTERMs are ignored: they would abort the clean-up itself.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @contextlib.contextmanager
 def running_stack(settings: Settings) -> Iterator[list[Proc]]:
     """`make up` on the benchmark's ports; everything stopped and removed afterwards."""
+    signal.signal(signal.SIGTERM, _interrupt)
     procs = stack.up(settings)
     try:
         yield procs

@@ -38,6 +38,7 @@ def main() -> int:
         for note in stack.stack_secrets(settings)[1]:
             print(f"  {note}")
         print(f"  logs under {settings.data_dir / 'logs'}; stop with `make down`")
+        print("\n" + "\n".join(stack.finance_pointer(settings)))
         return 0
     if args.command == "down":
         procs = stack.down(settings)

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from cli.cookbook import PARKED_NOW
 from security.keys import dev_key_path, ensure_dev_key_file
 from settings import (
     DEV_API_KEYS,
@@ -91,7 +92,8 @@ def registry(settings: Settings) -> Registry:
 SHARED_SETTINGS = ("host", "temporal_port", "temporal_ui_port", "temporal_namespace",
                    "gateway_port", "sandbox_port", "codec_port", "worker_metrics_port",
                    "sdk_metrics_port", "task_queue", "erp_task_queue", "erp_max_rps",
-                   "erp_max_concurrency", "erp_max_batch")
+                   "erp_max_concurrency", "erp_max_batch", "worker_max_cached_workflows",
+                   "workflow_sandbox")
 
 
 def child_env(settings: Settings, secrets: Secrets | None = None) -> dict[str, str]:
@@ -144,6 +146,17 @@ def temporal_command(settings: Settings) -> list[str]:
     for pragma in SQLITE_PRAGMAS:
         cmd += ["--sqlite-pragma", pragma]
     return cmd + dev_server_flags()
+
+
+def finance_pointer(settings: Settings) -> list[str]:
+    """What `make up` tells finance: the UI's address and where the cookbook queries are."""
+    ui = (f"http://{settings.host}:{settings.temporal_ui_port}/namespaces/"
+          f"{settings.temporal_namespace}/workflows")
+    return [f"Temporal UI: {ui}",
+            "  finance queries for its search box: docs/finance-cookbook.md, e.g. what is "
+            f"parked:  {PARKED_NOW}",
+            "  or run them here: python starter.py find parked|posted-today|"
+            "renewals-awaiting-erp|..."]
 
 
 def busy_ports(settings: Settings) -> list[int]:

@@ -7,7 +7,8 @@ until temporal operator namespace describe --namespace "$ns" >/dev/null 2>&1; do
 for pair in CustomerId=Keyword SubscriptionId=Keyword LegalEntity=Keyword CorrelationId=Keyword \
             O2CFlow=Keyword O2CState=Keyword PostingStatus=Keyword InvoiceIds=KeywordList \
             ErpDocumentIds=KeywordList AmountDue=Double NextActionAt=Datetime \
-            Findings=KeywordList; do
+            Findings=KeywordList InvoicePostedAt=Datetime ParkedSince=Datetime \
+            ParkedReason=Keyword ParkedStep=Keyword; do
   name="${pair%%=*}"; type="${pair#*=}"
   temporal operator search-attribute create --namespace "$ns" --name "$name" --type "$type" \
     || echo "search attribute $name exists"

@@ -8,7 +8,7 @@ import sys
 import uvicorn
 
 from observability.logging import configure_logging
-from observability.metrics import install_meter_provider, observe_inbox_backlog
+from observability.metrics import install_meter_provider
 from settings import Settings
 
 from .app import create_app
@@ -26,8 +26,6 @@ def main() -> int:
     if not config.api_keys:
         print("gateway: no CASHLOOP_API_KEYS: every canonical event is refused", file=sys.stderr)
     app = create_app(config)
-    gateway = app.state.gateway
-    observe_inbox_backlog(lambda: [(int(gateway.backlog_json()["pending"]), {"source": "all"})])
     # Everything imported so far lives for the whole process: keep it out of collections,
     # and collect young objects less often (each request makes many short-lived ones).
     gc.freeze()

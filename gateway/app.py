@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from observability.metrics import observe_inbox_backlog
+
 from . import intake, openapi
 from .auth import presented_key
 from .config import GatewayConfig
@@ -45,9 +47,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gw.start()
+        # cashloop_inbox_backlog (OTel, on this /metrics): the inbox depth at each scrape
+        unobserve = observe_inbox_backlog(
+            lambda: [(int(gw.backlog_json()["pending"]), {"source": "all"})])
         try:
             yield
         finally:
+            unobserve()
             await gw.stop()
 
     app = FastAPI(title="Cashloop ingestion gateway", version="1",

@@ -1,4 +1,5 @@
-"""Worker interceptor: log context, span attributes and metrics around every activity.
+"""Worker interceptor: log context, span attributes and metrics around every activity,
+and the hook through which workflows record business figures (workflow_metrics).
 
 Binds correlation_id, workflow_id, run_id, activity and legal_entity (from the activity's
 input, where it has them) to every log line written while the activity runs, sets
@@ -20,9 +21,11 @@ from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
 )
 
-from . import metrics
+from . import metrics, workflow_metrics
 from .tracing import CORRELATION_ATTRIBUTE
 
 log = structlog.get_logger("cashloop.activity")
@@ -57,9 +60,16 @@ def _context(info: activity.Info, arg: Any) -> dict[str, Any]:
 
 
 def _invoice_postings(arg: Any) -> tuple[int, str | None]:
-    postings = getattr(arg, "postings", None) or []
-    count = sum(1 for p in postings if getattr(p, "kind", None) == "invoice")
-    return count, getattr(arg, "legal_entity", None)
+    """Invoices in an ERP activity's input: one target's postings or several (groups)."""
+    groups = getattr(arg, "groups", None) or [arg]
+    count, entity = 0, None
+    for group in groups:
+        invoices = sum(1 for p in getattr(group, "postings", None) or []
+                       if getattr(p, "kind", None) == "invoice")
+        if invoices:
+            count += invoices
+            entity = entity or getattr(group, "legal_entity", None)
+    return count, entity if count else getattr(groups[0], "legal_entity", None)
 
 
 class ObservabilityInterceptor(Interceptor):
@@ -67,6 +77,12 @@ class ObservabilityInterceptor(Interceptor):
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _ActivityInbound(next)
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput
+                                   ) -> type[WorkflowInboundInterceptor] | None:
+        # Workflows record business figures through this function (workflows/measure.py).
+        input.unsafe_extern_functions[workflow_metrics.EXTERN] = workflow_metrics.record
+        return None
 
 
 class _ActivityInbound(ActivityInboundInterceptor):

@@ -5,15 +5,16 @@ Instrument names as Prometheus shows them (counters get `_total`, the unit a suf
 | instrument | kind | labels | emitted by |
 |---|---|---|---|
 | cashloop_invoice_postings | counter | legal_entity, outcome | ERP activity (interceptor) |
-| cashloop_payment_application_latency_seconds | histogram | legal_entity | workflows (phase 2) |
+| cashloop_payment_application_latency_seconds | histogram | legal_entity | entity (measure) |
 | cashloop_activity_attempts | counter | activity, task_queue, outcome | activity interceptor |
 | cashloop_activity_retries | counter | activity, task_queue, error_type | activity interceptor |
 | cashloop_activity_failures | counter | activity, task_queue, error_type | activity interceptor |
-| cashloop_parked_items | up-down counter | flow, reason | workflows (phase 2) |
-| cashloop_erp_api_errors | counter | erp, status_code | adapters/http.py |
-| cashloop_renewal_processing_lag_seconds | histogram | legal_entity | workflows (phase 2) |
-| cashloop_inbox_backlog | gauge | source | gateway (phase 2) |
-| cashloop_reconciliation_exceptions | counter | legal_entity, kind | reconciliation (phase 2) |
+| cashloop_parked_items | gauge | flow, reason | Temporal visibility, at each scrape (worker) |
+| cashloop_parkings | counter | flow, reason | flows, each time one parks (measure) |
+| cashloop_erp_api_errors | counter | erp (target), status_code | adapters/http.py |
+| cashloop_renewal_processing_lag_seconds | histogram | legal_entity, outcome | renewal (measure) |
+| cashloop_inbox_backlog | gauge | source | gateway |
+| cashloop_reconciliation_exceptions | counter | legal_entity, kind | reconciliation (none yet) |
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ activity_retries = _meter.create_counter(
     "cashloop_activity_retries", description="Failed activity attempts that Temporal retries")
 activity_failures = _meter.create_counter(
     "cashloop_activity_failures", description="Activities that failed for good")
-parked_items = _meter.create_up_down_counter(
-    "cashloop_parked_items", description="Flows parked waiting for an operator")
+parkings = _meter.create_counter(
+    "cashloop_parkings", description="Times a flow parked for an operator, by reason")
 erp_api_errors = _meter.create_counter(
     "cashloop_erp_api_errors", description="ERP API calls answered with an error")
 renewal_processing_lag = _meter.create_histogram(
@@ -62,9 +63,38 @@ inbox_backlog = _meter.create_observable_gauge(
     description="Events received but not yet delivered to a workflow")
 
 
-def observe_inbox_backlog(source: Callable[[], Iterable[tuple[int, dict[str, str]]]]) -> None:
-    """Register a callback giving (depth, labels) pairs at each scrape (the gateway's inbox)."""
+def observe_inbox_backlog(source: Callable[[], Iterable[tuple[int, dict[str, str]]]]
+                          ) -> Callable[[], None]:
+    """Register a callback giving (depth, labels) pairs at each scrape (the gateway's inbox).
+
+    Returns the function that unregisters it (the gateway's shutdown calls it).
+    """
     _backlog_sources.append(source)
+    return lambda: _backlog_sources.remove(source) if source in _backlog_sources else None
+
+
+_parked_sources: list[Callable[[], Iterable[tuple[int, dict[str, str]]]]] = []
+
+
+def _observe_parked(_options: CallbackOptions) -> Iterable[Observation]:
+    for source in list(_parked_sources):
+        for value, labels in source():
+            yield Observation(value, labels)
+
+
+parked_items = _meter.create_observable_gauge(
+    "cashloop_parked_items", callbacks=[_observe_parked],
+    description="Flows parked now, waiting for an operator (from Temporal visibility)")
+
+
+def observe_parked(source: Callable[[], Iterable[tuple[int, dict[str, str]]]]
+                   ) -> Callable[[], None]:
+    """Register a callback giving (count, {flow, reason}) pairs at each scrape (the worker).
+
+    Returns the function that unregisters it (call it when the client goes away).
+    """
+    _parked_sources.append(source)
+    return lambda: _parked_sources.remove(source) if source in _parked_sources else None
 
 
 _lock = threading.Lock()

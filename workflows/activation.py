@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.subscription import Subscription
 
 from . import search
-from .calls import Calls
+from .calls import PATCH_ONE_ERP_CALL, Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
 from .saga import Compensated, Compensations, SagaFlow, generation_id
@@ -87,6 +87,8 @@ class ActivationFlow(SagaFlow):
     TRANSITIONS = TRANSITIONS
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
+    POSTING = {S.ACTIVE: search.PostingStatus.POSTED,
+               S.COMPENSATED: search.PostingStatus.COMPENSATED}
 
     @workflow.init
     def __init__(self, input: ActivationInput) -> None:
@@ -101,13 +103,12 @@ class ActivationFlow(SagaFlow):
     @workflow.run
     async def run(self, input: ActivationInput) -> ActivationResult:
         customer, sub, cid = input.customer, input.subscription, input.correlation_id
-        search.upsert(input.config.search_attributes,
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.CUSTOMER_ID.value_set(customer.customer_id),
-                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(cid),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(customer.customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(cid),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
         outcome = await self._saga(self._attempt)
         if isinstance(outcome, Compensated):
             outcome = ActivationResult(
@@ -140,6 +141,8 @@ class ActivationFlow(SagaFlow):
         self._transition(S.UPSERTING_ERP_CUSTOMER)
         upsert = CustomerUpsert(external_id=customer_external_id(customer.customer_id),
                                 customer=customer)
+        if workflow.patched(PATCH_ONE_ERP_CALL):
+            return await self._post_together(saga, gen, result, refs, documents, upsert)
         receipts = await self._step("upsert_erp_customer", lambda _: calls.post(
             customer.legal_entity, Domain.CUSTOMER_MASTER, [upsert], cid), permanent="raise")
         if isinstance(receipts, Skipped):
@@ -165,7 +168,14 @@ class ActivationFlow(SagaFlow):
         refs["erp_contract"] = receipts[0].document_id
         documents.append(receipts[0].document_id)
 
-        self._transition(S.GRANTING_ENTITLEMENTS, documents=[receipts[0].document_id])
+        return await self._grant(saga, refs, documents, contract_id,
+                                 receipts[0].document_id)
+
+    async def _grant(self, saga: Compensations, refs: dict[str, str], documents: list[str],
+                     contract_id: str, contract_doc: str) -> ActivationResult:
+        input, calls = self._input, self._calls
+        customer, sub, cid = input.customer, input.subscription, input.correlation_id
+        self._transition(S.GRANTING_ENTITLEMENTS, documents=[contract_doc])
         skus = sorted({item.plan.sku for item in sub.items})
         entitlement = EntitlementInput(subscription_id=sub.subscription_id,
                                        customer_id=customer.customer_id, skus=skus,
@@ -174,13 +184,48 @@ class ActivationFlow(SagaFlow):
         granted = await self._step("grant_entitlements", lambda _: calls.grant(entitlement),
                                    permanent="raise")
         if isinstance(granted, Skipped):
-            return skipped(granted)
+            self._transition(S.SKIPPED, note=granted.reason)
+            return ActivationResult(state=S.SKIPPED, references=refs,
+                                    skipped_reason=granted.reason)
         refs["provisioning"] = granted.subscription_id
 
         self._transition(S.ACTIVE, note=f"references {refs}")
-        search.upsert(input.config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
-                      search.ERP_DOCUMENT_IDS.value_set(documents))
-        return ActivationResult(state=S.ACTIVE, crm_account_id=validation.crm_account_id,
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
+                     search.ERP_DOCUMENT_IDS.value_set(documents))
+        return ActivationResult(state=S.ACTIVE, crm_account_id=refs.get("crm"),
                                 references=refs, documents=documents,
                                 contract_external_id=contract_id)
+
+    async def _post_together(self, saga: Compensations, gen: int, result: ActivationResult,
+                             refs: dict[str, str], documents: list[str],
+                             upsert: CustomerUpsert) -> ActivationResult:
+        """The customer record and the contract in one ERP activity (customer first).
+
+        The same documents, compensations and visible states as posting them one by
+        one, with one task-queue round trip fewer per activation.
+        """
+        input, calls = self._input, self._calls
+        sub, cid = input.subscription, input.correlation_id
+        contract_id = generation_id(contract_external_id(sub), gen)
+        contract = ContractPosting(external_id=contract_id, subscription=sub)
+        saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
+            legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES, external_id=contract_id,
+            reason="activation compensated", correlation_id=cid)), contract_id)
+
+        async def post_both(_: Any) -> dict[str, ErpReceipt]:
+            receipts = await calls.post_grouped([upsert, contract], cid)
+            saga.landed.update(receipts)
+            return receipts
+
+        receipts = await self._step("upsert_erp_customer_and_post_contract", post_both,
+                                    permanent="raise")
+        if isinstance(receipts, Skipped):
+            self._transition(S.SKIPPED, note=receipts.reason)
+            return result.model_copy(update={"state": S.SKIPPED, "references": refs,
+                                             "skipped_reason": receipts.reason})
+        customer_doc = receipts[upsert.external_id].document_id
+        contract_doc = receipts[contract_id].document_id
+        refs["erp_customer"], refs["erp_contract"] = customer_doc, contract_doc
+        documents += [customer_doc, contract_doc]
+        self._transition(S.POSTING_CONTRACT, documents=[customer_doc])
+        return await self._grant(saga, refs, documents, contract_id, contract_doc)

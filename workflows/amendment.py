@@ -115,6 +115,8 @@ class AmendmentFlow(SagaFlow):
     TRANSITIONS = TRANSITIONS
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
+    POSTING = {S.AMENDED: search.PostingStatus.POSTED,
+               S.COMPENSATED: search.PostingStatus.COMPENSATED}
 
     @workflow.init
     def __init__(self, input: AmendmentInput) -> None:
@@ -129,13 +131,12 @@ class AmendmentFlow(SagaFlow):
     @workflow.run
     async def run(self, input: AmendmentInput) -> AmendmentResult:
         sub = input.subscription
-        search.upsert(input.config.search_attributes,
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.CUSTOMER_ID.value_set(sub.customer_id),
-                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(input.correlation_id),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(sub.customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(input.correlation_id),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
         outcome = await self._saga(self._attempt, input.generation)
         if isinstance(outcome, Compensated):
             result = AmendmentResult(state=S.COMPENSATED,
@@ -147,7 +148,7 @@ class AmendmentFlow(SagaFlow):
             result = outcome
             status = (search.PostingStatus.POSTED if result.state == S.AMENDED
                       else search.PostingStatus.PENDING)
-            search.upsert(input.config.search_attributes, search.POSTING_STATUS.value_set(status))
+            self._upsert(search.POSTING_STATUS.value_set(status))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result.model_copy(update={"audit": list(self._audit)})
 
@@ -272,6 +273,8 @@ class AmendmentFlow(SagaFlow):
                          for ln in lines_out]
             self._record(str(self._state), documents=remember(receipts),
                          note=f"rebill {rebill.invoice_id} of {rebill.total}")
+            self._remember(search.INVOICE_IDS.value_set([rebill.invoice_id]),
+                           search.INVOICE_POSTED_AT.value_set(workflow.now()))
 
         self._transition(S.AMENDED, event_id=inp.event_id, documents=docs)
         return AmendmentResult(

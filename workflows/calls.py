@@ -18,9 +18,11 @@ with workflow.unsafe.imports_passed_through():
         InvoiceJournalInput,
         InvoiceJournalResult,
         PaymentJournalInput,
+        PostRoutedInput,
         PostToErpInput,
         RefundJournalInput,
         ReverseErpDocumentInput,
+        RoutedPostings,
         ValidateCustomerInput,
         WriteOffJournalInput,
     )
@@ -45,6 +47,14 @@ with workflow.unsafe.imports_passed_through():
     from canonical.renewal import RenewalTerms
 
 from .config import CALL_TIMEOUT, RULES_TIMEOUT, FlowConfig
+
+# Cheap request/response calls (CRM, tax, provisioning) run as local activities: same
+# retries and at-least-once semantics, but no task-queue round trip through the server
+# (TEMPORAL-NOTES: ~2x the steps/s). Payments stay normal activities (long, and must
+# be visible and individually retried); ERP calls stay on their throttled queue.
+PATCH_LOCAL_CALLS = "perf-local-calls"
+# post_grouped makes one ERP activity for all its (entity, domain) groups, in order.
+PATCH_ONE_ERP_CALL = "perf-one-erp-call"
 
 
 def domain_of(posting: Posting) -> Domain:
@@ -83,13 +93,17 @@ class Calls:
     def local_opts(self) -> dict[str, Any]:
         return {"start_to_close_timeout": RULES_TIMEOUT, "retry_policy": self._retry}
 
+    async def _call(self, method: Any, req: Any) -> Any:
+        """A cheap remote call: local activity in new histories, activity in old ones."""
+        if workflow.patched(PATCH_LOCAL_CALLS):
+            return await workflow.execute_local_activity_method(method, req, **self._opts())
+        return await workflow.execute_activity_method(method, req, **self._opts())
+
     async def validate_customer(self, req: ValidateCustomerInput) -> CustomerValidation:
-        return await workflow.execute_activity_method(
-            CrmActivities.validate_customer, req, **self._opts())
+        return await self._call(CrmActivities.validate_customer, req)
 
     async def calculate_tax(self, req: CalculateTaxInput) -> TaxResult:
-        return await workflow.execute_activity_method(
-            TaxActivities.calculate_tax, req, **self._opts())
+        return await self._call(TaxActivities.calculate_tax, req)
 
     async def post(self, legal_entity: str, domain: Domain, postings: list[Posting],
                    correlation_id: str) -> list[ErpReceipt]:
@@ -110,6 +124,13 @@ class Calls:
         for p in postings:
             groups[(legal_entity_of(p), domain_of(p))].append(p)
         receipts: dict[str, ErpReceipt] = {}
+        if len(groups) > 1 and workflow.patched(PATCH_ONE_ERP_CALL):
+            routed = [RoutedPostings(legal_entity=entity, domain=domain, postings=group)
+                      for (entity, domain), group in groups.items()]
+            return {r.external_id: r for r in await workflow.execute_activity_method(
+                ErpActivities.post_routed,
+                PostRoutedInput(groups=routed, correlation_id=correlation_id),
+                **self._opts(task_queue=self._config.erp_task_queue))}
         for (entity, domain), group in groups.items():
             for receipt in await self.post(entity, domain, group, correlation_id):
                 receipts[receipt.external_id] = receipt
@@ -131,20 +152,16 @@ class Calls:
             **self._opts(task_queue=self._config.erp_task_queue))
 
     async def grant(self, req: EntitlementInput) -> Entitlements:
-        return await workflow.execute_activity_method(
-            ProvisioningActivities.grant_entitlements, req, **self._opts())
+        return await self._call(ProvisioningActivities.grant_entitlements, req)
 
     async def suspend(self, req: EntitlementInput) -> Entitlements:
-        return await workflow.execute_activity_method(
-            ProvisioningActivities.suspend_entitlements, req, **self._opts())
+        return await self._call(ProvisioningActivities.suspend_entitlements, req)
 
     async def restore(self, req: EntitlementInput) -> Entitlements:
-        return await workflow.execute_activity_method(
-            ProvisioningActivities.restore_entitlements, req, **self._opts())
+        return await self._call(ProvisioningActivities.restore_entitlements, req)
 
     async def revoke(self, req: EntitlementInput) -> Entitlements:
-        return await workflow.execute_activity_method(
-            ProvisioningActivities.revoke_entitlements, req, **self._opts())
+        return await self._call(ProvisioningActivities.revoke_entitlements, req)
 
     async def invoice_journal(self, req: InvoiceJournalInput) -> InvoiceJournalResult:
         return await workflow.execute_local_activity_method(
@@ -177,12 +194,10 @@ class Calls:
             ProrationActivities.renewal_term, req, **self.local_opts())
 
     async def renewal_terms(self, req: RenewalTermsInput) -> RenewalTerms:
-        return await workflow.execute_activity_method(
-            CrmActivities.renewal_terms, req, **self._opts())
+        return await self._call(CrmActivities.renewal_terms, req)
 
     async def send_notice(self, req: SendNoticeInput) -> CustomerNotice:
-        return await workflow.execute_activity_method(
-            CrmActivities.send_notice, req, **self._opts())
+        return await self._call(CrmActivities.send_notice, req)
 
     async def collect_payment(self, req: CollectPaymentInput) -> CollectionResult:
         return await workflow.execute_activity_method(

@@ -104,6 +104,8 @@ class CancellationFlow(SagaFlow):
     TRANSITIONS = TRANSITIONS
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
+    POSTING = {S.CANCELLED: search.PostingStatus.POSTED,
+               S.COMPENSATED: search.PostingStatus.COMPENSATED}
 
     @workflow.init
     def __init__(self, input: CancellationInput) -> None:
@@ -123,20 +125,19 @@ class CancellationFlow(SagaFlow):
 
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationResult:
-        sub, cfg = input.subscription, input.config
-        search.upsert(cfg.search_attributes,
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.CUSTOMER_ID.value_set(sub.customer_id),
-                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(input.correlation_id),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        sub = input.subscription
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(sub.customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(input.correlation_id),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
         at = midnight(input.effective_on)
         self._transition(S.WAITING_FOR_EFFECTIVE_DATE, event_id=input.event_id,
                          note=f"effective {input.effective_on}: {input.reason}")
         wait = until(at)
         if wait is not None:
-            search.upsert(cfg.search_attributes, search.next_action(at))
+            self._upsert(search.next_action(at))
             await self._notify_parent(waiting_until=at)
             if workflow.patched(PATCH_WITHDRAWABLE):
                 with contextlib.suppress(TimeoutError):
@@ -145,7 +146,7 @@ class CancellationFlow(SagaFlow):
                                                   timeout_summary="cancellation effective date")
             else:
                 await workflow.sleep(wait, summary="cancellation effective date")
-            search.upsert(cfg.search_attributes, search.next_action(None))
+            self._upsert(search.next_action(None))
             await self._notify_parent()
         if self._withdrawn is not None:
             self._transition(S.WITHDRAWN, note=self._withdrawn)
@@ -162,7 +163,7 @@ class CancellationFlow(SagaFlow):
                                         skipped_reason=outcome.skipped_reason)
         else:
             result = outcome
-            search.upsert(cfg.search_attributes, search.POSTING_STATUS.value_set(
+            self._upsert(search.POSTING_STATUS.value_set(
                 search.PostingStatus.POSTED))
         result = result.model_copy(update={"audit": list(self._audit)})
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -50,17 +50,27 @@ from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped
 from .subscription_state import DeferredRelease, InvoiceStatus, InvoiceView
+from .subscription_view import amounts
 
 if TYPE_CHECKING:
     from .flow import Flow
 
 DOCUMENT_EVENTS = {"invoice.issued", "payment.succeeded", "credit_memo.issued",
                    "payment.refunded"}
-SA_LIST_KEEP = 50  # newest ids kept in list search attributes (size limits)
+
+
+# The step a document's posting parks at: its first word is the ParkedStep search
+# attribute ("which payments failed to apply": ParkedStep = 'apply_payment').
+STEP_OF = {"invoice.issued": "post_invoice", "payment.succeeded": "apply_payment",
+           "credit_memo.issued": "post_credit_memo", "payment.refunded": "post_refund"}
 
 
 def is_document_event(event: Event) -> bool:
     return event.event_type in DOCUMENT_EVENTS
+
+
+def step_of(event: Event) -> str:
+    return f"{STEP_OF[event.event_type]} {event.event_id}"
 
 
 def _invoice_of(event: Event) -> str | None:
@@ -78,6 +88,7 @@ class DocumentPoster:
     def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
                  customer: Callable[[], CustomerAccount | None],
                  on_invoice: Callable[[Invoice], None] | None = None,
+                 on_applied: Callable[[Event], None] | None = None,
                  releases: dict[str, DeferredRelease] | None = None,
                  buffered: Callable[[], list[Event]] | None = None) -> None:
         self._owner = owner
@@ -87,7 +98,8 @@ class DocumentPoster:
         self._customer = customer
         # Told of every posted invoice (with its tax): the entity keeps its service lines.
         self._on_invoice = on_invoice
-        self._documents: list[str] = []
+        # Told of every document the ERP has taken (the entity measures payment latency).
+        self._on_applied = on_applied
         # Booking rates of invoices built in this batch, before their views exist.
         self._new_rates: dict[str, Decimal | None] = {}
         # Upstream-billed amendments (canonical Amendment.documents_upstream): what their
@@ -129,7 +141,8 @@ class DocumentPoster:
                 for event, postings in zip(events, per_event, strict=True):
                     await self._post_alone(event, postings)
                 return
-            outcome = await self._owner._step("post_to_erp", self._poster(flat), failed=err)
+            outcome = await self._owner._step(step_of(events[0]), self._poster(flat),
+                                              failed=err)
             if isinstance(outcome, Skipped):
                 self._skipped(events[0], outcome)
                 return
@@ -142,8 +155,7 @@ class DocumentPoster:
         return lambda _: self._calls.post_grouped(postings, self._owner._correlation_id)
 
     async def _post_alone(self, event: Event, postings: list[Posting]) -> None:
-        outcome = await self._owner._step(f"post_to_erp {event.event_type} {event.event_id}",
-                                          self._poster(postings))
+        outcome = await self._owner._step(step_of(event), self._poster(postings))
         if isinstance(outcome, Skipped):
             self._skipped(event, outcome)
         else:
@@ -213,7 +225,6 @@ class DocumentPoster:
     def _applied(self, event: Event, postings: list[Posting],
                  receipts: dict[str, ErpReceipt]) -> None:
         docs = [receipts[p.external_id].document_id for p in postings]
-        self._documents = (self._documents + docs)[-SA_LIST_KEEP:]
         note = self._update_invoices(event, postings[0], receipts[postings[0].external_id])
         moved = [f"{r.external_id} posted in {r.posted_period} (its period is locked)"
                  for p in postings if (r := receipts[p.external_id]).posted_period]
@@ -221,12 +232,13 @@ class DocumentPoster:
             note += "; FLAG " + "; ".join(moved)
         self._owner._record(str(self._owner._state), event_id=event.event_id, note=note,
                             documents=docs)
-        due = sum((v.open_amount.amount for v in self._invoices.values()), start=0)
-        search.upsert(self._config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
-                      search.ERP_DOCUMENT_IDS.value_set(self._documents),
-                      search.INVOICE_IDS.value_set(list(self._invoices)[-SA_LIST_KEEP:]),
-                      search.AMOUNT_DUE.value_set(float(due)))
+        if self._on_applied is not None:
+            self._on_applied(event)
+        posted_at = ([search.INVOICE_POSTED_AT.value_set(workflow.now())]
+                     if isinstance(postings[0], InvoicePosting) else [])
+        self._owner._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED),
+                            self._owner._with_documents(docs), *amounts(self._invoices),
+                            *posted_at)
 
     def _update_invoices(self, event: Event, first: Posting, receipt: ErpReceipt) -> str:
         if isinstance(first, InvoicePosting):

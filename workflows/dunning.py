@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from temporalio import workflow
@@ -52,6 +53,8 @@ S = DunningState
 class DunningFlow(Flow):
     FLOW = "dunning"
     TRANSITIONS = TRANSITIONS
+    POSTING = {S.RECOVERED: search.PostingStatus.POSTED,
+               S.WRITTEN_OFF: search.PostingStatus.POSTED}
 
     @workflow.init
     def __init__(self, input: DunningInput) -> None:
@@ -86,24 +89,27 @@ class DunningFlow(Flow):
                            attempt=self._attempt, amount_due=self._due,
                            next_action_at=self._next, suspended=self._suspended)
 
-    def _upsert(self, *extra: Any) -> None:
-        search.upsert(self._config.search_attributes, search.next_action(self._next),
-                      search.AMOUNT_DUE.value_set(float(self._due.amount)), *extra)
+    def _transition_search(self, to: StrEnum, documents: list[str]) -> list[Any]:
+        return [search.next_action(self._next), search.AMOUNT_DUE.value_set(
+            float(self._due.amount)), *super()._transition_search(to, [*self._docs, *documents])]
+
+    def _upsert_due(self, *extra: Any) -> None:
+        self._upsert(search.next_action(self._next),
+                     search.AMOUNT_DUE.value_set(float(self._due.amount)), *extra)
 
     @workflow.run
     async def run(self, input: DunningInput) -> DunningResult:
         sub = input.subscription
-        search.upsert(input.config.search_attributes,
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.CUSTOMER_ID.value_set(sub.customer_id),
-                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(input.correlation_id),
-                      search.INVOICE_IDS.value_set([input.invoice_id]),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(sub.customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(input.correlation_id),
+                     search.INVOICE_IDS.value_set([input.invoice_id]),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
         result = await self._ladder(input)
-        search.upsert(input.config.search_attributes, search.next_action(None),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        self._upsert(search.next_action(None),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
         result = result.model_copy(update={"documents": list(self._docs),
                                            "audit": list(self._audit)})
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -118,7 +124,7 @@ class DunningFlow(Flow):
             self._attempt = i + 1
             self._next = start + dt.timedelta(seconds=day * cfg.day_seconds)
             self._transition(S.WAITING_TO_RETRY, note=f"attempt {i + 1} on day {day}")
-            self._upsert()
+            self._upsert_due()
             await self._notify_parent(waiting_until=self._next)
             left = self._next - workflow.now()
             if left > dt.timedelta(0):
@@ -132,7 +138,7 @@ class DunningFlow(Flow):
             if self._paid_by is not None:
                 return await self._recover(None)
             self._transition(S.RETRYING, note=f"attempt {i + 1} for {self._due}")
-            self._upsert()
+            self._upsert_due()
             self._made += 1
             collected = await self._collect(i + 1, failed_on + dt.timedelta(days=day))
             if collected is not None or self._paid_by is not None:

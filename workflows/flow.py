@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -24,6 +25,8 @@ from temporalio.exceptions import (
 
 from . import search
 from .config import FlowConfig
+from .flow_search import FlowSearch
+from .measure import measure
 
 T = TypeVar("T")
 AUDIT_KEEP = 500  # newest records kept in state; older ones stay in earlier runs' histories
@@ -135,11 +138,13 @@ def is_permanent(err: StepFailure) -> bool:
     return isinstance(cause, ApplicationError) and cause.non_retryable
 
 
-class Flow:
+class Flow(FlowSearch):
     """Mixin for workflow classes; subclasses set FLOW, TRANSITIONS and call `_init_flow`."""
 
     FLOW: ClassVar[str]
     TRANSITIONS: ClassVar[dict[Any, frozenset[Any]]]
+    # The PostingStatus a state implies (states not listed leave it as it is).
+    POSTING: ClassVar[dict[Any, search.PostingStatus]] = {}
 
     def _init_flow(self, config: FlowConfig, initial: StrEnum, correlation_id: str,
                    audit: list[AuditRecord] | None = None) -> None:
@@ -150,6 +155,7 @@ class Flow:
         self._parked: ParkedStep | None = None
         self._release: RetryInput | SkipInput | None = None
         self._children: dict[str, ChildProgress] = {}
+        self._init_search()
 
     # --- state machine -----------------------------------------------------------------
 
@@ -160,7 +166,15 @@ class Flow:
             raise IllegalTransitionError(self.FLOW, self._state, to)
         self._record(str(to), event_id=event_id, note=note, documents=documents)
         self._state = to
-        search.upsert(self._config.search_attributes, search.O2C_STATE.value_set(str(to)))
+        status = self.POSTING.get(to)
+        self._upsert(search.O2C_STATE.value_set(str(to)),
+                     *([search.POSTING_STATUS.value_set(status)] if status else []),
+                     *self._transition_search(to, documents or []))
+
+    def _transition_search(self, to: StrEnum, documents: list[str]
+                           ) -> list[SearchAttributeUpdate]:
+        """Further attributes a flow sets on a transition (its documents, by default)."""
+        return [self._with_documents(documents)] if documents else []
 
     def _record(self, to_state: str, *, event_id: str | None = None, note: str = "",
                 documents: list[str] | None = None) -> None:
@@ -273,10 +287,12 @@ class Flow:
                                   since=workflow.now())
         self._record(str(self._state), note=f"parked at {step}: {reason}: {message[:200]}")
         workflow.logger.warning("flow parked", extra={"step": step, "reason": reason})
-        search.upsert(self._config.search_attributes, search.POSTING_STATUS.value_set(status))
+        measure("parkings", 1, flow=self.FLOW, reason=reason)
+        self._upsert(search.POSTING_STATUS.value_set(status),
+                     *search.parked(step, reason, self._parked.since))
         await self._notify_parent()
         await workflow.wait_condition(lambda: self._release is not None)
         self._parked = None
-        search.upsert(self._config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.PENDING),
+                     *search.released())
         await self._notify_parent()

@@ -100,8 +100,8 @@ class PeriodCloseWorkflow(Flow):
 
     @workflow.run
     async def run(self, input: PeriodCloseInput) -> PeriodCloseResult:
-        search.upsert(input.config.search_attributes, search.O2C_FLOW.value_set(self.FLOW),
-                      search.CORRELATION_ID.value_set(self._correlation_id))
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CORRELATION_ID.value_set(self._correlation_id))
         self._transition(S.RECOGNISING, note=f"closing {self._period} for "
                          f"{', '.join(input.legal_entities)}")
         for entity in input.legal_entities:

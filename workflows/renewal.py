@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
 from . import search
 from .calls import Calls
 from .flow import Skipped, StepFailedForGoodError
+from .measure import measure
 from .postings import (
     booking_rate,
     invoice_external_ids,
@@ -53,6 +54,9 @@ class RenewalFlow(SagaFlow):
     TRANSITIONS = TRANSITIONS
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
+    POSTING = {S.AWAITING_ERP_CONFIRMATION: search.PostingStatus.AWAITING_ERP,
+               S.RENEWED: search.PostingStatus.POSTED, S.ENDED: search.PostingStatus.POSTED,
+               S.COMPENSATED: search.PostingStatus.COMPENSATED}
 
     @workflow.init
     def __init__(self, input: RenewalInput) -> None:
@@ -79,14 +83,13 @@ class RenewalFlow(SagaFlow):
 
     @workflow.run
     async def run(self, input: RenewalInput) -> RenewalResult:
-        sub, cfg = input.subscription, input.config
-        search.upsert(cfg.search_attributes,
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.CUSTOMER_ID.value_set(sub.customer_id),
-                      search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(input.correlation_id),
-                      search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        sub = input.subscription
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(sub.customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(input.correlation_id),
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
         result = await self._renew(input)
         result = result.model_copy(update={"audit": list(self._audit)})
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -98,17 +101,23 @@ class RenewalFlow(SagaFlow):
         self._transition(state, note=f"until {at.isoformat()}")
         wait = until(at)
         if wait is not None and self._withdrawn is None:
-            search.upsert(self._config.search_attributes, search.next_action(at))
+            self._upsert(search.next_action(at))
             await self._notify_parent(waiting_until=at)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._withdrawn is not None,
                                               timeout=wait, timeout_summary=why)
-            search.upsert(self._config.search_attributes, search.next_action(None))
+            self._upsert(search.next_action(None))
             await self._notify_parent()
         if self._withdrawn is not None:
             self._transition(S.WITHDRAWN, note=self._withdrawn)
             return False
         return True
+
+    def _measure_lag(self, outcome: str) -> None:
+        """Renewal processing lag: from the term's end (when the renewal is due) to now."""
+        sub = self._input.subscription
+        lag = (workflow.now() - midnight(sub.term_end)).total_seconds()
+        measure("renewal_processing_lag", lag, legal_entity=sub.legal_entity, outcome=outcome)
 
     def _result(self, state: RenewalState, **fields: Any) -> RenewalResult:
         return RenewalResult(state=state, number=self._input.number, **fields)
@@ -154,8 +163,8 @@ class RenewalFlow(SagaFlow):
             if not isinstance(closed, Skipped):
                 docs.append(closed.document_id)
         self._transition(S.ENDED, documents=docs)
-        search.upsert(self._config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        self._measure_lag("ended")
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
         return self._result(S.ENDED, ended_on=sub.term_end, documents=docs,
                             reason="renewal opt-out")
 
@@ -211,11 +220,13 @@ class RenewalFlow(SagaFlow):
             return self._result(S.SKIPPED, reason=receipts.reason)
         docs += [r.document_id for r in receipts.values()]
         invoice_ext = invoice_external_ids(invoice, gen)[0][1]
+        self._remember(search.INVOICE_IDS.value_set([invoice.invoice_id]),
+                       search.INVOICE_POSTED_AT.value_set(workflow.now()))
         await self._confirmed(receipts[invoice_ext], entity, cid)
         self._transition(S.RENEWED, documents=docs,
                          note=f"term {term.term_start}..{term.term_end}, invoice {invoice_id}")
-        search.upsert(self._config.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        self._measure_lag("renewed")
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
         return self._result(S.RENEWED, term=term, invoice=invoice, invoice_rate=rates[0],
                             new_lines=lines_out,
                             contract_external_id=contract_id, documents=docs)
@@ -224,8 +235,7 @@ class RenewalFlow(SagaFlow):
         """Poll the ERP until it confirms the invoice (backing off); refused -> compensate."""
         self._transition(S.AWAITING_ERP_CONFIRMATION, documents=[receipt.document_id])
         cfg = self._config
-        search.upsert(cfg.search_attributes,
-                      search.POSTING_STATUS.value_set(search.PostingStatus.AWAITING_ERP))
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.AWAITING_ERP))
         delay = cfg.erp_confirmation_poll_s
         query = ErpDocumentInput(legal_entity=entity, domain=Domain.RECEIVABLES,
                                  external_id=receipt.external_id, correlation_id=cid)

@@ -130,7 +130,7 @@ class SagaFlow(Flow):
                 if isinstance(release, SkipInput):
                     self._record(str(self._state), note=f"ended compensated: {release.reason} "
                                  f"(by {release.operator or 'operator'})")
-                    search.upsert(self._config.search_attributes, search.POSTING_STATUS.value_set(
+                    self._upsert(search.POSTING_STATUS.value_set(
                         search.PostingStatus.COMPENSATED))
                     return Compensated(step=failure.step, reason=failure.reason,
                                        compensations=ran, skipped_reason=release.reason)

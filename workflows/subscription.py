@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceIssuedEvent,
         InvoiceVoidedEvent,
         PaymentFailedEvent,
+        PaymentSucceededEvent,
         SubscriptionActivatedEvent,
         SubscriptionAmendedEvent,
         SubscriptionCancelledEvent,
@@ -36,7 +37,9 @@ from .documents import DocumentPoster, is_document_event
 from .flow import ChildProgress, Flow, Skipped
 from .intake import Intake
 from .ledger_view import replace_lines
+from .measure import PaymentArrivals
 from .quote import quote_cancellation
+from .renewal_window import RenewalWindows
 from .subscription_flows import SubscriptionFlows
 from .subscription_state import (
     LIVE,
@@ -51,7 +54,7 @@ from .subscription_state import (
     SubscriptionState,
     SubscriptionView,
 )
-from .subscription_view import earliest_wait, refresh_amounts, view_of
+from .subscription_view import amounts, earliest_wait, view_of
 
 S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
@@ -76,26 +79,34 @@ class SubscriptionWorkflow(Flow):
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
                                       lambda: self._snap.customer, self._invoice_posted,
-                                      snap.releases, self._intake.buffered)
+                                      self._document_applied, snap.releases,
+                                      self._intake.buffered)
         self._flows = SubscriptionFlows(self)
+        self._windows = RenewalWindows(self)
         self._rules = DocumentRules(self)
         self._run_events = 0
         self._busy = False
         self._progress = False  # a child reported progress since the last search upsert
         self._next_action: dt.datetime | None = None
+        self._arrivals = PaymentArrivals()  # for the payment application latency metric
 
     # --- messages ----------------------------------------------------------------------
 
     @workflow.signal
     def submit(self, event: Event) -> None:
         """An upstream event (signal-with-start from the gateway or starter)."""
-        self._intake.receive(event)
+        self._receive(event)
 
     @workflow.signal
     def submit_batch(self, events: list[Event]) -> None:
         """Several events at once: one signal, one history event."""
         for event in events:
-            self._intake.receive(event)
+            self._receive(event)
+
+    def _receive(self, event: Event) -> None:
+        if isinstance(event, PaymentSucceededEvent):
+            self._arrivals.arrived(event.event_id)
+        self._intake.receive(event)
 
     @workflow.query
     def state(self) -> SubscriptionView:
@@ -141,10 +152,12 @@ class SubscriptionWorkflow(Flow):
 
     @workflow.run
     async def run(self, input: SubscriptionInput) -> None:
-        search.upsert(self._config.search_attributes,
-                      search.SUBSCRIPTION_ID.value_set(self._id),
-                      search.O2C_FLOW.value_set(self.FLOW),
-                      search.O2C_STATE.value_set(str(self._state)))
+        fresh = ([] if search.POSTING_STATUS.name in self._search
+                 else [search.POSTING_STATUS.value_set(search.PostingStatus.PENDING)])
+        self._upsert(search.SUBSCRIPTION_ID.value_set(self._id),
+                     search.O2C_FLOW.value_set(self.FLOW),
+                     search.O2C_STATE.value_set(str(self._state)), *fresh)
+        self._windows.rearm()
         while True:
             timeout = self._intake.gap_timeout()
             # A timeout means the gap wait is over; take_ready then proceeds past the gap.
@@ -156,6 +169,9 @@ class SubscriptionWorkflow(Flow):
                 if self._snap.outcomes:
                     self._busy = True
                     await self._flows.apply_outcome(self._snap.outcomes.pop(0))
+                elif self._windows.due:
+                    self._busy = True
+                    await self._flows.start_due_renewal()
                 elif self._snap.requests:
                     self._busy = True
                     await self._flows.cancel_requested(self._snap.requests[0])
@@ -176,7 +192,7 @@ class SubscriptionWorkflow(Flow):
 
     def _has_work(self) -> bool:
         return (self._intake.has_new() or bool(self._snap.outcomes or self._snap.requests)
-                or self._progress)
+                or self._progress or bool(self._windows.due))
 
     def _should_continue_as_new(self) -> bool:
         return (workflow.info().is_continue_as_new_suggested()
@@ -258,10 +274,9 @@ class SubscriptionWorkflow(Flow):
         customer, sub = event.payload.customer, event.payload.subscription
         self._snap.customer, self._snap.subscription = customer, sub
         self._snap.correlation_id = self._correlation_id = event.correlation_id
-        search.upsert(self._config.search_attributes,
-                      search.CUSTOMER_ID.value_set(customer.customer_id),
-                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                      search.CORRELATION_ID.value_set(event.correlation_id))
+        self._upsert(search.CUSTOMER_ID.value_set(customer.customer_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(event.correlation_id))
         self._transition(S.ACTIVATING, event_id=event.event_id)
         result = await self._step("activation", lambda _: workflow.execute_child_workflow(
             ActivationFlow.run,
@@ -285,6 +300,10 @@ class SubscriptionWorkflow(Flow):
 
     # --- bookkeeping -------------------------------------------------------------------
 
+    def _document_applied(self, event: Event) -> None:
+        if self._snap.subscription is not None:
+            self._arrivals.applied(event.event_id, self._snap.subscription.legal_entity)
+
     def _invoice_posted(self, invoice: Invoice) -> None:
         self._snap.lines = replace_lines(self._snap.lines, [], service_lines(invoice))
 
@@ -293,13 +312,13 @@ class SubscriptionWorkflow(Flow):
                      note=f"finding {finding.kind}: {finding.detail}"[:500])
         if workflow.patched(PATCH_FLOWS):
             kinds = sorted({f.kind for f in self._snap.findings})
-            search.upsert(self._config.search_attributes, search.FINDINGS.value_set(kinds))
+            self._upsert(search.FINDINGS.value_set(kinds))
 
     def _refresh_next_action(self) -> None:
         at = earliest_wait(self._children.values())
         if at != self._next_action:
             self._next_action = at
-            search.upsert(self._config.search_attributes, search.next_action(at))
+            self._upsert(search.next_action(at))
 
     def _refresh_search(self) -> None:
-        refresh_amounts(self._config, self._invoices)
+        self._upsert(*amounts(self._invoices))

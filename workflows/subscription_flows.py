@@ -8,6 +8,7 @@ their progress and result by the `child_progress` signal.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -29,10 +30,14 @@ from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
 from .flow import ChildProgress
 from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
+from .postings import midnight
 from .renewal import RenewalFlow, RenewalInput, RenewalResult
 from .renewal import RenewalState as RS
+from .renewal_window import SCHEDULED
 from .subscription_state import CancellationRequest, InvoiceStatus
 from .subscription_state import SubscriptionState as S
+
+PATCH_CHILD_REPORT_RACE = "child-report-before-start"
 
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
@@ -53,7 +58,8 @@ class SubscriptionFlows:
         return self._o._snap
 
     def _running(self, prefix: str) -> list[str]:
-        return sorted(c for c in self._o._children if c.startswith(prefix))
+        return sorted(c for c, p in self._o._children.items()
+                      if c.startswith(prefix) and p.state != SCHEDULED)
 
     def _move(self, to: S, **details: Any) -> None:
         """A transition a child's outcome asks for; recorded only when the entity has
@@ -76,8 +82,14 @@ class SubscriptionFlows:
         except WorkflowAlreadyStartedError:
             self._o._intake.finding("FlowAlreadyRunning", None, f"{child_id} already runs")
             return False
-        self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
-                                                    state="Started")
+        # The child's first progress report can be delivered in the same workflow task
+        # as its start, before this line: it must not be overwritten (the entity would
+        # then wait for a child that already said it is sleeping, or has finished).
+        reported = child_id in self._o._children or any(
+            p.workflow_id == child_id for p in self._snap.outcomes)
+        if not (reported and workflow.patched(PATCH_CHILD_REPORT_RACE)):
+            self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
+                                                        state="Started")
         self._o._record(str(self._o._state), note=f"started {child_id}")
         return True
 
@@ -89,6 +101,7 @@ class SubscriptionFlows:
                                                                     "error": str(err)})
 
     async def _withdraw_renewals(self, reason: str) -> None:
+        self._o._windows.withdraw(reason)
         for child_id in self._running("renewal-"):
             await self._signal(child_id, RenewalFlow.withdraw, reason)
 
@@ -100,11 +113,25 @@ class SubscriptionFlows:
         if (sub is None or not sub.auto_renew or not cfg.renewals_enabled
                 or self._o._state in (S.CANCELLING, S.CANCELLED, S.ENDED)):
             return
+        child_id = f"renewal-{sub.subscription_id}-{sub.term_end.isoformat()}"
+        window = midnight(sub.term_end - dt.timedelta(days=cfg.renewal_lead_days))
+        if not self._o._windows.defer(child_id, window):
+            await self._start_renewal(child_id)
+
+    async def start_due_renewal(self) -> None:
+        """A deferred renewal's window opened: start it with the subscription as it is."""
+        child_id = self._o._windows.take_due()
+        sub = self._snap.subscription
+        if (sub is not None and sub.auto_renew and self._o._config.renewals_enabled
+                and self._o._state not in (S.CANCELLING, S.CANCELLED, S.ENDED)):
+            await self._start_renewal(child_id)
+
+    async def _start_renewal(self, child_id: str) -> None:
+        snap, cfg = self._snap, self._o._config
         await self._start(RenewalFlow.run, RenewalInput(
-            subscription=sub, customer=snap.customer, number=snap.renewals + 1,
+            subscription=snap.subscription, customer=snap.customer, number=snap.renewals + 1,
             contract_external_id=snap.contract_external_id,
-            correlation_id=self._o._correlation_id, config=cfg),
-            f"renewal-{sub.subscription_id}-{sub.term_end.isoformat()}", "renewal")
+            correlation_id=self._o._correlation_id, config=cfg), child_id, "renewal")
 
     async def _renewed(self, r: RenewalResult) -> None:
         o, snap = self._o, self._snap

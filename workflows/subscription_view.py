@@ -7,8 +7,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import search
-from .config import FlowConfig
-from .documents import SA_LIST_KEEP
 from .flow import ChildProgress
 from .subscription_state import InvoiceView, SubscriptionView
 
@@ -46,9 +44,8 @@ def view_of(wf: SubscriptionWorkflow) -> SubscriptionView:
         renewals=snap.renewals)
 
 
-def refresh_amounts(config: FlowConfig, invoices: dict[str, InvoiceView]) -> None:
-    """Amount due and invoice ids after a flow changed them."""
+def amounts(invoices: dict[str, InvoiceView]) -> list[Any]:
+    """InvoiceIds and AmountDue (open amounts summed, whatever their currency)."""
     due = sum((v.open_amount.amount for v in invoices.values()), start=0)
-    search.upsert(config.search_attributes,
-                  search.INVOICE_IDS.value_set(list(invoices)[-SA_LIST_KEEP:]),
-                  search.AMOUNT_DUE.value_set(float(due)))
+    return [search.INVOICE_IDS.value_set(list(invoices)[-search.LIST_KEEP:]),
+            search.AMOUNT_DUE.value_set(float(due))]

@@ -127,6 +127,12 @@ def create_erp_app(name: str, engine: Engine, entities: Mapping[str, LegalEntity
         """Schedule periods up to `through` (YYYY-MM) with revenue still to recognise."""
         return {"periods": erp_periods.open_revenue_periods(store, legal_entity, through)}
 
+    @app.get("/_admin/documents")
+    def admin_documents() -> dict[str, Any]:
+        """The register for observers (benchmarks, drills): outside the rate limit and
+        the request counters, so watching the ERP does not change what it measures."""
+        return {"documents": erp_queries.documents(store, None, None)}
+
     @app.get("/_admin/config")
     async def get_config() -> ErpConfig:
         """The asynchronous-confirmation config."""

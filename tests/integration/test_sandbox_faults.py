@@ -37,6 +37,17 @@ async def test_rps_limit_answers_429_with_retry_after(erp: ErpHandle) -> None:
     assert stats["rate_limited"] >= 2 and stats["by_status"]["429"] >= 2
 
 
+async def test_observers_read_documents_outside_the_limit_and_the_counters(
+        erp: ErpHandle) -> None:
+    await erp.reader.set_faults(rps_limit=0.001)
+    posting = invoice_posting(invoice())
+    await erp.adapter.post([posting], correlation_id="c")  # the bucket's only token
+    before = await erp.reader.stats()
+    docs = [await erp.reader.observed_documents() for _ in range(3)]
+    assert all([d.external_id for d in batch] == [posting.external_id] for batch in docs)
+    assert await erp.reader.stats() == before  # a benchmark watching changes nothing
+
+
 async def test_max_concurrency_answers_429_beyond_the_limit(erp: ErpHandle) -> None:
     await erp.reader.set_faults(max_concurrency=1, latency_ms=300)
     responses = await asyncio.gather(*(erp.client.get("/v1/documents") for _ in range(6)))

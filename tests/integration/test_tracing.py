@@ -42,7 +42,7 @@ async def test_one_activation_is_one_trace_from_the_client_into_the_sandboxes(
     corr = life.events[0].correlation_id
     activities = [s for s in finished if s.name.startswith("RunActivity:")]
     assert {a.name for a in activities} == {"RunActivity:validate_customer",
-                                            "RunActivity:post_to_erp",
+                                            "RunActivity:post_routed",
                                             "RunActivity:grant_entitlements"}
     for act in activities:
         assert act.attributes["correlation_id"] == corr

@@ -17,9 +17,11 @@ from workflows.amendments import (
     PATCH_LATE_CANCELLATION,
     PATCH_REVERSE_PAID_REBILL,
 )
+from workflows.calls import PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL
 from workflows.cancellation import PATCH_WITHDRAWABLE
 from workflows.document_rules import PATCH_VOID_STOPS_DUNNING
 from workflows.dunning_state import PATCH_STOP_BEFORE_CANCEL
+from workflows.renewal_window import PATCH_DEFERRED_RENEWAL
 from workflows.subscription import PATCH_FLOWS
 from workflows.subscription_flows import PATCH_SAME_CANCELLATION
 
@@ -34,6 +36,8 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_amendment_upstream", "amendment_upstream",
     "cancellation_withdrawn", "subscription_cancellation_withdrawn",
     "subscription_final_cancellation_noted",
+    "activation_before_perf", "subscription_before_perf", "amendment_before_perf",
+    "renewal_before_perf", "dunning_recovered_before_perf", "subscription_renewal_deferred",
 }
 
 
@@ -88,3 +92,31 @@ def test_histories_of_the_edge_cases_took_the_patched_paths() -> None:
     assert PATCH_WITHDRAWABLE in patches("cancellation_withdrawn")
     assert PATCH_WITHDRAWABLE not in patches("cancellation_requested")
     assert PATCH_SAME_CANCELLATION in patches("subscription_final_cancellation_noted")
+
+
+def scheduled_activities(name: str) -> list[str]:
+    events = json.loads((HISTORIES / f"{name}.json").read_text())["events"]
+    return [e["activityTaskScheduledEventAttributes"]["activityType"]["name"] for e in events
+            if "activityTaskScheduledEventAttributes" in e]
+
+
+@pytest.mark.parametrize("name", ["activation", "subscription"])
+def test_histories_from_before_the_perf_patches_keep_their_activities(name: str) -> None:
+    """Recorded before calls became local activities: replay must take the old path."""
+    old, new = f"{name}_before_perf", name
+    assert not {PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL} & set(patches(old))
+    assert "post_to_erp" in scheduled_activities(old)
+    assert {PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL} <= set(patches(new))
+    assert set(scheduled_activities(new)) == {"post_routed"}
+
+
+def test_deferred_renewal_history_starts_the_child_after_the_window_timer() -> None:
+    """The entity's timer fires first, then the renewal child starts (not at activation)."""
+    assert PATCH_DEFERRED_RENEWAL in patches("subscription_renewal_deferred")
+    events = json.loads((HISTORIES / "subscription_renewal_deferred.json").read_text())["events"]
+    kinds = [e["eventType"] for e in events]
+    fired = kinds.index("EVENT_TYPE_TIMER_FIRED")
+    renewal_starts = [i for i, e in enumerate(events)
+                      if e["eventType"] == "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+                      and "RenewalFlow" in json.dumps(e)]
+    assert renewal_starts and renewal_starts[0] > fired

@@ -13,7 +13,9 @@ from workflows.flow import RetryInput
 
 @pytest.mark.parametrize(("sub_id", "where", "state", "compensations"), [
     ("sub_v", "crm", "ValidatingCustomer", []),
-    ("sub_u", "customer", "UpsertingErpCustomer", []),
+    # The customer record and the contract go to the ERP in one activity, so a refused
+    # customer also runs the contract's cancellation (a no-op: the contract never landed).
+    ("sub_u", "customer", "Compensated", ["cancel ctr:sub_u:2026-01-01"]),
     ("sub_k", "contract", "Compensated", ["cancel ctr:sub_k:2026-01-01"]),
     ("sub_g", "grant", "Compensated", ["revoke entitlements", "cancel ctr:sub_g:2026-01-01"]),
 ])

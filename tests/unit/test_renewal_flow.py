@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.errors import RejectedError
@@ -29,6 +31,14 @@ async def term_start(env: WorkflowEnvironment) -> dt.date:
     return (await env.get_current_time()).date().replace(day=1)
 
 
+async def state_of(renewal: WorkflowHandle) -> str | None:
+    """The renewal's state; None before the entity starts it at its window."""
+    try:
+        return str(await renewal.query(RenewalFlow.state))
+    except RPCError:
+        return None
+
+
 def renewal_waits(view: SubscriptionView) -> bool:
     return any(c.flow == "renewal" and c.waiting_until for c in view.children)
 
@@ -47,9 +57,11 @@ async def test_annual_term_renews_after_the_lead_timer_and_erp_confirmation(
         assert child.waiting_until == dt.datetime.combine(end - dt.timedelta(days=30),
                                                           dt.time(0), dt.UTC)
         assert world.crm.calls == ["cus_sub_ren"]  # CRM not asked yet: the timer waits
+        # The entity holds the renewal until its window (workflows/renewal_window.py).
+        assert child.state == "Scheduled"
         renewal = env.client.get_workflow_handle_for(RenewalFlow.run, child.workflow_id)
         for _ in range(500):  # skip to the term start; the ERP holds the invoice pending
-            if await renewal.query(RenewalFlow.state) == "AwaitingErpConfirmation":
+            if await state_of(renewal) == "AwaitingErpConfirmation":
                 break
             await env.sleep(DAY)
         else:
@@ -114,7 +126,7 @@ async def test_permanent_failure_of_a_renewal_posting_is_compensated(
         renewal = env.client.get_workflow_handle_for(RenewalFlow.run,
                                                      view.children[0].workflow_id)
         for _ in range(500):
-            if await renewal.query(RenewalFlow.state) == "Compensated":
+            if await state_of(renewal) == "Compensated":
                 break
             await env.sleep(DAY)
         else:

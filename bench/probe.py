@@ -1,0 +1,118 @@
+"""What the benchmarks need from a running stack: send, wait, read the books, count tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter
+
+import httpx
+from temporalio.client import Client
+
+from adapters.erp.sandbox import ErpDocument, SandboxErpReader
+from cli.status import subscription_views
+from devstack import stack
+from devstack.demo import settled
+from devstack.streams import Lifecycle
+from gateway.client import GatewayClient
+from settings import ERP_TARGETS, Settings
+
+POST_BATCH = 200
+POST_CONCURRENCY = 4
+
+
+async def post_all(settings: Settings, events: list, batch: int = POST_BATCH,
+                   concurrency: int = POST_CONCURRENCY) -> dict[str, float]:
+    """POST every event to the gateway; returns when each was accepted (epoch seconds)."""
+    credentials, _ = stack.gateway_credentials(settings)
+    api_key = next(iter(credentials.api_key_map().values()))
+    accepted: dict[str, float] = {}
+    chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=stack.gateway_url(settings), timeout=60) as http:
+        gateway = GatewayClient(http, api_key)
+
+        async def send(chunk: list) -> None:
+            async with limit:
+                await gateway.post_events(chunk, batch=batch)
+                now = time.time()
+                accepted.update({e.event_id: now for e in chunk})
+
+        await asyncio.gather(*(send(c) for c in chunks))
+    return accepted
+
+
+async def await_settled(client: Client, lives: list[Lifecycle], limit_s: float = 3600,
+                        poll_s: float = 3.0) -> list:
+    """Poll until every subscription has applied its events and has nothing in flight."""
+    expected = Counter({life.subscription_id: len(life.events) for life in lives})
+    deadline = time.monotonic() + limit_s
+    pending = set(expected)
+    views: dict[str, object] = {}
+    while pending:
+        ids = sorted(pending)
+        found = []
+        for i in range(0, len(ids), 200):  # bounded fan-out of queries
+            found += await subscription_views(client, ids[i:i + 200])
+        for v in found:
+            if settled(v, expected[v.subscription_id]):
+                views[v.subscription_id] = v
+                pending.discard(v.subscription_id)
+        if pending:
+            progress(f"{len(expected) - len(pending)}/{len(expected)} subscriptions settled")
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"{len(pending)} subscriptions did not settle, e.g. "
+                               f"{sorted(pending)[:5]}")
+        if pending:
+            await asyncio.sleep(poll_s)
+    return [views.get(s) for s in sorted(expected)]
+
+
+async def erp_documents(settings: Settings) -> dict[str, ErpDocument]:
+    """Every document of every ERP sandbox, by external id."""
+    docs: dict[str, ErpDocument] = {}
+    for name in ERP_TARGETS:
+        async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=120) as c:
+            docs.update({d.external_id: d
+                         for d in await SandboxErpReader(c).observed_documents()})
+    return docs
+
+
+def progress(message: str) -> None:
+    """One line on stderr, so a long run shows where it is."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def await_documents(settings: Settings, ids: set[str], poll_s: float = 2.0) -> None:
+    """Poll the ERP sandboxes (not Temporal: queries are workflow tasks that would load
+    the server being measured) until every expected document is there."""
+    while True:
+        docs = await erp_documents(settings)
+        missing = ids - docs.keys()
+        if not missing:
+            return
+        progress(f"{len(ids) - len(missing)}/{len(ids)} expected ERP documents")
+        await asyncio.sleep(poll_s)
+
+
+class SdkCounters:
+    """Task counters from the worker's SDK metrics endpoint (Prometheus text)."""
+
+    COUNTERS = {
+        "workflow_tasks": "temporal_workflow_task_execution_latency_count",
+        "activities": "temporal_activity_execution_latency_count",
+        "local_activities": "temporal_local_activity_execution_latency_count",
+    }
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = f"http://{settings.host}:{settings.sdk_metrics_port}/metrics"
+
+    async def read(self) -> dict[str, float]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            text = (await c.get(self.url)).text
+        totals: dict[str, float] = {}
+        for key, metric in self.COUNTERS.items():
+            totals[key] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                              if line.startswith(metric + "{") or line.startswith(metric + " "))
+        return totals

@@ -1,0 +1,108 @@
+"""Per-event cost and worker memory as the number of subscriptions grows.
+
+    python -m bench.scale [--sizes 200,1000] [--probe-events 300] [--cache 500] [--json]
+
+For each size N, on a fresh private stack: N subscriptions are activated (untimed set-up,
+the population), then a fixed probe of invoice events for subscriptions drawn across the
+whole population (seeded) is posted at once and timed to its last ERP posting. With the
+worker's workflow cache smaller than N (`--cache`), most probed subscriptions are no
+longer in memory: they are replayed from history when their event arrives, and
+continue-as-new keeps those histories short. Prints per size: probe events/s, server and
+worker CPU per probe event, workflow tasks per event, the worker's resident memory
+before and after, and the per-event cost of the largest size over the smallest
+(target <= 1.3). Writes bench/results/scale-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import random
+import time
+from typing import Any
+
+from bench import report
+from bench.burst import invoice_run
+from bench.harness import bench_settings, pid_of, running_stack
+from bench.probe import SdkCounters, await_documents, erp_documents, post_all, progress
+from bench.procstat import CpuMeter, rss_mib
+from devstack.streams import add_months
+
+
+async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, Any]:
+    lives, _ = invoice_run(size, 0, dt.datetime.now(dt.UTC).date())
+    rnd = random.Random(seed)
+    probed = []
+    for n in range(probe):  # monthly invoices of subscriptions drawn across the population
+        life = lives[rnd.randrange(size)]
+        month = sum(1 for e in life.events if e.event_type == "invoice.issued")
+        begin = add_months(life.subscription.term_start, month)
+        life.invoice(f"sin{n:07d}", begin, add_months(begin, 1))
+        probed.append(life.events[-1])
+    settings = bench_settings(worker_max_cached_workflows=cache,
+                              flow_config_json=json.dumps({"renewals_enabled": False}))
+    with running_stack(settings) as procs:
+        worker = pid_of(procs, "worker")
+        meter = CpuMeter({name: pid_of(procs, name) for name in ("temporal", "worker")})
+        progress(f"size {size}: activating the population (untimed)")
+        await post_all(settings, [life.events[0] for life in lives])
+        await await_documents(settings, {report.document_of(life.events[0]) or ""
+                                         for life in lives}, poll_s=5.0)
+        rss_before = rss_mib(worker)
+        sdk = SdkCounters(settings)
+        before = await sdk.read()
+        progress(f"size {size}: probe of {probe} invoice events")
+        meter.start()
+        started = time.time()
+        await post_all(settings, probed)
+        ids = {f"inv:{e.payload.invoice.invoice_id}" for e in probed}
+        await await_documents(settings, ids)
+        cpu = meter.stop()
+        docs = await erp_documents(settings)
+        after = await sdk.read()
+        rss_after = rss_mib(worker)
+    last = max(docs[i].created_at.timestamp() for i in ids if docs[i].created_at)
+    seconds = last - started
+    return {
+        "subscriptions": size, "probe_events": probe, "cache": cache,
+        "events_per_s": round(probe / seconds, 1),
+        "cpu_ms_per_event": report.per_event(cpu, probe),
+        "workflow_tasks_per_event": round(
+            (after["workflow_tasks"] - before["workflow_tasks"]) / probe, 2),
+        "worker_rss_mib": {"before_probe": round(rss_before), "after_probe": round(rss_after)},
+    }
+
+
+async def measure(sizes: list[int], probe: int, cache: int, seed: int) -> dict[str, Any]:
+    runs = [await one_size(size, probe, cache, seed) for size in sizes]
+
+    def cost(run: dict[str, Any]) -> float:
+        cpu = run["cpu_ms_per_event"]
+        return float(cpu["temporal"] + cpu["worker"])
+
+    return {"runs": runs, "cost_growth": round(cost(runs[-1]) / cost(runs[0]), 2)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="200,1000",
+                   help="comma-separated subscription counts (e.g. 1000,10000,100000)")
+    p.add_argument("--subscriptions", type=int, default=None,
+                   help="one size only (same as --sizes N)")
+    p.add_argument("--probe-events", type=int, default=300)
+    p.add_argument("--cache", type=int, default=500,
+                   help="the worker's max cached workflows (CASHLOOP_WORKER_MAX_CACHED_WORKFLOWS)")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    args = p.parse_args()
+    sizes = ([args.subscriptions] if args.subscriptions
+             else [int(s) for s in args.sizes.split(",")])
+    result = asyncio.run(measure(sizes, args.probe_events, args.cache, args.seed))
+    report.emit("scale", result, args.json)
+
+
+if __name__ == "__main__":
+    main()

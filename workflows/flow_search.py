@@ -1,0 +1,43 @@
+"""The search attributes of one flow run: remembered, and upserted whole each time.
+
+Every upsert sends every attribute set so far, so what finance filters on
+(docs/finance-cookbook.md) is complete and current after each transition. A run after
+continue-as-new starts from the attributes its predecessor left. Only the number of
+upsert commands matters to replay, not their content, so histories recorded when fewer
+attributes were sent still replay.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeUpdate
+
+from . import search
+from .config import FlowConfig
+
+
+class FlowSearch:
+    """Mixin of Flow; `_init_search` runs in the workflow's init."""
+
+    _config: FlowConfig
+    _search: dict[str, SearchAttributeUpdate]
+
+    def _init_search(self) -> None:
+        self._search = search.current()
+
+    def _remember(self, *updates: SearchAttributeUpdate) -> None:
+        """Set attributes that go out with the next upsert (the next transition's)."""
+        for update in updates:
+            self._search[update.key.name] = update
+
+    def _upsert(self, *updates: SearchAttributeUpdate) -> None:
+        """Remember `updates` and upsert the whole current set (one command)."""
+        self._remember(*updates)
+        if updates:
+            search.upsert(self._config.search_attributes, *self._search.values())
+
+    def _with_documents(self, documents: list[str]) -> SearchAttributeUpdate:
+        """ErpDocumentIds with `documents` added (the newest LIST_KEEP)."""
+        known = self._search.get(search.ERP_DOCUMENT_IDS.name)
+        ids = list(known.value or []) if known is not None else []  # type: ignore[call-overload]
+        ids += [d for d in documents if d not in ids]
+        return search.ERP_DOCUMENT_IDS.value_set(ids[-search.LIST_KEEP:])
