@@ -23,7 +23,7 @@ from workflows.document_rules import PATCH_VOID_STOPS_DUNNING
 from workflows.dunning_state import PATCH_STOP_BEFORE_CANCEL
 from workflows.renewal_window import PATCH_DEFERRED_RENEWAL
 from workflows.subscription import PATCH_FLOWS
-from workflows.subscription_flows import PATCH_SAME_CANCELLATION
+from workflows.subscription_cancels import PATCH_SAME_CANCELLATION
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 REQUIRED = {  # what the suite promises to cover

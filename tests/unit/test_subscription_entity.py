@@ -16,6 +16,7 @@ from tests.unit.flows_harness import (
     amend,
     annual,
     cancel,
+    fresh_ts_env,
     gross,
     quiet,
     running,
@@ -126,7 +127,14 @@ async def test_void_reverses_the_invoice_and_its_schedule(ts_env: WorkflowEnviro
 
 
 async def test_late_amendment_reverses_a_paid_later_rebill_and_carries_its_payment(
-        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+        task_queue: str) -> None:
+    # Its own time-skipping server: it moves time and runs reversals that the shared one
+    # should not carry into the tests after it.
+    async with fresh_ts_env() as ts_env:
+        await _late_paid_rebill(ts_env, task_queue)
+
+
+async def _late_paid_rebill(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     late_world, late = World(), two_amendments("sub_lap")
     clean_world, clean = World(), two_amendments("sub_lap_in_order")
     for life in (late, clean):  # part of the second amendment's rebill is paid
@@ -155,7 +163,14 @@ async def test_late_amendment_reverses_a_paid_later_rebill_and_carries_its_payme
 
 
 async def test_cancellation_effective_before_an_applied_amendment_reverses_it(
-        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+        task_queue: str) -> None:
+    # Its own time-skipping server: it moves time and runs reversals that the shared one
+    # should not carry into the tests after it.
+    async with fresh_ts_env() as ts_env:
+        await _late_cancellation(ts_env, task_queue)
+
+
+async def _late_cancellation(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     late_world, late = World(), annual("sub_lcan")
     clean_world, clean = World(), annual("sub_lcan_clean")
     amend(late, 1, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "2400.00")
