@@ -100,6 +100,8 @@ class CreditMemoJournalInput(_Io):
     deferred_release_functional: Money | None = None
     # The credited invoice's booking rate (InvoiceView.rate), foreign currency only.
     invoice_rate: Decimal | None = None
+    # Booking rates of every invoice the memo's lines credit (foreign currency only).
+    invoice_rates: dict[str, Decimal] = {}
 
 
 class PaymentJournalInput(_Io):

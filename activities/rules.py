@@ -82,13 +82,17 @@ class RulesActivities:
     async def credit_memo_journal(self, req: CreditMemoJournalInput) -> JournalEntry:
         memo = req.credit_memo
         chart = self._chart(memo.legal_entity)
-        rate = req.invoice_rate if memo.currency != chart.functional_currency else None
+        rate = None
+        if memo.currency != chart.functional_currency:
+            # Booked at the credited invoice's rate; the memo date's only when unknown.
+            rate = req.invoice_rate or req.invoice_rates.get(memo.invoice_id or "")
         if rate is None:
             rate = await self._rate(memo.currency, chart, memo.issued_on, req.correlation_id)
         with translated_errors():
             return posting.credit_memo_entry(memo, chart, req.correlation_id,
                                              req.deferred_release, rate,
-                                             req.deferred_release_functional)
+                                             req.deferred_release_functional,
+                                             req.invoice_rates)
 
     @activity.defn
     async def payment_journal(self, req: PaymentJournalInput) -> JournalEntry:

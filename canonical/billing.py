@@ -112,6 +112,10 @@ class CreditMemoLine(Canonical):
     period_end: dt.date | None = None
     # The revenue schedule whose unrecognised part this credit releases.
     schedule_id: str | None = None
+    # The invoice whose line this credits, when it is not the memo's `invoice_id` (a
+    # memo may credit lines of several invoices); in a foreign currency each part is
+    # converted at its own invoice's booking rate.
+    invoice_id: Id | None = None
 
 
 class CreditMemo(Canonical):

@@ -54,6 +54,9 @@ class SubscriptionCancelled(Canonical):
     subscription_id: Id
     effective_on: dt.date
     reason: str = ""
+    # True: the scheduled cancellation on `effective_on` is withdrawn (the customer
+    # reactivated before it took effect, e.g. Stripe's cancel_at_period_end set back).
+    withdrawn: bool = False
 
     def implied_keys(self) -> dict[str, str | None]:
         return {"subscription_id": self.subscription_id}

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pydantic import Field, field_validator
 
 from .base import Canonical
+from .billing import CreditMemo
 from .ledger import JournalEntry, JournalLine, Side
 from .money import CurrencyCode, Money, round_amount
 
@@ -58,6 +59,41 @@ def convert(amount: Money, rate: Decimal, functional_currency: str) -> Money:
         return amount
     return Money(amount=round_amount(amount.amount * rate, functional_currency),
                  currency=functional_currency)
+
+
+class CreditedFunctional(Canonical):
+    """A credit memo's gross, tax and net in the functional currency."""
+
+    gross: Money
+    tax: Money
+    net: Money
+
+
+def credited_functional(memo: CreditMemo, rate: Decimal,
+                        invoice_rates: Mapping[str, Decimal],
+                        functional_currency: str) -> CreditedFunctional:
+    """What a credit memo relieves, each credited invoice's part at that invoice's rate.
+
+    A credit undoes part of an invoice, so it is booked at the rate the invoice was
+    booked at: receivables and tax payable go down by what they went up by, and no FX
+    difference arises (that is realised only on payment). `rate` serves lines whose
+    invoice has no rate in `invoice_rates`.
+    """
+    parts: dict[str, tuple[Decimal, Decimal]] = {}
+    for line in memo.lines:
+        key = line.invoice_id or memo.invoice_id or ""
+        net, tax = parts.get(key, (Decimal(0), Decimal(0)))
+        parts[key] = (net + line.amount.amount, tax + line.tax_amount.amount)
+    gross_f = tax_f = net_f = Decimal(0)
+    for key, (net, tax) in parts.items():
+        r = invoice_rates.get(key, rate)
+        gross_f += round_amount((net + tax) * r, functional_currency)
+        tax_f += round_amount(tax * r, functional_currency)
+        net_f += round_amount(net * r, functional_currency)
+    return CreditedFunctional(
+        gross=Money(amount=gross_f, currency=functional_currency),
+        tax=Money(amount=tax_f, currency=functional_currency),
+        net=Money(amount=net_f, currency=functional_currency))
 
 
 def with_functional(entry: JournalEntry, functional_currency: str, rate: Decimal,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from .accounts import AccountRole, ChartOfAccounts
 from .billing import CreditMemo, Invoice, LineKind
 from .errors import InvalidDataError
-from .fx import convert, with_functional
+from .fx import convert, credited_functional, with_functional
 from .ledger import JournalEntry, JournalLine, Side
 from .money import Money, total
 from .payment import Payment, Refund
@@ -107,7 +107,8 @@ def invoice_entry(invoice: Invoice, coa: ChartOfAccounts,
 def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
                       correlation_id: str | None = None,
                       deferred_release: Money | None = None, rate: Decimal | None = None,
-                      deferred_release_functional: Money | None = None) -> JournalEntry:
+                      deferred_release_functional: Money | None = None,
+                      invoice_rates: Mapping[str, Decimal] | None = None) -> JournalEntry:
     """Dr Deferred Revenue (unrecognised part) / Dr Tax Payable / Cr AR (gross).
 
     `deferred_release` is the unrecognised revenue the credited schedules released (the
@@ -116,32 +117,40 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
     (Dr Subscription Revenue); where it falls short, the rest is recognised now
     (Cr Subscription Revenue), so deferred revenue always ties to the schedules.
 
-    In a foreign currency the memo is converted at `rate`, the credited invoice's
-    booking rate (receivables are relieved at the rate they were booked at), and the
-    released deferral at `deferred_release_functional` when the ERP reported it.
+    In a foreign currency the memo is booked at the credited invoice's booking rate
+    (`rate`; per credited invoice from `invoice_rates` when its lines name several):
+    receivables and tax payable are relieved as they were booked, the released deferral
+    at `deferred_release_functional` (the functional amount the schedules gave up, at
+    the rate they were deferred at) when the ERP reported it. What remains is rounding.
     """
     cust = memo.customer_id
     release = memo.subtotal if deferred_release is None else deferred_release
     difference = memo.subtotal - release
     revenue_side = Side.DEBIT if difference.amount > 0 else Side.CREDIT
-    lines = _nonzero([
-        _line(coa, R.DEFERRED_REVENUE, Side.DEBIT, release, cust),
-        _line(coa, R.SUBSCRIPTION_REVENUE, revenue_side, abs(difference), cust,
-              "credited revenue already recognised" if difference.amount > 0
-              else "released deferral beyond the credit"),
-        _line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust),
-        _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust),
-    ])
+    fx = (credited_functional(memo, rate, invoice_rates or {}, coa.functional_currency)
+          if rate is not None and memo.currency != coa.functional_currency else None)
+    release_f = deferred_release_functional
+    if release_f is None and fx is not None and deferred_release is None:
+        release_f = fx.net  # the whole net credit was deferred, at the invoices' rates
+    pinned = [
+        (_line(coa, R.DEFERRED_REVENUE, Side.DEBIT, release, cust), release_f),
+        (_line(coa, R.SUBSCRIPTION_REVENUE, revenue_side, abs(difference), cust,
+               "credited revenue already recognised" if difference.amount > 0
+               else "released deferral beyond the credit"), None),
+        (_line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust), fx and fx.tax),
+        (_line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust), fx and fx.gross),
+    ]
+    pinned = [(line, f) for line, f in pinned if not line.amount.is_zero()]
     entry = JournalEntry(
         external_id=credit_memo_external_id(memo.credit_memo_id),
         legal_entity=memo.legal_entity, posting_date=memo.issued_on, currency=memo.currency,
-        lines=lines, memo=f"Credit memo {memo.credit_memo_id}: {memo.reason}",
+        lines=[line for line, _ in pinned],
+        memo=f"Credit memo {memo.credit_memo_id}: {memo.reason}",
         source_type="credit_memo", source_id=memo.credit_memo_id,
         correlation_id=correlation_id,
     )
-    fixed = ({0: deferred_release_functional}
-             if deferred_release_functional is not None and not release.is_zero() else None)
-    return in_functional(entry, coa, rate, fixed)
+    fixed = {i: f for i, (_, f) in enumerate(pinned) if f is not None}
+    return in_functional(entry, coa, rate, fixed or None)
 
 
 def payment_entry(payment: Payment, coa: ChartOfAccounts,

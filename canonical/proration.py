@@ -115,7 +115,7 @@ def unused_credit(lines: list[ServiceLine], at: dt.datetime, basis: ProrationBas
             line_id=f"{credit_memo_id}-{len(memo_lines) + 1}",
             description=f"Unused {ln.plan_code or ln.line_id} {day}..{ln.period_end}",
             amount=net, tax_amount=tax, period_start=day, period_end=ln.period_end,
-            schedule_id=ln.schedule_id))
+            schedule_id=ln.schedule_id, invoice_id=ln.invoice_id))
         by_invoice[ln.invoice_id] = by_invoice.get(ln.invoice_id, Money.zero(currency)) + net + tax
     if not current:
         return None

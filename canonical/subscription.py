@@ -69,3 +69,8 @@ class Amendment(Canonical):
     credit_memo_id: Id
     invoice_id: Id
     proration_basis: ProrationBasis = ProrationBasis.EXACT_TIME
+    # The billing system issues the credit memo (`credit_memo_id`) and the rebill
+    # (`invoice_id`) itself, as Stripe does when it invoices prorations at once: Cashloop
+    # ends the old revenue schedules and posts those documents when they arrive, so the
+    # books carry exactly what the customer was billed.
+    documents_upstream: bool = False

@@ -4,6 +4,9 @@ It drains the forward queue oldest first. Each subscription's pending events go 
 `submit_batch` signal (signal-with-start on `subscription-{id}`), sorted by the
 resequencing key; a subscription whose send fails keeps all its rows pending, so the
 next round retries them in the same order (never a later event before an earlier one).
+Rows are claimed before they are sent (gateway/forward_claims.py: a lease per row,
+`FOR UPDATE SKIP LOCKED` on PostgreSQL), so gateway processes sharing one store never
+forward the same row twice and one subscription is sent by one of them at a time.
 When Temporal is down the queue simply grows — intake never waits for Temporal — and
 the forwarder catches up when it returns. Delivery is at least once; the entity drops
 a repeat by event id, so a crash between signal and mark costs nothing.
@@ -29,6 +32,7 @@ from workflows.config import FlowConfig
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionInput
 
+from .forward_claims import claim, owner_id, release
 from .store import ForwardItem, now_utc
 
 log = structlog.get_logger("cashloop.gateway.forwarder")
@@ -58,29 +62,8 @@ def backlog(engine: Engine) -> Backlog:
                    forwarded=int(done))
 
 
-def _pending(engine: Engine, limit: int, max_hold_s: float) -> list[ForwardItem]:
-    """Rows ready to send, oldest first.
-
-    A subscription's rows go together once its newest row has waited out its resequencing
-    window (`not_before`), so siblings that arrive close together are sorted together; a
-    subscription that keeps receiving is sent anyway after `max_hold_s`.
-    """
-    now = now_utc()
-    with Session(engine) as s:
-        rows = s.exec(select(ForwardItem).where(col(ForwardItem.forwarded_at).is_(None))
-                      .order_by(col(ForwardItem.id)).limit(limit)).all()
-    newest: dict[str, dt.datetime] = {}
-    oldest: dict[str, dt.datetime] = {}
-    for row in rows:
-        newest[row.subscription_id] = max(newest.get(row.subscription_id, row.not_before),
-                                          row.not_before)
-        oldest.setdefault(row.subscription_id, row.not_before)
-    ready = {sub for sub in newest if newest[sub] <= now
-             or (now - oldest[sub]).total_seconds() >= max_hold_s}
-    return [row for row in rows if row.subscription_id in ready]
-
-
 def _mark(engine: Engine, ids: list[int], error: str | None) -> None:
+    """Sent (claim kept as a record of who sent it), or failed (claim given back)."""
     with Session(engine) as s:
         stmt = update(ForwardItem).where(col(ForwardItem.id).in_(ids),
                                          col(ForwardItem.forwarded_at).is_(None))
@@ -88,7 +71,8 @@ def _mark(engine: Engine, ids: list[int], error: str | None) -> None:
             stmt = stmt.values(forwarded_at=now_utc(), attempts=ForwardItem.attempts + 1,
                                last_error=None)
         else:
-            stmt = stmt.values(attempts=ForwardItem.attempts + 1, last_error=error[:500])
+            stmt = stmt.values(attempts=ForwardItem.attempts + 1, last_error=error[:500],
+                               claimed_by=None, claimed_until=None)
         s.execute(stmt)
         s.commit()
 
@@ -104,7 +88,8 @@ class Forwarder:
     def __init__(self, engine: Engine, connect: Callable[[], Awaitable[Client]],
                  config: FlowConfig, *, batch: int = 1000, concurrency: int = 16,
                  idle_s: float = 0.2, max_backoff_s: float = 5.0,
-                 max_hold_s: float = 30.0) -> None:
+                 max_hold_s: float = 30.0, lease_s: float = 120.0,
+                 owner: str | None = None) -> None:
         self._engine = engine
         self._connect = connect
         self._config = config
@@ -113,6 +98,9 @@ class Forwarder:
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
         self._max_hold_s = max_hold_s
+        # Claims (gateway/forward_claims.py): several gateways may drain one store.
+        self._lease_s = lease_s
+        self.owner = owner or owner_id()
         self._client: Client | None = None
         self.last_error: str | None = None
         self.forwarded_total = 0
@@ -135,7 +123,8 @@ class Forwarder:
     async def drain_once(self) -> int:
         """Send what is ready now; returns the number of events delivered."""
         client = await self.client()  # first: no point reading the queue while Temporal is away
-        rows = await asyncio.to_thread(_pending, self._engine, self._batch, self._max_hold_s)
+        rows = await asyncio.to_thread(claim, self._engine, self.owner, self._batch,
+                                       self._max_hold_s, self._lease_s)
         if not rows:
             return 0
         groups: dict[str, list[ForwardItem]] = defaultdict(list)
@@ -146,6 +135,9 @@ class Forwarder:
                                        return_exceptions=True)
         delivered = sum(r for r in results if isinstance(r, int))
         errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # what a failed subscription did not send goes back to the queue
+            await asyncio.to_thread(release, self._engine, self.owner,
+                                    [r.id for r in rows if r.id is not None])
         if errors and not delivered:
             raise errors[0]
         return delivered

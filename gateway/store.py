@@ -9,7 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    inspect,
+    text,
+)
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -62,6 +73,12 @@ class ForwardItem(GatewayTable, table=True):
     forwarded_at: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
     attempts: int = 0
     last_error: str | None = None
+    # The forwarder sending it and until when (gateway/forward_claims.py).
+    claimed_by: str | None = None
+    claimed_until: dt.datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+CLAIM_COLUMNS = ("claimed_by", "claimed_until")  # added after the first release
 
 
 class DeadLetter(GatewayTable, table=True):
@@ -123,4 +140,30 @@ def open_store(url: str, schema: str = "gateway") -> Engine:
     """The gateway store's engine, tables created if missing (PostgreSQL: in `schema`)."""
     engine = make_engine(url, schema)
     create_tables(engine, GatewayTable.metadata)
+    add_claim_columns(engine)
     return engine
+
+
+def add_claim_columns(engine: Engine) -> None:
+    """Give a forward queue created before claims existed its claim columns."""
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    table = ForwardItem.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        have = {c["name"] for c in inspect(conn).get_columns(table.name, schema=schema)}
+    quote = engine.dialect.identifier_preparer.quote
+    qualified = f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
+    for name in CLAIM_COLUMNS:
+        if name in have:
+            continue
+        ddl = table.c[name].type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {qualified} ADD COLUMN {quote(name)} {ddl}"))
+        except (OperationalError, ProgrammingError):
+            # Another gateway starting at the same moment added it first.
+            with engine.begin() as conn:
+                names = {c["name"] for c in inspect(conn).get_columns(table.name,
+                                                                       schema=schema)}
+            if name not in names:
+                raise
+

@@ -10,6 +10,7 @@ and the flow parks (PostingStatus=compensated).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters.erp.routing import Domain
     from canonical.billing import CreditMemo, Invoice
     from canonical.customer import CustomerAccount
-    from canonical.money import Money, total
+    from canonical.money import Money
     from canonical.proration import AmendmentProration, ServiceLine
     from canonical.subscription import Amendment, Subscription, SubscriptionItem
 
@@ -32,10 +33,12 @@ from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
 from .postings import (
+    booking_rate,
     invoice_external_ids,
     invoice_postings,
     post_landed,
     push_reversals,
+    released_by,
     taxed,
     utc_date,
 )
@@ -80,6 +83,9 @@ class AmendmentInput(BaseModel):
     config: FlowConfig
     # > 1 when re-applied after a reversal: document ids carry a `~{generation}` suffix.
     generation: int = 1
+    # Booking rates of the entity's foreign-currency invoices: a credit is booked at
+    # the rate of the invoice it credits (docs/accounting.md "Foreign currency").
+    invoice_rates: dict[str, Decimal] = {}
 
 
 class AmendmentResult(BaseModel):
@@ -89,6 +95,7 @@ class AmendmentResult(BaseModel):
     credit_memo: CreditMemo | None = None
     credited: dict[str, Money] = {}  # gross credit per credited invoice
     rebill: Invoice | None = None  # with its tax
+    rebill_rate: Decimal | None = None  # its booking rate (foreign currency only)
     ended_lines: list[ServiceLine] = []
     new_lines: list[ServiceLine] = []
     documents: list[str] = []
@@ -96,6 +103,10 @@ class AmendmentResult(BaseModel):
     compensations: list[str] = []
     skipped_reason: str | None = None
     audit: list[AuditRecord] = []
+    # Upstream-billed (Amendment.documents_upstream): what the ended schedules released,
+    # for the billing system's credit memo to debit when it arrives.
+    released: Money | None = None
+    released_functional: Money | None = None
 
 
 @workflow.defn
@@ -189,6 +200,7 @@ class AmendmentFlow(SagaFlow):
                 reason=f"amendment {amendment.amendment_id}")
             for ln in (credit.ended_lines if credit else []) if ln.schedule_id]
         released: Money | None = None
+        released_f: Money | None = None
         if ends:
             self._transition(S.ENDING_SCHEDULES)
             push_reversals(saga, calls, entity, [(Domain.REVENUE, e.external_id) for e in ends],
@@ -199,9 +211,18 @@ class AmendmentFlow(SagaFlow):
             if isinstance(receipts, Skipped):
                 return self._skipped(amendment, receipts)
             self._record(str(self._state), documents=remember(receipts), note="schedules ended")
-            amounts = [r.amount for r in receipts.values()]
-            if all(a is not None for a in amounts):
-                released = total((a for a in amounts if a is not None), sub.currency)
+            released, released_f = released_by(receipts, sub.currency)
+
+        if amendment.documents_upstream:
+            # The billing system sends its own credit memo and rebill (posted by the
+            # entity as documents): only the schedules end here.
+            self._transition(S.AMENDED, event_id=inp.event_id, documents=docs,
+                             note="credit memo and rebill come from the billing system")
+            return AmendmentResult(
+                state=S.AMENDED, amendment_id=amendment.amendment_id,
+                items=amendment.new_items, documents=docs, external_ids=posted,
+                ended_lines=list(credit.ended_lines) if credit else [],
+                released=released, released_functional=released_f)
 
         memo = credit.credit_memo if credit else None
         if memo is not None:
@@ -212,7 +233,9 @@ class AmendmentFlow(SagaFlow):
             async def post_memo(_: Any) -> dict[str, ErpReceipt]:
                 assert memo is not None
                 entry = await calls.credit_memo_journal(CreditMemoJournalInput(
-                    credit_memo=memo, correlation_id=cid, deferred_release=released))
+                    credit_memo=memo, correlation_id=cid, deferred_release=released,
+                    deferred_release_functional=released_f,
+                    invoice_rates=inp.invoice_rates))
                 entry = entry.model_copy(update={"external_id": cm_id})
                 return await post_landed(calls, saga, [CreditMemoPosting(
                     external_id=cm_id, credit_memo=memo, entry=entry)], cid)
@@ -233,11 +256,13 @@ class AmendmentFlow(SagaFlow):
             rebill = taxed_rebill
             push_reversals(saga, calls, entity, invoice_external_ids(rebill, gen), why, cid)
             lines_out: list[ServiceLine] = []
+            rates: list[Decimal | None] = [None]
 
             async def post_rebill(_: Any) -> dict[str, ErpReceipt]:
                 assert rebill is not None
                 postings, lines = await invoice_postings(calls, rebill, gen, cid)
                 lines_out[:] = lines
+                rates[:] = [booking_rate(postings)]
                 return await post_landed(calls, saga, postings, cid)
 
             receipts = await self._step("post_rebill", post_rebill, permanent="raise")
@@ -255,5 +280,6 @@ class AmendmentFlow(SagaFlow):
         return AmendmentResult(
             state=S.AMENDED, amendment_id=amendment.amendment_id, items=amendment.new_items,
             credit_memo=memo, credited=dict(credit.by_invoice) if credit else {},
-            rebill=rebill, ended_lines=list(credit.ended_lines) if credit else [],
+            rebill=rebill, rebill_rate=rates[0] if rebill is not None else None,
+            ended_lines=list(credit.ended_lines) if credit else [],
             new_lines=new_lines, documents=docs, external_ids=posted)

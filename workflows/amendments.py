@@ -6,13 +6,20 @@ credit the wrong items. The later amendments are reversed newest first (each of
 their ERP documents gets its exact reversal, `rev-{external id}`, and the entity's
 lines, credits, rebill and items go back to before them), the late amendment is
 applied, and the reversed ones are applied again as a new generation (document ids
-`~{n}`). The books end as if the amendments had arrived in order. If a later
-rebill already has payments, nothing is reversed: a `LateAmendment` finding asks an
-operator to act.
+`~{n}`). The books end as if the amendments had arrived in order. A later rebill
+that already has payments is reversed too: its payments stay on the customer's account
+(the ERP keeps them; the reversal leaves them as a credit) and are carried to the
+rebill issued again under the same invoice id, so what is open ends as in order.
+
+A cancellation (`subscription.cancelled`) effective on or before the date of applied
+amendments arrived late too: those amendments bill service after the end, so they are
+reversed the same way and not applied again (`LateCancellation` finding); payments of
+their rebills stay with the customer as a credit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -20,27 +27,55 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.io import ReverseErpDocumentInput
     from adapters.erp.routing import Domain
-    from canonical.events import SubscriptionAmendedEvent
+    from canonical.events import InvoiceIssuedEvent, SubscriptionAmendedEvent
+    from canonical.proration import service_lines
     from canonical.subscription import Amendment
 
 from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
 from .calls import Calls
 from .flow import Skipped
-from .ledger_view import add_invoice, credit_invoices, replace_lines
-from .subscription_state import AppliedAmendment, InvoiceStatus
+from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
+from .subscription_state import AppliedAmendment, DeferredRelease, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
 
 LOG_KEEP = 20  # applied amendments a late one can still be ordered against
+# Workflow patch: a late amendment also reverses later amendments whose rebill has
+# payments (before it, it was refused with a finding and left to an operator).
+PATCH_REVERSE_PAID_REBILL = "late-amendment-reverses-paid-rebill"
+# Workflow patch: a cancellation effective before applied amendments reverses them.
+PATCH_LATE_CANCELLATION = "late-cancellation-reverses-amendments"
+# Workflow patch: an amendment waits for the buffered invoice of the service it changes.
+PATCH_AMENDMENT_WAITS = "amendment-waits-for-its-invoice"
 
 
 class Amendments:
     def __init__(self, owner: SubscriptionWorkflow) -> None:
         self._o = owner
         self._calls = Calls(owner._config)
+        # Decided once per run (queries call waiting_for and must not record a patch).
+        self._waits = workflow.patched(PATCH_AMENDMENT_WAITS)
+
+    def waiting_for(self, event: SubscriptionAmendedEvent, ahead: list[Any],
+                    buffered: list[Any]) -> str | None:
+        """An amendment that came before the invoice of the service it changes (Stripe
+        may deliver `customer.subscription.updated` before `.created` and the first
+        invoice) waits for that invoice when it is buffered, instead of failing."""
+        day = event.payload.amendment.effective_at.astimezone(dt.UTC).date()
+        if not self._waits or any(ln.covers(day) for ln in self._o._snap.lines):
+            return None
+
+        def covering(e: Any) -> bool:
+            return isinstance(e, InvoiceIssuedEvent) and any(
+                ln.covers(day) for ln in service_lines(e.payload.invoice))
+
+        if any(covering(e) for e in ahead):
+            return None
+        found = next((e for e in buffered if covering(e)), None)
+        return f"invoice {found.payload.invoice.invoice_id}" if found else None
 
     async def amend(self, event: SubscriptionAmendedEvent) -> None:
         o, snap = self._o, self._o._snap
@@ -71,7 +106,8 @@ class Amendments:
             AmendmentFlow.run,
             AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
                            lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
-                           config=o._config, generation=generation),
+                           config=o._config, generation=generation,
+                           invoice_rates=invoice_rates(o._invoices)),
             id=child_id, task_queue=o._config.task_queue))
         o._children.pop(child_id, None)
         if isinstance(result, Skipped) or result.state != AS.AMENDED:
@@ -85,8 +121,16 @@ class Amendments:
         snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
         credit_invoices(o._invoices, result.credited)
         if result.rebill is not None:
-            add_invoice(o._invoices, result.rebill)
+            before = o._invoices.get(result.rebill.invoice_id)
+            add_invoice(o._invoices, result.rebill, rate=result.rebill_rate)
+            if before is not None and before.status == InvoiceStatus.VOIDED and before.payments:
+                # Issued again after a reversal: the payments of the reversed one apply.
+                o._invoices[result.rebill.invoice_id] = o._invoices[
+                    result.rebill.invoice_id].carrying_payments(before)
         snap.amendments[a.amendment_id] = a.effective_at
+        if a.documents_upstream:
+            snap.releases[a.credit_memo_id] = DeferredRelease(
+                amount=result.released, functional=result.released_functional)
         if result.credit_memo is not None:
             snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")
         snap.amendment_log.append(AppliedAmendment(
@@ -102,17 +146,44 @@ class Amendments:
 
     async def _reverse(self, later: list[AppliedAmendment], event: Any) -> bool:
         """Undo `later` newest first; False (with a finding) when it must not be done."""
-        o, snap = self._o, self._o._snap
+        o = self._o
         paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices
                 and not o._invoices[r.rebill_id].paid.is_zero()]
         ids = [r.amendment.amendment_id for r in later]
-        if paid:
+        if paid and not workflow.patched(PATCH_REVERSE_PAID_REBILL):
             o._intake.finding("LateAmendment", event, f"effective before applied {ids}, whose "
                               f"rebill(s) {paid} have payments; not applied: an operator "
                               "must reverse them and resend")
             return False
+        carried = (f"; the payments of rebill(s) {paid} stay with the customer and apply "
+                   "to the rebill issued again" if paid else "")
         o._intake.finding("LateAmendment", event, f"effective before applied {ids}: they "
-                          "are reversed, this one applied, then they are applied again")
+                          "are reversed, this one applied, then they are applied again"
+                          + carried)
+        await self._undo(later, event, f"reordered behind late amendment {event.event_id}")
+        return True
+
+    async def reverse_after_cancellation(self, event: Any, effective_on: dt.date) -> None:
+        """A cancellation effective before applied amendments (it arrived late): they
+        bill service after the end, so they are reversed and not applied again."""
+        o = self._o
+        later = [r for r in o._snap.amendment_log
+                 if r.amendment.effective_at.astimezone(dt.UTC).date() >= effective_on]
+        if not later or not workflow.patched(PATCH_LATE_CANCELLATION):
+            return
+        ids = [r.amendment.amendment_id for r in later]
+        paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices
+                and not o._invoices[r.rebill_id].paid.is_zero()]
+        o._intake.finding("LateCancellation", event, f"effective {effective_on}, before "
+                          f"applied {ids}: they are reversed (no service after the end)"
+                          + (f"; the payments of rebill(s) {paid} stay with the customer "
+                             "as a credit" if paid else ""))
+        await self._undo(later, event, f"cancellation {event.event_id} effective "
+                                       f"{effective_on}")
+
+    async def _undo(self, later: list[AppliedAmendment], event: Any, reason: str) -> None:
+        """Reverse every document of `later`, newest first, and restore the entity's views."""
+        o, snap = self._o, self._o._snap
         entity = snap.subscription.legal_entity
         for record in sorted(later, key=lambda r: r.amendment.effective_at, reverse=True):
             docs = []
@@ -122,7 +193,7 @@ class Amendments:
                 req = ReverseErpDocumentInput(
                     legal_entity=entity, domain=domain, external_id=external_id,
                     reversal_external_id=f"rev-{external_id}",
-                    reason=f"reordered behind late amendment {event.event_id}",
+                    reason=reason,
                     correlation_id=record.correlation_id)
                 outcome = await o._step(f"reverse {external_id}",
                                         lambda _, r=req: self._calls.reverse(r))
@@ -131,7 +202,6 @@ class Amendments:
             self._undo_views(record)
             o._record(str(o._state), event_id=event.event_id, documents=docs,
                       note=f"amendment {record.amendment.amendment_id} reversed")
-        return True
 
     def _undo_views(self, record: AppliedAmendment) -> None:
         o, snap = self._o, self._o._snap
@@ -142,8 +212,10 @@ class Amendments:
         credit_invoices(o._invoices, {k: -v for k, v in record.credited.items()})
         if record.rebill_id and record.rebill_id in o._invoices:
             view = o._invoices[record.rebill_id]
+            # Fully credited by its reversal; its payments (if any) leave a customer credit
+            # until the rebill is issued again (see _apply).
             o._invoices[record.rebill_id] = view.model_copy(update={
-                "credited": view.total - view.paid, "status": InvoiceStatus.VOIDED})
+                "credited": view.total, "status": InvoiceStatus.VOIDED})
         snap.subscription = snap.subscription.model_copy(update={"items": record.items_before})
         del snap.amendments[record.amendment.amendment_id]
         snap.amendment_log.remove(record)

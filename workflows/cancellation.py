@@ -8,7 +8,9 @@ amendment's credit does; then revokes the entitlements and cancels the ERP contr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters.erp.routing import Domain
     from canonical.billing import CreditMemo
     from canonical.customer import CustomerAccount
-    from canonical.money import Money, total
+    from canonical.money import Money
     from canonical.proration import ServiceLine, unused_credit
     from canonical.subscription import ProrationBasis, Subscription
 
@@ -29,7 +31,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
-from .postings import midnight, post_landed, push_reversals, until
+from .postings import midnight, post_landed, push_reversals, released_by, until
 from .saga import Compensated, Compensations, SagaFlow, generation_id
 
 
@@ -41,17 +43,20 @@ class CancellationState(StrEnum):
     REVOKING_ENTITLEMENTS = "RevokingEntitlements"
     CANCELLING_CONTRACT = "CancellingContract"
     CANCELLED = "Cancelled"
+    WITHDRAWN = "Withdrawn"  # withdrawn before its effective date
     COMPENSATING = "Compensating"
     COMPENSATED = "Compensated"
     SKIPPED = "Skipped"
 
 
 S = CancellationState
+# Workflow patch: the wait for the effective date can be cut short by `withdraw`.
+PATCH_WITHDRAWABLE = "cancellation-withdrawable"
 _WORKING = frozenset({S.ENDING_SCHEDULES, S.POSTING_CREDIT_MEMO, S.REVOKING_ENTITLEMENTS,
                       S.CANCELLING_CONTRACT})
 TRANSITIONS: dict[CancellationState, frozenset[CancellationState]] = {
     S.STARTED: frozenset({S.WAITING_FOR_EFFECTIVE_DATE}),
-    S.WAITING_FOR_EFFECTIVE_DATE: _WORKING,
+    S.WAITING_FOR_EFFECTIVE_DATE: _WORKING | {S.WITHDRAWN},
     S.ENDING_SCHEDULES: frozenset({S.POSTING_CREDIT_MEMO, S.REVOKING_ENTITLEMENTS,
                                    S.COMPENSATING, S.SKIPPED}),
     S.POSTING_CREDIT_MEMO: frozenset({S.REVOKING_ENTITLEMENTS, S.COMPENSATING, S.SKIPPED}),
@@ -75,6 +80,9 @@ class CancellationInput(BaseModel):
     event_id: str | None = None
     correlation_id: str
     config: FlowConfig
+    # Booking rates of the entity's foreign-currency invoices: the credit of unused
+    # service is booked at the rate of the invoice it credits.
+    invoice_rates: dict[str, Decimal] = {}
 
 
 class CancellationResult(BaseModel):
@@ -104,6 +112,12 @@ class CancellationFlow(SagaFlow):
         self._init_flow(input.config, S.STARTED, input.correlation_id)
         self._calls = Calls(input.config)
         self._input = input
+        self._withdrawn: str | None = None
+
+    @workflow.signal
+    def withdraw(self, reason: str) -> None:
+        """The cancellation is called off (honoured while it waits for its date)."""
+        self._withdrawn = reason or "withdrawn"
 
     @workflow.query
     def state(self) -> CancellationState:
@@ -125,9 +139,23 @@ class CancellationFlow(SagaFlow):
         if wait is not None:
             self._upsert(search.next_action(at))
             await self._notify_parent(waiting_until=at)
-            await workflow.sleep(wait, summary="cancellation effective date")
+            if workflow.patched(PATCH_WITHDRAWABLE):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self._withdrawn is not None,
+                                                  timeout=wait,
+                                                  timeout_summary="cancellation effective date")
+            else:
+                await workflow.sleep(wait, summary="cancellation effective date")
             self._upsert(search.next_action(None))
             await self._notify_parent()
+        if self._withdrawn is not None:
+            self._transition(S.WITHDRAWN, note=self._withdrawn)
+            result = CancellationResult(state=S.WITHDRAWN, effective_on=input.effective_on,
+                                        skipped_reason=self._withdrawn,
+                                        audit=list(self._audit))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._notify_parent(finished=True, outcome=result.model_dump(mode="json"))
+            return result
         outcome = await self._saga(self._attempt)
         if isinstance(outcome, Compensated):
             result = CancellationResult(state=S.COMPENSATED, effective_on=input.effective_on,
@@ -167,6 +195,7 @@ class CancellationFlow(SagaFlow):
                         end_on=inp.effective_on, reason=f"cancellation: {inp.reason}")
             for ln in (credit.ended_lines if credit else []) if ln.schedule_id]
         released: Money | None = None
+        released_f: Money | None = None
         if ends:
             self._transition(S.ENDING_SCHEDULES)
             push_reversals(saga, calls, entity, [(Domain.REVENUE, e.external_id) for e in ends],
@@ -177,9 +206,7 @@ class CancellationFlow(SagaFlow):
             if isinstance(receipts, Skipped):
                 return self._skipped(receipts)
             docs += [r.document_id for r in receipts.values()]
-            amounts = [r.amount for r in receipts.values()]
-            if all(a is not None for a in amounts):
-                released = total((a for a in amounts if a is not None), sub.currency)
+            released, released_f = released_by(receipts, sub.currency)
         memo = credit.credit_memo if credit else None
         if memo is not None:
             self._transition(S.POSTING_CREDIT_MEMO)
@@ -189,7 +216,9 @@ class CancellationFlow(SagaFlow):
             async def post_memo(_: Any) -> dict[str, ErpReceipt]:
                 assert memo is not None
                 entry = await calls.credit_memo_journal(CreditMemoJournalInput(
-                    credit_memo=memo, correlation_id=cid, deferred_release=released))
+                    credit_memo=memo, correlation_id=cid, deferred_release=released,
+                    deferred_release_functional=released_f,
+                    invoice_rates=inp.invoice_rates))
                 entry = entry.model_copy(update={"external_id": cm_id})
                 return await post_landed(calls, saga, [CreditMemoPosting(
                     external_id=cm_id, credit_memo=memo, entry=entry)], cid)

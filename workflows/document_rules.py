@@ -7,7 +7,8 @@
   (`rev-wo:{invoice_id}`, a bad-debt recovery), then applies as usual.
 * A payment for an invoice in dunning tells the ladder (which ends when nothing is due).
 * A void reverses the invoice and its revenue schedules in the ERP, unless payments
-  were applied to it (then it is an illegal event: billing must credit it instead).
+  were applied to it (then it is an illegal event: billing must credit it instead),
+  and stops the invoice's dunning ladder (nothing is left to collect).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from .subscription_state import InvoiceStatus
 
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
+
+# Workflow patch: a void signals the invoice's running dunning ladder to stop.
+PATCH_VOID_STOPS_DUNNING = "void-stops-dunning"
 
 
 class DocumentRules:
@@ -138,3 +142,7 @@ class DocumentRules:
         o._snap.lines = replace_lines(o._snap.lines, ended, [])
         o._record(str(o._state), event_id=event.event_id, documents=docs,
                   note=f"invoice {invoice_id} voided and reversed")
+        child_id = f"dunning-{invoice_id}"
+        if child_id in o._children and workflow.patched(PATCH_VOID_STOPS_DUNNING):
+            await o._flows._signal(child_id, DunningFlow.invoice_voided,
+                                   event.payload.reason or "voided")

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceIssuedEvent,
         PaymentRefundedEvent,
         PaymentSucceededEvent,
+        SubscriptionAmendedEvent,
     )
     from canonical.money import Money
 
@@ -48,7 +49,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped
-from .subscription_state import InvoiceStatus, InvoiceView
+from .subscription_state import DeferredRelease, InvoiceStatus, InvoiceView
 from .subscription_view import amounts
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ class DocumentPoster:
     def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
                  customer: Callable[[], CustomerAccount | None],
                  on_invoice: Callable[[Invoice], None] | None = None,
-                 on_applied: Callable[[Event], None] | None = None) -> None:
+                 on_applied: Callable[[Event], None] | None = None,
+                 releases: dict[str, DeferredRelease] | None = None,
+                 buffered: Callable[[], list[Event]] | None = None) -> None:
         self._owner = owner
         self._config = config
         self._calls = Calls(config)
@@ -99,8 +102,21 @@ class DocumentPoster:
         self._on_applied = on_applied
         # Booking rates of invoices built in this batch, before their views exist.
         self._new_rates: dict[str, Decimal | None] = {}
+        # Upstream-billed amendments (canonical Amendment.documents_upstream): what their
+        # schedule ends released, by credit memo id, and the events still buffered.
+        self._releases = releases if releases is not None else {}
+        self._buffered = buffered or list
 
     def waiting_for(self, event: Event, ahead: list[Event]) -> str | None:
+        if isinstance(event, CreditMemoIssuedEvent):
+            # The credit memo of an upstream-billed amendment posts after the amendment
+            # ended the schedules it credits (it releases exactly what they gave up).
+            memo_id = event.payload.credit_memo.credit_memo_id
+            if any(isinstance(e, SubscriptionAmendedEvent)
+                   and e.payload.amendment.documents_upstream
+                   and e.payload.amendment.credit_memo_id == memo_id
+                   for e in self._buffered()):
+                return f"amendment with credit memo {memo_id}"
         invoice_id = _invoice_of(event)
         if invoice_id is None or invoice_id in self._invoices:
             return None
@@ -186,9 +202,12 @@ class DocumentPoster:
             return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo
+            release = self._releases.get(memo.credit_memo_id)
             entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                 credit_memo=memo, correlation_id=cid,
-                invoice_rate=self._booking_rate(memo.invoice_id)))
+                invoice_rate=self._booking_rate(memo.invoice_id),
+                deferred_release=release.amount if release else None,
+                deferred_release_functional=release.functional if release else None))
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
                                       entry=entry)]
         assert isinstance(event, PaymentRefundedEvent)

@@ -6,7 +6,10 @@ attempt; after the ladder's middle attempt the entitlements are suspended; after
 last, the subscription is cancelled (CancellationFlow: unused service credited) and
 the rest of the invoice is written off (Dr Bad Debt / Cr AR, `wo:{invoice_id}`).
 A payment (the entity's `payment_received` signal, or a collected retry) ends the
-ladder at any step before the cancellation and restores suspended entitlements.
+ladder at any step before the cancellation and restores suspended entitlements; one
+that arrives while the cancellation runs leaves nothing to write off. A void of the
+invoice (the `invoice_voided` signal) ends it the same way, in state `Voided`: there is
+no debt left to collect. Once the cancellation has started it runs to its end.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -27,88 +29,24 @@ with workflow.unsafe.imports_passed_through():
     from adapters.erp.port import ErpReceipt, JournalPosting, PaymentPosting
     from adapters.erp.routing import Domain
     from adapters.payments.port import CollectionStatus
-    from canonical.customer import CustomerAccount
-    from canonical.money import Money
-    from canonical.payment import Payment, PaymentFailure
-    from canonical.proration import ServiceLine
-    from canonical.subscription import Subscription
+    from canonical.payment import Payment
 
 from . import search
 from .calls import Calls
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
-from .config import FlowConfig
-from .flow import AuditRecord, Flow, Skipped
-
-
-class DunningState(StrEnum):
-    STARTED = "Started"
-    WAITING_TO_RETRY = "WaitingToRetry"
-    RETRYING = "Retrying"
-    SUSPENDING = "Suspending"
-    RECOVERING = "Recovering"
-    RECOVERED = "Recovered"
-    CANCELLING = "Cancelling"
-    WRITING_OFF = "WritingOff"
-    WRITTEN_OFF = "WrittenOff"
-
+from .dunning_state import (
+    PATCH_STOP_BEFORE_CANCEL,
+    TRANSITIONS,
+    DunningInput,
+    DunningResult,
+    DunningState,
+    DunningView,
+    PaymentNotice,
+    middle,
+)
+from .flow import Flow, Skipped
 
 S = DunningState
-TRANSITIONS: dict[DunningState, frozenset[DunningState]] = {
-    S.STARTED: frozenset({S.WAITING_TO_RETRY, S.RECOVERING}),
-    S.WAITING_TO_RETRY: frozenset({S.RETRYING, S.RECOVERING}),
-    S.RETRYING: frozenset({S.WAITING_TO_RETRY, S.SUSPENDING, S.CANCELLING, S.RECOVERING}),
-    S.SUSPENDING: frozenset({S.WAITING_TO_RETRY, S.CANCELLING, S.RECOVERING}),
-    S.RECOVERING: frozenset({S.RECOVERED}),
-    S.CANCELLING: frozenset({S.WRITING_OFF}),
-    S.WRITING_OFF: frozenset({S.WRITTEN_OFF}),
-}
-
-
-class DunningInput(BaseModel):
-    subscription: Subscription
-    customer: CustomerAccount
-    invoice_id: str
-    amount_due: Money  # the invoice's open amount when dunning starts
-    failure: PaymentFailure
-    lines: list[ServiceLine]  # for the cancellation's credit of unused service
-    contract_external_id: str | None = None
-    event_id: str
-    correlation_id: str
-    config: FlowConfig
-
-
-class PaymentNotice(BaseModel):
-    """From the entity: a payment was applied; `open_amount` is what is still due."""
-
-    payment_id: str
-    open_amount: Money
-
-
-class DunningView(BaseModel):
-    state: DunningState
-    invoice_id: str
-    attempt: int  # the attempt being waited for or made
-    amount_due: Money
-    next_action_at: dt.datetime | None
-    suspended: bool
-
-
-class DunningResult(BaseModel):
-    flow: str = "dunning"
-    state: DunningState
-    invoice_id: str
-    attempts: int
-    payment: Payment | None = None  # collected by a retry (posted by this flow)
-    paid_by: str | None = None  # payment id that ended the ladder
-    written_off: Money | None = None
-    cancellation: CancellationResult | None = None
-    documents: list[str] = []
-    audit: list[AuditRecord] = []
-
-
-def middle(days: list[int]) -> int:
-    """The attempt (0-based) after which entitlements are suspended."""
-    return (len(days) - 1) // 2
 
 
 @workflow.defn
@@ -125,6 +63,7 @@ class DunningFlow(Flow):
         self._input = input
         self._due = input.amount_due
         self._paid_by: str | None = None
+        self._voided: str | None = None  # the void's reason
         self._attempt = 0  # the attempt being waited for or made
         self._made = 0  # collection attempts made
         self._next: dt.datetime | None = None
@@ -136,6 +75,13 @@ class DunningFlow(Flow):
         self._due = notice.open_amount
         if notice.open_amount.amount <= 0:
             self._paid_by = notice.payment_id
+
+    @workflow.signal
+    def invoice_voided(self, reason: str) -> None:
+        self._voided = reason or "voided"
+
+    def _stopped(self) -> bool:
+        return self._paid_by is not None or self._voided is not None
 
     @workflow.query
     def state(self) -> DunningView:
@@ -183,10 +129,12 @@ class DunningFlow(Flow):
             left = self._next - workflow.now()
             if left > dt.timedelta(0):
                 with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(lambda: self._paid_by is not None,
-                                                  timeout=left, timeout_summary="dunning retry")
+                    await workflow.wait_condition(self._stopped, timeout=left,
+                                                  timeout_summary="dunning retry")
             self._next = None
             await self._notify_parent()
+            if self._voided is not None:
+                return await self._void()
             if self._paid_by is not None:
                 return await self._recover(None)
             self._transition(S.RETRYING, note=f"attempt {i + 1} for {self._due}")
@@ -195,6 +143,8 @@ class DunningFlow(Flow):
             collected = await self._collect(i + 1, failed_on + dt.timedelta(days=day))
             if collected is not None or self._paid_by is not None:
                 return await self._recover(collected)
+            if self._voided is not None:
+                return await self._void()
             await self._notice("retry_failed", i + 1)
             if i == middle(days) and i < len(days) - 1:
                 self._transition(S.SUSPENDING)
@@ -202,6 +152,9 @@ class DunningFlow(Flow):
                     self._entitlement()))
                 self._suspended = not isinstance(suspended, Skipped)
                 await self._notice("suspended", i + 1)
+        if self._stopped() and workflow.patched(PATCH_STOP_BEFORE_CANCEL):
+            # Paid or voided while the last attempt's notice went out: nothing to cancel.
+            return await (self._void() if self._voided is not None else self._recover(None))
         return await self._write_off(failed_on + dt.timedelta(days=days[-1] if days else 0))
 
     def _entitlement(self) -> EntitlementInput:
@@ -238,7 +191,8 @@ class DunningFlow(Flow):
         async def post(_: Any) -> list[ErpReceipt]:
             assert payment is not None
             entry = await self._calls.payment_journal(PaymentJournalInput(
-                payment=payment, correlation_id=self._correlation_id))
+                payment=payment, correlation_id=self._correlation_id,
+                invoice_rate=inp.invoice_rates.get(inp.invoice_id)))
             posting = PaymentPosting(external_id=entry.external_id, payment=payment, entry=entry)
             return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                           self._correlation_id)
@@ -263,6 +217,16 @@ class DunningFlow(Flow):
                              attempts=self._made, payment=payment,
                              paid_by=paid_by)
 
+    async def _void(self) -> DunningResult:
+        self._transition(S.VOIDED, note=f"invoice {self._input.invoice_id} voided: "
+                         f"{self._voided}; ladder stopped")
+        if self._suspended:
+            await self._step("restore_entitlements", lambda _: self._calls.restore(
+                self._entitlement()))
+            self._suspended = False
+        return DunningResult(state=S.VOIDED, invoice_id=self._input.invoice_id,
+                             attempts=self._made)
+
     async def _write_off(self, on: dt.date) -> DunningResult:
         inp, sub, cid = self._input, self._input.subscription, self._correlation_id
         self._transition(S.CANCELLING, note=f"ladder exhausted; cancelling as of {on}")
@@ -270,11 +234,15 @@ class DunningFlow(Flow):
         credited = (cancellation.credited.get(inp.invoice_id) if cancellation else None)
         amount = self._due - credited if credited is not None else self._due
         self._transition(S.WRITING_OFF, note=f"writing off {amount}")
-        if amount.amount > 0:
+        if self._voided is not None:  # voided while the cancellation ran: no debt left
+            self._record(str(self._state), note=f"invoice voided ({self._voided}); "
+                         "nothing written off")
+        elif amount.amount > 0:
             async def post(_: Any) -> list[ErpReceipt]:
                 entry = await self._calls.write_off_journal(WriteOffJournalInput(
                     invoice_id=inp.invoice_id, amount=amount, legal_entity=sub.legal_entity,
-                    customer_id=sub.customer_id, posting_date=on, correlation_id=cid))
+                    customer_id=sub.customer_id, posting_date=on, correlation_id=cid,
+                    invoice_rate=inp.invoice_rates.get(inp.invoice_id)))
                 posting = JournalPosting(external_id=entry.external_id, entry=entry)
                 return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                               cid)
@@ -286,7 +254,8 @@ class DunningFlow(Flow):
         self._transition(S.WRITTEN_OFF, documents=list(self._docs))
         return DunningResult(state=S.WRITTEN_OFF, invoice_id=inp.invoice_id,
                              attempts=self._made,
-                             written_off=amount if amount.amount > 0 else None,
+                             written_off=(amount if amount.amount > 0 and self._voided is None
+                                          else None),
                              cancellation=cancellation)
 
     async def _cancel(self, on: dt.date) -> CancellationResult | None:
@@ -296,7 +265,8 @@ class DunningFlow(Flow):
             lines=inp.lines, credit_unused=True,
             credit_memo_id=f"{sub.subscription_id}-cancel",
             contract_external_id=inp.contract_external_id, event_id=inp.event_id,
-            correlation_id=self._correlation_id, config=self._config)
+            correlation_id=self._correlation_id, config=self._config,
+            invoice_rates=inp.invoice_rates)
         try:
             result = await self._step("cancellation", lambda _: workflow.execute_child_workflow(
                 CancellationFlow.run, child, id=f"cancellation-{sub.subscription_id}",

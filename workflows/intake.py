@@ -73,6 +73,10 @@ class Intake:
         return max(timedelta(seconds=self._config.sequence_gap_wait_s) - waited,
                    timedelta(milliseconds=1))
 
+    def buffered(self) -> list[Event]:
+        """Events received and not applied yet."""
+        return list(self._inbox)
+
     def take_ready(self, waiting_for: WaitingFor) -> list[Event]:
         """Remove and return the events that can be applied now, in order.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -15,12 +17,17 @@ LINES_KEEP = 200  # newest service lines carried (older ones have long ended)
 
 
 def add_invoice(invoices: dict[str, InvoiceView], invoice: Invoice,
-                document_id: str | None = None) -> None:
-    """An invoice a flow posted (rebill, renewal), with its tax."""
+                document_id: str | None = None, rate: Decimal | None = None) -> None:
+    """An invoice a flow posted (rebill, renewal), with its tax and booking rate."""
     zero = Money.zero(invoice.currency)
     invoices[invoice.invoice_id] = InvoiceView(
         invoice_id=invoice.invoice_id, total=invoice.total, paid=zero, credited=zero,
-        status=InvoiceStatus.POSTED, erp_document_id=document_id)
+        status=InvoiceStatus.POSTED, erp_document_id=document_id, rate=rate)
+
+
+def invoice_rates(invoices: dict[str, InvoiceView]) -> dict[str, Decimal]:
+    """Booking rates of the foreign-currency invoices, for flows that credit or collect."""
+    return {i: v.rate for i, v in invoices.items() if v.rate is not None}
 
 
 def credit_invoices(invoices: dict[str, InvoiceView], credited: dict[str, Money]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -19,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters.erp.routing import Domain
     from canonical.billing import Invoice
     from canonical.customer import CustomerAccount
+    from canonical.money import Money, total
     from canonical.proration import ServiceLine, service_lines
 
 from .calls import Calls
@@ -82,6 +84,29 @@ async def invoice_postings(calls: Calls, invoice: Invoice, generation: int,
     lines = [ln.model_copy(update={"schedule_id": renamed.get(ln.schedule_id or "")})
              for ln in service_lines(invoice)]
     return postings, lines
+
+
+def booking_rate(postings: list[Posting]) -> Decimal | None:
+    """The booking rate of the invoice among `postings` (None in functional currency)."""
+    return next((p.entry.rate for p in postings if isinstance(p, InvoicePosting)), None)
+
+
+def released_by(receipts: dict[str, ErpReceipt], currency: str
+                ) -> tuple[Money | None, Money | None]:
+    """The deferral the ERP released by ending schedules: (transaction, functional).
+
+    None where a receipt did not say (the credit memo then takes its net as released);
+    the functional amount only for foreign-currency schedules, at their deferred rate.
+    """
+    amounts = [r.amount for r in receipts.values()]
+    if not amounts or any(a is None for a in amounts):
+        return None, None
+    released = total((a for a in amounts if a is not None), currency)
+    functional = [r.functional_amount for r in receipts.values()]
+    if any(f is None for f in functional):
+        return released, None
+    found = [f for f in functional if f is not None]
+    return released, total(found, found[0].currency)
 
 
 def invoice_external_ids(invoice: Invoice, generation: int) -> list[tuple[Domain, str]]:

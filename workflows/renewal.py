@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from enum import StrEnum
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -25,18 +24,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.proration import RenewalTermInput
     from adapters.erp.port import ContractPosting, ErpReceipt, ReceiptStatus
     from adapters.erp.routing import Domain
-    from canonical.billing import Invoice
-    from canonical.customer import CustomerAccount
     from canonical.proration import ServiceLine
     from canonical.renewal import RenewalTerms, renewal_invoice_id
     from canonical.subscription import Subscription
 
 from . import search
 from .calls import Calls
-from .config import FlowConfig
-from .flow import AuditRecord, Skipped, StepFailedForGoodError
+from .flow import Skipped, StepFailedForGoodError
 from .measure import measure
 from .postings import (
+    booking_rate,
     invoice_external_ids,
     invoice_postings,
     midnight,
@@ -45,65 +42,10 @@ from .postings import (
     taxed,
     until,
 )
+from .renewal_state import TRANSITIONS, RenewalInput, RenewalResult, RenewalState
 from .saga import Compensated, Compensations, SagaFlow, generation_id
 
-
-class RenewalState(StrEnum):
-    STARTED = "Started"
-    WAITING_FOR_RENEWAL_WINDOW = "WaitingForRenewalWindow"
-    CHECKING_CRM = "CheckingCrm"
-    WAITING_FOR_TERM_START = "WaitingForTermStart"
-    POSTING_CONTRACT = "PostingContract"
-    POSTING_INVOICE = "PostingInvoice"
-    AWAITING_ERP_CONFIRMATION = "AwaitingErpConfirmation"
-    RENEWED = "Renewed"
-    WAITING_FOR_TERM_END = "WaitingForTermEnd"
-    ENDING_TERM = "EndingTerm"
-    ENDED = "Ended"
-    WITHDRAWN = "Withdrawn"
-    COMPENSATING = "Compensating"
-    COMPENSATED = "Compensated"
-    SKIPPED = "Skipped"
-
-
 S = RenewalState
-TRANSITIONS: dict[RenewalState, frozenset[RenewalState]] = {
-    S.STARTED: frozenset({S.WAITING_FOR_RENEWAL_WINDOW}),
-    S.WAITING_FOR_RENEWAL_WINDOW: frozenset({S.CHECKING_CRM, S.WITHDRAWN}),
-    S.CHECKING_CRM: frozenset({S.WAITING_FOR_TERM_START, S.WAITING_FOR_TERM_END, S.SKIPPED}),
-    S.WAITING_FOR_TERM_START: frozenset({S.POSTING_CONTRACT, S.WITHDRAWN}),
-    S.POSTING_CONTRACT: frozenset({S.POSTING_INVOICE, S.COMPENSATING, S.SKIPPED}),
-    S.POSTING_INVOICE: frozenset({S.AWAITING_ERP_CONFIRMATION, S.COMPENSATING, S.SKIPPED}),
-    S.AWAITING_ERP_CONFIRMATION: frozenset({S.RENEWED, S.COMPENSATING, S.SKIPPED}),
-    S.WAITING_FOR_TERM_END: frozenset({S.ENDING_TERM, S.WITHDRAWN}),
-    S.ENDING_TERM: frozenset({S.ENDED, S.SKIPPED}),
-    S.COMPENSATING: frozenset({S.COMPENSATED}),
-    S.COMPENSATED: frozenset({S.POSTING_CONTRACT}),
-}
-
-
-class RenewalInput(BaseModel):
-    subscription: Subscription  # the term that ends
-    customer: CustomerAccount
-    number: int  # this is the n-th renewal of the subscription
-    contract_external_id: str | None = None  # the ending term's contract
-    correlation_id: str
-    config: FlowConfig
-
-
-class RenewalResult(BaseModel):
-    flow: str = "renewal"
-    state: RenewalState
-    number: int
-    term: Subscription | None = None  # the new term when renewed
-    invoice: Invoice | None = None  # with its tax
-    new_lines: list[ServiceLine] = []
-    contract_external_id: str | None = None
-    ended_on: dt.date | None = None  # when opted out
-    documents: list[str] = []
-    compensations: list[str] = []
-    reason: str | None = None
-    audit: list[AuditRecord] = []
 
 
 @workflow.defn
@@ -264,10 +206,12 @@ class RenewalFlow(SagaFlow):
         push_reversals(saga, calls, entity, invoice_external_ids(invoice, gen),
                        f"renewal {inp.number} undone", cid)
         lines_out: list[ServiceLine] = []
+        rates: list[Decimal | None] = [None]
 
         async def post_invoice(_: Any) -> dict[str, ErpReceipt]:
             postings, lines = await invoice_postings(calls, invoice, gen, cid)
             lines_out[:] = lines
+            rates[:] = [booking_rate(postings)]
             return await post_landed(calls, saga, postings, cid)
 
         receipts = await self._step("post_invoice", post_invoice, permanent="raise")
@@ -283,7 +227,8 @@ class RenewalFlow(SagaFlow):
                          note=f"term {term.term_start}..{term.term_end}, invoice {invoice_id}")
         self._measure_lag("renewed")
         self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
-        return self._result(S.RENEWED, term=term, invoice=invoice, new_lines=lines_out,
+        return self._result(S.RENEWED, term=term, invoice=invoice, invoice_rate=rates[0],
+                            new_lines=lines_out,
                             contract_external_id=contract_id, documents=docs)
 
     async def _confirmed(self, receipt: ErpReceipt, entity: str, cid: str) -> None:

@@ -79,7 +79,8 @@ class SubscriptionWorkflow(Flow):
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
                                       lambda: self._snap.customer, self._invoice_posted,
-                                      self._document_applied)
+                                      self._document_applied, snap.releases,
+                                      self._intake.buffered)
         self._flows = SubscriptionFlows(self)
         self._windows = RenewalWindows(self)
         self._rules = DocumentRules(self)
@@ -218,6 +219,8 @@ class SubscriptionWorkflow(Flow):
                     and e.payload.invoice.invoice_id == invoice_id for e in ahead):
                 return None
             return f"invoice {invoice_id}"
+        if isinstance(event, SubscriptionAmendedEvent):
+            return self._flows.amendment_waiting_for(event, ahead, self._intake.buffered())
         return self._poster.waiting_for(event, ahead)
 
     async def _apply(self, ready: list[Event]) -> None:

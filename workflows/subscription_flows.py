@@ -19,22 +19,22 @@ with workflow.unsafe.imports_passed_through():
     from canonical.events import (
         PaymentFailedEvent,
         SubscriptionAmendedEvent,
-        SubscriptionCancelledEvent,
     )
     from canonical.money import Money
 
 from .amendments import Amendments
-from .cancellation import CancellationFlow, CancellationInput, CancellationResult
+from .cancellation import CancellationResult
 from .cancellation import CancellationState as CS
 from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
 from .flow import ChildProgress
-from .ledger_view import add_invoice, credit_invoices, replace_lines
+from .ledger_view import add_invoice, invoice_rates, replace_lines
 from .postings import midnight
 from .renewal import RenewalFlow, RenewalInput, RenewalResult
 from .renewal import RenewalState as RS
 from .renewal_window import SCHEDULED
-from .subscription_state import CancellationRequest, InvoiceStatus
+from .subscription_cancels import SubscriptionCancellations
+from .subscription_state import InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 PATCH_CHILD_REPORTED = "child-reported-before-start-v1"
 
 
-class SubscriptionFlows:
+class SubscriptionFlows(SubscriptionCancellations):
     def __init__(self, owner: SubscriptionWorkflow) -> None:
         self._o = owner
         self._amendments = Amendments(owner)
@@ -137,7 +137,7 @@ class SubscriptionFlows:
             snap.subscription = r.term
             snap.contract_external_id = r.contract_external_id
             snap.renewals = r.number
-            add_invoice(o._invoices, r.invoice)
+            add_invoice(o._invoices, r.invoice, rate=r.invoice_rate)
             snap.lines = replace_lines(snap.lines, [], r.new_lines)
             o._record(str(o._state), documents=r.documents,
                       note=f"renewed for {r.term.term_start}..{r.term.term_end}")
@@ -152,59 +152,15 @@ class SubscriptionFlows:
 
     # --- amendment (workflows/amendments.py) -------------------------------------------
 
+    def amendment_waiting_for(self, event: SubscriptionAmendedEvent, ahead: list[Any],
+                              buffered: list[Any]) -> str | None:
+        return self._amendments.waiting_for(event, ahead, buffered)
+
     async def amend(self, event: SubscriptionAmendedEvent) -> None:
         await self._amendments.amend(event)
         for child_id in self._running("renewal-"):
             await self._signal(child_id, RenewalFlow.update_subscription,
                                self._snap.subscription)
-
-    # --- cancellation ------------------------------------------------------------------
-
-    async def cancel(self, event: SubscriptionCancelledEvent) -> None:
-        p = event.payload
-        await self._cancel(p.effective_on, p.reason or "cancelled upstream", False,
-                           event.event_id, event)
-
-    async def cancel_requested(self, req: CancellationRequest) -> None:
-        quote = self._o._quote(req)
-        await self._cancel(quote.effective_on, req.reason, req.prorate,
-                           f"request:{req.request_id}", None)
-
-    async def _cancel(self, effective_on: Any, reason: str, prorate: bool, event_id: str,
-                      event: Any) -> None:
-        o, snap = self._o, self._snap
-        if o._state not in (S.ACTIVE, S.PAST_DUE):
-            self._illegal(event, f"cancellation while {o._state}")
-            return
-        await self._withdraw_renewals("subscription cancelled")
-        o._transition(S.CANCELLING, event_id=event_id, note=f"effective {effective_on}: {reason}")
-        sub = snap.subscription
-        await self._start(CancellationFlow.run, CancellationInput(
-            subscription=sub, customer=snap.customer, effective_on=effective_on, reason=reason,
-            lines=snap.lines, credit_unused=prorate,
-            credit_memo_id=f"{sub.subscription_id}-cancel",
-            contract_external_id=snap.contract_external_id, event_id=event_id,
-            correlation_id=o._correlation_id, config=o._config),
-            f"cancellation-{sub.subscription_id}", "cancellation")
-
-    def _apply_credit(self, r: CancellationResult) -> None:
-        credit_invoices(self._o._invoices, r.credited)
-        self._snap.lines = replace_lines(self._snap.lines, r.ended_lines, [])
-        if r.credit_memo is not None:
-            self._snap.applied.append(f"cm:{r.credit_memo.credit_memo_id}")
-
-    async def _cancelled(self, r: CancellationResult) -> None:
-        o = self._o
-        if r.state == CS.CANCELLED:
-            self._apply_credit(r)
-            self._move(S.CANCELLED, documents=r.documents,
-                       note=f"cancelled as of {r.effective_on}")
-            return
-        o._intake.finding("CancellationNotApplied", None, f"{r.state}: {r.skipped_reason}")
-        if o._state == S.CANCELLING:
-            o._transition(S.PAST_DUE if self._running("dunning-") else S.ACTIVE,
-                          note="cancellation not applied")
-        await self.schedule_renewal()
 
     # --- dunning -----------------------------------------------------------------------
 
@@ -229,7 +185,8 @@ class SubscriptionFlows:
             subscription=snap.subscription, customer=snap.customer, invoice_id=f.invoice_id,
             amount_due=view.open_amount, failure=f, lines=snap.lines,
             contract_external_id=snap.contract_external_id, event_id=event.event_id,
-            correlation_id=event.correlation_id, config=o._config), child_id, "dunning")
+            correlation_id=event.correlation_id, config=o._config,
+            invoice_rates=invoice_rates(o._invoices)), child_id, "dunning")
         if started and o._state == S.ACTIVE:
             o._transition(S.PAST_DUE, event_id=event.event_id,
                           note=f"payment {f.payment_id} failed: {f.failure_code}")
@@ -237,6 +194,12 @@ class SubscriptionFlows:
     async def _dunned(self, r: DunningResult) -> None:
         o, snap = self._o, self._snap
         view = o._invoices.get(r.invoice_id)
+        if r.state == DS.VOIDED:  # the entity voided the invoice: nothing was collected
+            o._record(str(o._state), documents=r.documents,
+                      note=f"dunning of {r.invoice_id} stopped: invoice voided")
+            if o._state == S.PAST_DUE and not self._running("dunning-"):
+                o._transition(S.ACTIVE, note=f"{r.invoice_id} voided")
+            return
         if r.state == DS.RECOVERED:
             if r.payment is not None and view is not None:
                 o._invoices[r.invoice_id] = view.with_payment(r.payment.payment_id,

@@ -92,6 +92,11 @@ class InvoiceView(BaseModel):
     def with_credit(self, amount: Money) -> InvoiceView:
         return self._settled(credited=self.credited + amount)
 
+    def carrying_payments(self, reversed_view: InvoiceView) -> InvoiceView:
+        """This invoice, issued again, with the payments of its reversed issue."""
+        return self._settled(paid=self.paid + reversed_view.paid,
+                             payments=[*reversed_view.payments, *self.payments])
+
 
 class CancellationRequest(BaseModel):
     """`request_cancellation`: end of term (default), immediately, or on a date."""
@@ -127,6 +132,13 @@ class AppliedAmendment(BaseModel):
     new_lines: list[ServiceLine]
     credited: dict[str, Money]
     rebill_id: str | None = None
+
+
+class DeferredRelease(BaseModel):
+    """What ending schedules released for a credit memo the billing system will send."""
+
+    amount: Money | None = None
+    functional: Money | None = None
 
 
 class Finding(BaseModel):
@@ -167,6 +179,9 @@ class SubscriptionSnapshot(BaseModel):
     applied: list[str] = []  # business keys applied besides invoices/payments (cm:..)
     amendments: dict[str, datetime] = {}  # applied amendment id -> effective_at
     amendment_log: list[AppliedAmendment] = []  # newest last, bounded
+    # Upstream-billed amendments: credit memo id -> the deferral its schedules released.
+    releases: dict[str, DeferredRelease] = {}
+    cancellation_on: dt.date | None = None  # effective date of the cancellation started
 
 
 class SubscriptionInput(BaseModel):

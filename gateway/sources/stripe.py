@@ -2,7 +2,9 @@
 
 * customer.subscription.created -> subscription.activated
 * customer.subscription.updated -> subscription.amended (items changed; credit + rebill
-  keys), subscription.cancelled (status became canceled), else kept as ignored
+  keys, Stripe's proration invoice being the rebill when invoiced at once),
+  subscription.cancelled (status became canceled; cancel_at_period_end / cancel_at set:
+  scheduled on that date; unset again: withdrawn), else kept as ignored
 * customer.subscription.deleted -> subscription.cancelled
 * invoice.finalized -> invoice.issued (+ credit_memo.issued for negative proration lines)
 * invoice.paid, payment_intent.succeeded -> payment.succeeded (one canonical id per payment)
@@ -47,7 +49,7 @@ from .customers import CustomerMap
 from .stripe_context import Context
 from .stripe_fields import Node, currency_of, day, moment, plan_of
 
-MAPPING_VERSION = "stripe-1"
+MAPPING_VERSION = "stripe-2"  # 2: upstream-billed amendments, scheduled cancellations
 
 _STATUS = {"active": SubscriptionStatus.ACTIVE, "trialing": SubscriptionStatus.ACTIVE,
            "incomplete": SubscriptionStatus.ACTIVE, "past_due": SubscriptionStatus.PAST_DUE,
@@ -105,6 +107,34 @@ def _cancel(ctx: Context) -> None:
                  subscription_id=sub_id, effective_on=day(when), reason=str(reason)))
 
 
+def _schedule_cancel(ctx: Context) -> None:
+    """cancel_at_period_end (or cancel_at) set: a cancellation on that date; unset: withdrawn.
+
+    The scheduled cancellation's id names its date, so a later one (after a withdrawal)
+    is a new event; Stripe's `deleted` at that date is noted by the entity as the same
+    cancellation.
+    """
+    sub = ctx.obj
+    sub_id = sub.req("id")
+    on = sub.opt("cancel_at", int)
+    if on is None and sub.opt("cancel_at_period_end", bool):
+        on = _items(ctx, sub, currency_of(sub))[2]  # the current period's end
+    if on is not None:
+        ctx.emit(SubscriptionCancelledEvent, f"stripe:subscription:{sub_id}:cancel_at:{on}",
+                 moment(ctx.created), 8, sub_id, SubscriptionCancelled(
+                     subscription_id=sub_id, effective_on=day(on),
+                     reason="cancel_at_period_end" if sub.opt("cancel_at_period_end", bool)
+                     else "cancel_at"))
+        return
+    before = ctx.evt.child("data").opt("previous_attributes", dict) or {}
+    was = before.get("cancel_at")
+    ctx.emit(SubscriptionCancelledEvent,
+             f"stripe:subscription:{sub_id}:cancel_withdrawn:{ctx.evt_id}",
+             moment(ctx.created), 8, sub_id, SubscriptionCancelled(
+                 subscription_id=sub_id, withdrawn=True, reason="reactivated in Stripe",
+                 effective_on=day(was) if isinstance(was, int) else day(ctx.created)))
+
+
 def subscription_updated(ctx: Context) -> None:
     sub = ctx.obj
     sub_id = sub.req("id")
@@ -112,7 +142,11 @@ def subscription_updated(ctx: Context) -> None:
     if sub.opt("status") == "canceled" and "status" in previous:
         _cancel(ctx)
         return
+    scheduling = "cancel_at_period_end" in previous or "cancel_at" in previous
     if "items" not in previous:
+        if scheduling:
+            _schedule_cancel(ctx)
+            return
         changed = ", ".join(sorted(previous)) or "nothing"
         ctx.ignore(f"subscription update without an accounting change (changed: {changed})")
         return
@@ -123,14 +157,20 @@ def subscription_updated(ctx: Context) -> None:
     # memo `<invoice>-credit` (see stripe_documents.invoice_finalized); otherwise both ids
     # derive from this update.
     latest = sub.ref("latest_invoice")
-    invoice_id = latest if latest and "latest_invoice" in previous else f"in_{ctx.evt_id}"
+    invoiced_now = bool(latest and "latest_invoice" in previous)
+    invoice_id = latest if invoiced_now else f"in_{ctx.evt_id}"
+    # Invoiced at once, Stripe's proration invoice is the rebill and its negative lines
+    # the credit memo: Cashloop posts those (what the customer was billed) and only ends
+    # the old schedules itself.
     amendment = Amendment(
         amendment_id=f"am_{ctx.evt_id}", subscription_id=sub_id,
         effective_at=moment(ctx.created), new_items=items,
         credit_memo_id=invoices.credit_memo_id_of(invoice_id), invoice_id=invoice_id,
-        proration_basis=ProrationBasis.EXACT_TIME)
+        proration_basis=ProrationBasis.EXACT_TIME, documents_upstream=invoiced_now)
     ctx.emit(SubscriptionAmendedEvent, f"stripe:subscription:{sub_id}:amended:{ctx.evt_id}",
              moment(ctx.created), 1, sub_id, SubscriptionAmended(amendment=amendment))
+    if scheduling:
+        _schedule_cancel(ctx)
 
 
 HANDLERS: dict[str, Callable[[Context], None]] = {

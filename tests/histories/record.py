@@ -1,6 +1,6 @@
 """Re-record the replay histories under tests/histories/ (run deliberately, then commit).
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [recorder ...]
 
 Runs every flow on the time-skipping server with the in-memory ports and writes each
 workflow's history as JSON. tests/replay replays them against the current code, so a
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-import uuid
-from pathlib import Path
+import sys
 
-from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.errors import RejectedError
+from tests.histories import record_edges as edges
+from tests.histories.recording import DAY, queue, save
 from tests.unit.flows_harness import (
     World,
     amend,
@@ -41,20 +40,6 @@ from tests.unit.flows_harness import (
 from workflows.flow import RetryInput, SkipInput
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import CancellationRequest
-
-HERE = Path(__file__).resolve().parent
-DAY = dt.timedelta(days=1)
-
-
-async def save(client: Client, name: str, workflow_id: str, run_id: str | None = None) -> None:
-    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    text = json.dumps(json.loads(history.to_json()), indent=1)
-    (HERE / f"{name}.json").write_text(text + "\n")
-    print(f"recorded {name}.json ({len(history.events)} events)")
-
-
-def queue() -> str:
-    return f"rec-{uuid.uuid4().hex[:8]}"
 
 
 async def amendment_and_dunning(env: WorkflowEnvironment) -> None:
@@ -161,13 +146,19 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
     assert first_run and first_run != described.run_id  # it did continue as new
     await save(env.client, "subscription_continued_as_new", first.id, first_run)
 
+RECORDERS = {f.__name__: f for f in (
+    amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
+    parked_then_retried, compensated, continued_as_new, edges.paid_before_cancel,
+    edges.voided_in_dunning, edges.late_paid_amendment, edges.late_cancellation,
+    edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted)}
 
-async def main() -> None:
-    for record in (amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
-                   parked_then_retried, compensated, continued_as_new):
+
+async def main(names: list[str]) -> None:
+    """Record every history, or only the recorders named (e.g. `paid_before_cancel`)."""
+    for name in names or list(RECORDERS):
         async with fresh_ts_env() as env:
-            await record(env)
+            await RECORDERS[name](env)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

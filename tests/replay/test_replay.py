@@ -12,9 +12,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from worker import WORKFLOWS, workflow_runner
+from workflows.amendments import (
+    PATCH_AMENDMENT_WAITS,
+    PATCH_LATE_CANCELLATION,
+    PATCH_REVERSE_PAID_REBILL,
+)
 from workflows.calls import PATCH_LOCAL_CALLS, PATCH_ONE_ERP_CALL
+from workflows.cancellation import PATCH_WITHDRAWABLE
+from workflows.document_rules import PATCH_VOID_STOPS_DUNNING
+from workflows.dunning_state import PATCH_STOP_BEFORE_CANCEL
 from workflows.renewal_window import PATCH_DEFERRED_RENEWAL
 from workflows.subscription import PATCH_FLOWS
+from workflows.subscription_cancels import PATCH_SAME_CANCELLATION
 from workflows.subscription_flows import PATCH_CHILD_REPORTED
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -23,6 +32,11 @@ REQUIRED = {  # what the suite promises to cover
     "cancellation_requested", "cancellation_non_payment", "subscription",
     "activation_parked_then_retried", "amendment_compensated",
     "subscription_continued_as_new", "subscription_before_flows",
+    "dunning_paid_before_cancel", "dunning_voided", "subscription_voided_in_dunning",
+    "subscription_late_paid_amendment", "subscription_late_cancellation",
+    "subscription_amendment_upstream", "amendment_upstream",
+    "cancellation_withdrawn", "subscription_cancellation_withdrawn",
+    "subscription_final_cancellation_noted",
     "activation_before_perf", "subscription_before_perf", "amendment_before_perf",
     "renewal_before_perf", "dunning_recovered_before_perf", "subscription_renewal_deferred",
 }
@@ -64,6 +78,21 @@ def test_history_from_before_the_patch_takes_the_old_path() -> None:
     old = json.loads((HISTORIES / "subscription_before_flows.json").read_text())["events"]
     assert not any(e.get("eventType") == "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"
                    and "RenewalFlow" in json.dumps(e) for e in old)
+
+
+def test_histories_of_the_edge_cases_took_the_patched_paths() -> None:
+    """Executions recorded with the patches wrote their markers; older ones have none,
+    so a ladder paid or voided during its last notice before them replays as it ran."""
+    assert PATCH_STOP_BEFORE_CANCEL in patches("dunning_paid_before_cancel")
+    assert PATCH_VOID_STOPS_DUNNING in patches("subscription_voided_in_dunning")
+    assert PATCH_STOP_BEFORE_CANCEL not in patches("dunning_written_off")
+    assert PATCH_REVERSE_PAID_REBILL in patches("subscription_late_paid_amendment")
+    assert PATCH_LATE_CANCELLATION in patches("subscription_late_cancellation")
+    assert PATCH_AMENDMENT_WAITS in patches("subscription_amendment_upstream")
+    assert PATCH_AMENDMENT_WAITS not in patches("subscription")  # recorded before it
+    assert PATCH_WITHDRAWABLE in patches("cancellation_withdrawn")
+    assert PATCH_WITHDRAWABLE not in patches("cancellation_requested")
+    assert PATCH_SAME_CANCELLATION in patches("subscription_final_cancellation_noted")
 
 
 def scheduled_activities(name: str) -> list[str]:

@@ -23,6 +23,8 @@ from canonical.billing import BillingReason
 from canonical.catalog import BillingPeriod
 from canonical.events import (
     BusinessKeys,
+    InvoiceVoided,
+    InvoiceVoidedEvent,
     PaymentFailed,
     PaymentFailedEvent,
     SubscriptionAmended,
@@ -205,3 +207,25 @@ def cancel(life: streams.Lifecycle, on: dt.date) -> None:
 def gross(net: str) -> Money:
     """Net plus FakeTax's 10 %."""
     return Money.of(Decimal(net) * Decimal("1.10"), USD)
+
+
+class GatedCrm(FakeCrm):
+    """Holds one notice until the test opens the gate (to land a signal in that step)."""
+
+    def __init__(self, notice_id: str) -> None:
+        super().__init__()
+        self.held, self.reached, self.gate = notice_id, asyncio.Event(), asyncio.Event()
+
+    async def send_notice(self, notice_id: str, *args: Any, **kwargs: Any) -> Any:
+        if notice_id == self.held:
+            self.reached.set()
+            await self.gate.wait()
+        return await super().send_notice(notice_id, *args, **kwargs)
+
+
+def void(life: streams.Lifecycle, invoice_id: str, on: dt.date) -> None:
+    at = dt.datetime.combine(on, dt.time(10), dt.UTC)
+    life.events.append(InvoiceVoidedEvent(**_env(life, f"void_{invoice_id}", at),
+                                          payload=InvoiceVoided(invoice_id=invoice_id,
+                                                                voided_on=on,
+                                                                reason="billed in error")))

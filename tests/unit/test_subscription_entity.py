@@ -11,7 +11,18 @@ from canonical.billing import BillingReason
 from canonical.catalog import BillingPeriod
 from canonical.events import BusinessKeys, InvoiceVoided, InvoiceVoidedEvent
 from devstack import streams
-from tests.unit.flows_harness import World, amend, annual, gross, quiet, running, send, until
+from tests.unit.flows_harness import (
+    World,
+    amend,
+    annual,
+    cancel,
+    fresh_ts_env,
+    gross,
+    quiet,
+    running,
+    send,
+    until,
+)
 from workflows.subscription import SubscriptionWorkflow
 
 
@@ -113,3 +124,66 @@ async def test_void_reverses_the_invoice_and_its_schedule(ts_env: WorkflowEnviro
     assert [i.status for i in view.invoices] == ["voided"]
     assert view.amount_due == {"USD": Decimal("0.00")}
     assert world.erp.balances() == {}
+
+
+async def test_late_amendment_reverses_a_paid_later_rebill_and_carries_its_payment(
+        task_queue: str) -> None:
+    # Its own time-skipping server: it moves time and runs reversals that the shared one
+    # should not carry into the tests after it.
+    async with fresh_ts_env() as ts_env:
+        await _late_paid_rebill(ts_env, task_queue)
+
+
+async def _late_paid_rebill(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    late_world, late = World(), two_amendments("sub_lap")
+    clean_world, clean = World(), two_amendments("sub_lap_in_order")
+    for life in (late, clean):  # part of the second amendment's rebill is paid
+        life.pay(f"py_{life.subscription_id}", f"in_{life.subscription_id}_a2",
+                 gross("500.00"), dt.date(2026, 10, 5))
+    async with running(ts_env.client, task_queue, clean_world) as config:
+        in_order = await until(await send(ts_env.client, config, clean.events), quiet(5))
+    async with running(ts_env.client, f"{task_queue}-late", late_world) as config:
+        handle = await send(ts_env.client, config, [*late.events[:2], *late.events[3:]])
+        await until(handle, lambda v: v.events_applied == 2 and not v.busy)
+        await ts_env.sleep(dt.timedelta(seconds=601))  # the gap wait ends: am 2, pay apply
+        await until(handle, quiet(4))
+        await send(ts_env.client, config, late.events[2:3])  # am 1 arrives late
+        view = await until(handle, quiet(5))
+    assert [f.kind for f in view.findings] == ["SequenceGap", "LateEvent", "LateAmendment"]
+    assert "stay with the customer" in view.findings[-1].detail
+    assert late_world.erp.reversals["rev-inv:in_sub_lap_a2"] == "inv:in_sub_lap_a2"
+    assert {"inv:in_sub_lap_a2~2", "cm:cm_sub_lap_2~2", "pay:py_sub_lap"} <= set(
+        late_world.erp.documents)
+    assert late_world.erp.balances() == clean_world.erp.balances()
+    assert view.amount_due == in_order.amount_due
+    rebill = {i.invoice_id: i for i in view.invoices}["in_sub_lap_a2"]
+    clean_rebill = {i.invoice_id: i for i in in_order.invoices}["in_sub_lap_in_order_a2"]
+    assert (rebill.status, rebill.payments) == ("partially_paid", ["py_sub_lap"])
+    assert (rebill.total, rebill.paid) == (clean_rebill.total, clean_rebill.paid)
+
+
+async def test_cancellation_effective_before_an_applied_amendment_reverses_it(
+        task_queue: str) -> None:
+    # Its own time-skipping server: it moves time and runs reversals that the shared one
+    # should not carry into the tests after it.
+    async with fresh_ts_env() as ts_env:
+        await _late_cancellation(ts_env, task_queue)
+
+
+async def _late_cancellation(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    late_world, late = World(), annual("sub_lcan")
+    clean_world, clean = World(), annual("sub_lcan_clean")
+    amend(late, 1, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "2400.00")
+    for life in (late, clean):
+        cancel(life, dt.date(2026, 9, 1))
+    async with running(ts_env.client, task_queue, clean_world) as config:
+        in_order = await until(await send(ts_env.client, config, clean.events),
+                               lambda v: v.state == "Cancelled" and quiet(3)(v))
+    async with running(ts_env.client, f"{task_queue}-late", late_world) as config:
+        handle = await send(ts_env.client, config, late.events)
+        view = await until(handle, lambda v: v.state == "Cancelled" and quiet(4)(v))
+    assert [f.kind for f in view.findings] == ["LateCancellation"]
+    assert {"rev-cm:cm_sub_lcan_1", "rev-inv:in_sub_lcan_a1"} <= set(late_world.erp.reversals)
+    assert late_world.erp.balances() == clean_world.erp.balances()
+    assert view.amount_due == in_order.amount_due
+    assert {i.invoice_id: i.status for i in view.invoices}["in_sub_lcan_a1"] == "voided"

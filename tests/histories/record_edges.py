@@ -1,0 +1,182 @@
+"""Recorders of the edge-case histories; run them through tests/histories/record.py.
+
+Dunning stopped by a late payment or a void, late events reordered, amendments billed
+upstream, and scheduled cancellations (withdrawn, or confirmed by the billing system).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from temporalio.testing import WorkflowEnvironment
+
+from canonical.billing import CreditMemo, CreditMemoLine
+from canonical.events import (
+    BusinessKeys,
+    CreditMemoIssued,
+    CreditMemoIssuedEvent,
+    InvoiceIssued,
+    InvoiceIssuedEvent,
+    SubscriptionAmended,
+)
+from canonical.money import Money
+from tests.histories.recording import DAY, queue, save
+from tests.unit.flows_harness import (
+    GatedCrm,
+    World,
+    amend,
+    annual,
+    cancel,
+    fail_payment,
+    gross,
+    quiet,
+    running,
+    send,
+    until,
+    void,
+)
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_state import SubscriptionInput
+
+
+async def paid_before_cancel(env: WorkflowEnvironment) -> None:
+    """A payment lands while the last attempt's notice goes out (PATCH_STOP_BEFORE_CANCEL)."""
+    crm = GatedCrm("dun:in_sub_rec_l:retry_failed:3")
+    world, life = World(crm=crm), annual("sub_rec_l")
+    fail_payment(life, "in_sub_rec_l", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_l"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        while not crm.reached.is_set():
+            await env.sleep(DAY)
+        life.pay("py_sub_rec_l", "in_sub_rec_l", gross("1200.00"), dt.date(2026, 2, 8))
+        await send(env.client, config, life.events[-1:])
+        dunning = env.client.get_workflow_handle("dunning-in_sub_rec_l")
+        for _ in range(300):  # until the entity has told the ladder
+            if (await dunning.query("state"))["amount_due"]["amount"] in ("0", "0.00"):
+                break
+            await asyncio.sleep(0.05)
+        crm.gate.set()
+        await until(handle, lambda v: v.state == "Active" and not v.children)
+    await save(env.client, "dunning_paid_before_cancel", "dunning-in_sub_rec_l")
+
+
+async def voided_in_dunning(env: WorkflowEnvironment) -> None:
+    """A void stops the ladder (PATCH_VOID_STOPS_DUNNING), after the suspension."""
+    world, life = World(), annual("sub_rec_v")
+    fail_payment(life, "in_sub_rec_v", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_v"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        dunning = env.client.get_workflow_handle("dunning-in_sub_rec_v")
+        while not (await dunning.query("state"))["suspended"]:
+            await env.sleep(DAY)
+        void(life, "in_sub_rec_v", dt.date(2026, 2, 7))
+        await send(env.client, config, life.events[-1:])
+        await until(handle, lambda v: v.state == "Active" and not v.children)
+    await save(env.client, "dunning_voided", "dunning-in_sub_rec_v")
+    await save(env.client, "subscription_voided_in_dunning", handle.id)
+
+
+async def late_paid_amendment(env: WorkflowEnvironment) -> None:
+    """A late amendment reverses a later, partly paid one (PATCH_REVERSE_PAID_REBILL)."""
+    world, life = World(), annual("sub_rec_lp")
+    amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    amend(life, 2, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "3600.00")
+    life.pay("py_sub_rec_lp", "in_sub_rec_lp_a2", gross("500.00"), dt.date(2026, 10, 5))
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, [*life.events[:2], *life.events[3:]])
+        await until(handle, lambda v: v.events_applied == 2 and not v.busy)
+        await env.sleep(dt.timedelta(seconds=601))
+        await until(handle, quiet(4))
+        await send(env.client, config, life.events[2:3])
+        await until(handle, quiet(5))
+    await save(env.client, "subscription_late_paid_amendment", handle.id)
+
+
+async def late_cancellation(env: WorkflowEnvironment) -> None:
+    """A cancellation effective before an applied amendment (PATCH_LATE_CANCELLATION)."""
+    world, life = World(), annual("sub_rec_lc")
+    amend(life, 1, dt.datetime(2026, 10, 1, tzinfo=dt.UTC), "2400.00")
+    cancel(life, dt.date(2026, 9, 1))
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Cancelled" and quiet(4)(v))
+    await save(env.client, "subscription_late_cancellation", handle.id)
+
+
+async def upstream_amendment(env: WorkflowEnvironment) -> None:
+    """A billing-system amendment (documents_upstream) sent before the invoice it changes;
+    the billing system's rebill and credit memo follow (PATCH_AMENDMENT_WAITS)."""
+    world, life = World(), annual("sub_rec_u", invoice=False)
+    late_invoice = life.invoice("in_sub_rec_u", dt.date(2026, 1, 1), dt.date(2027, 1, 1))
+    invoice_event = life.events.pop()
+    a = amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    life.events[-1] = life.events[-1].model_copy(update={"payload": SubscriptionAmended(
+        amendment=a.model_copy(update={"documents_upstream": True}))})
+    rebill = late_invoice.model_copy(update={
+        "invoice_id": a.invoice_id, "issued_on": dt.date(2026, 7, 2), "lines": [
+            ln.model_copy(update={"line_id": f"{a.invoice_id}-1", "period_start":
+                                  dt.date(2026, 7, 2), "amount": Money.of("1200.00", "USD")})
+            for ln in late_invoice.lines]})
+    memo = CreditMemo(credit_memo_id=a.credit_memo_id, customer_id=rebill.customer_id,
+                      subscription_id="sub_rec_u", invoice_id=a.invoice_id,
+                      legal_entity="US01", currency="USD", issued_on=dt.date(2026, 7, 2),
+                      reason="proration", lines=[CreditMemoLine(
+                          line_id="c1", description="unused", amount=Money.of("600.00", "USD"),
+                          tax_amount=Money.of("0.00", "USD"))])
+    envelope = {k: v for k, v in invoice_event.model_dump().items()
+                if k not in ("payload", "event_type", "sequence", "event_id", "keys")}
+    envelope["keys"] = BusinessKeys(subscription_id="sub_rec_u")
+    extra = [InvoiceIssuedEvent(**envelope, event_id="evt_u_rebill",
+                                payload=InvoiceIssued(invoice=rebill)),
+             CreditMemoIssuedEvent(**envelope, event_id="evt_u_memo",
+                                   payload=CreditMemoIssued(credit_memo=memo))]
+    unsequenced = [e.model_copy(update={"sequence": None})
+                   for e in (life.events[0], life.events[-1], invoice_event)]
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, unsequenced[1:2])  # the amendment first
+        await until(handle, lambda v: len(v.pending) == 1)
+        # The rest in one signal, as the gateway's forwarder sends a subscription's events.
+        await env.client.start_workflow(
+            SubscriptionWorkflow.run, SubscriptionInput(subscription_id="sub_rec_u",
+                                                        config=config),
+            id=handle.id, task_queue=config.task_queue, start_signal="submit_batch",
+            start_signal_args=[[unsequenced[0], unsequenced[2], *extra]])
+        await until(handle, quiet(5))
+    await save(env.client, "subscription_amendment_upstream", handle.id)
+    await save(env.client, "amendment_upstream", "amendment-am_sub_rec_u_1")
+
+
+async def withdrawn_cancellation(env: WorkflowEnvironment) -> None:
+    """A scheduled cancellation withdrawn before its date (PATCH_WITHDRAWABLE)."""
+    from tests.unit.test_scheduled_cancellation import START, cancelled
+
+    world, life = World(), annual("sub_rec_w", START)
+    cancelled(life, "cancel_at")
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Cancelling" and quiet(3)(v))
+        cancelled(life, "cancel_withdrawn", withdrawn=True)
+        await send(env.client, config, life.events[-1:])
+        await until(handle, lambda v: v.state == "Active" and quiet(4)(v))
+    await save(env.client, "cancellation_withdrawn", "cancellation-sub_rec_w")
+    await save(env.client, "subscription_cancellation_withdrawn", handle.id)
+
+
+async def final_cancellation_noted(env: WorkflowEnvironment) -> None:
+    """The billing system's final cancellation of a scheduled date (PATCH_SAME_CANCELLATION)."""
+    from tests.unit.test_scheduled_cancellation import START, cancelled
+
+    world, life = World(), annual("sub_rec_f", START)
+    cancelled(life, "cancel_at")
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Cancelled", env, DAY * 7)
+        cancelled(life, "deleted")
+        await send(env.client, config, life.events[-1:])
+        await until(handle, quiet(4))
+    await save(env.client, "subscription_final_cancellation_noted", handle.id)

@@ -1,0 +1,97 @@
+"""Flows of a EUR subscription in a USD entity book at the rates finance expects.
+
+Real dev server, sandbox systems over HTTP, the sandbox rate table (EUR->USD 1.10 from
+1 January 2026, 1.12 from 1 February, 1.09 from 1 April, 1.15 from 1 July). Credits and
+write-offs relieve receivables at the credited invoice's booking rate, the released
+deferral leaves at the rate it was deferred at, and a realised FX difference appears
+only on payment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+from temporalio.client import Client
+
+from adapters.erp.sandbox import SandboxErpReader
+from canonical.accounts import AccountRole
+from canonical.ledger import JournalEntry, Side
+from canonical.money import Money
+from canonical.reports import trial_balance
+from cli.send import deliver
+from devstack import streams
+from tests.integration.stack import ENTITIES, running_engine
+from tests.integration.test_flows_e2e import ONE_ERP, settle
+
+US01 = ENTITIES["US01"].chart
+AR, DEFERRED = US01.code(AccountRole.ACCOUNTS_RECEIVABLE), US01.code(AccountRole.DEFERRED_REVENUE)
+REALISED = "realised FX difference"
+
+
+def eur_life(sub_id: str) -> streams.Lifecycle:
+    """1,200.00 EUR a year from 1 January 2026 for a Californian customer (7.25 % tax)."""
+    cust = streams.customer(f"cus_{sub_id}", "US").model_copy(update={"currency": "EUR"})
+    lf = streams.lifecycle(sub_id, cust, dt.date(2026, 1, 1),
+                           [(streams.plan("pro-annual", "EUR", "1200.00"), 1)])
+    lf.activate()
+    lf.invoice(f"in_{sub_id}", dt.date(2026, 1, 1), dt.date(2027, 1, 1))
+    return lf
+
+
+def functional(entry: JournalEntry, account: str, side: Side) -> Decimal:
+    return sum((ln.functional_amount.amount for ln in entry.lines  # type: ignore[union-attr]
+                if ln.account == account and ln.side == side), Decimal(0))
+
+
+async def functional_deferred_ties(erp: SandboxErpReader) -> tuple[Money, Money]:
+    """(deferred revenue in USD on the books, USD of the unrecognised schedule periods)."""
+    tb = trial_balance(await erp.journal_entries("US01"), US01)
+    booked = next(-r.balance for r in tb.rows if r.account == DEFERRED)
+    held = sum((p.functional_amount.amount for s in await erp.schedules("US01")
+                for p in s.periods if p.status == "open" and p.functional_amount is not None),
+               Decimal(0))
+    return booked, Money(amount=held, currency="USD")
+
+
+async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
+        dev_client: Client, tmp_path: Path) -> None:
+    up, lost = eur_life("sub_fx_up"), eur_life("sub_fx_lost")
+    up.amend("am_fx_up", dt.datetime(2026, 5, 10, 15, 30, tzinfo=dt.UTC),
+             [(streams.plan("pro-plus-annual", "EUR", "2400.00"), 1)], "cm_fx_up", "in_fx_up_a1")
+    up.pay("py_fx_up", "in_fx_up_a1", Money.of("100.00", "EUR"), dt.date(2026, 7, 15))
+    lost.fail("py_fx_lost_f", "in_sub_fx_lost", Money.of("1287.00", "EUR"), dt.date(2026, 2, 1))
+    async with running_engine(dev_client, tmp_path, routing=ONE_ERP, renewals_enabled=False,
+                              day_seconds=0.3) as engine:
+        await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
+        await deliver(dev_client, up.events + lost.events, engine.config)
+        views = {v.subscription_id: v for v in await settle(
+            engine, {"sub_fx_up": 4, "sub_fx_lost": 3})}
+        erp = engine.readers["erp-legacy"]
+        entries = {e.external_id: e for e in await erp.journal_entries("US01")}
+        booked, held = await functional_deferred_ties(erp)
+    assert (views["sub_fx_up"].state, views["sub_fx_lost"].state) == ("Active", "Cancelled")
+    # The amendment's credit (issued 10 May, when the rate is 1.09) and the cancellation's
+    # credit and write-off (8 February, 1.12) relieve receivables at the invoices' 1.10.
+    credit, cancel, wo = (entries["cm:cm_fx_up"], entries["cm:sub_fx_lost-cancel"],
+                          entries["wo:in_sub_fx_lost"])
+    assert (credit.rate, cancel.rate, wo.rate) == (Decimal("1.10"),) * 3
+    # The rebill, booked on 10 May at 1.09, paid 100.00 EUR on 15 July at 1.15: cash
+    # 115.00, receivable relieved 109.00, realised gain 6.00.
+    pay = entries["pay:py_fx_up"]
+    assert (pay.rate, functional(pay, AR, Side.CREDIT)) == (Decimal("1.15"), Decimal("109.00"))
+    assert [(ln.side, ln.functional_amount.amount) for ln in pay.lines  # type: ignore[union-attr]
+            if ln.memo == REALISED] == [(Side.CREDIT, Decimal("6.00"))]
+    assert not [e.external_id for e in entries.values() if e.source_type != "payment"
+                and any(ln.memo == REALISED for ln in e.lines)]
+    # 1,287.00 EUR booked at 1.10 = 1,415.70 USD, relieved by the credit of unused service
+    # (327 days: 1,075.07 + 77.94 tax = 1,153.01 EUR -> 1,268.31 USD) and the write-off of
+    # the rest (133.99 EUR -> 147.39 USD): nothing is left on the customer's receivable.
+    lost_ar = sum((ln.functional_amount.amount if ln.side == Side.DEBIT  # type: ignore[union-attr]
+                   else -ln.functional_amount.amount  # type: ignore[union-attr]
+                   for e in entries.values() for ln in e.lines
+                   if ln.account == AR and ln.customer_id == "cus_sub_fx_lost"), Decimal(0))
+    assert lost_ar == 0
+    assert booked == held  # deferred revenue in USD ties to the schedules' USD periods
+    assert trial_balance(list(entries.values()), US01).balanced

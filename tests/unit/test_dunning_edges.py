@@ -1,0 +1,110 @@
+"""Dunning edge cases on the time-skipping server: late payments, voids, repeated failures."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from canonical.money import Money
+from tests.unit.flows_harness import (
+    GatedCrm,
+    World,
+    annual,
+    fail_payment,
+    fresh_ts_env,
+    gross,
+    quiet,
+    running,
+    send,
+    until,
+    void,
+)
+from tests.unit.test_dunning_flow import DAY, FEB_1, dunning_waits
+from workflows.dunning import DunningFlow
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with fresh_ts_env() as e:
+        yield e
+
+
+async def test_payment_during_the_last_attempts_notice_stops_the_ladder_before_cancelling(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    crm = GatedCrm("dun:in_sub_late:retry_failed:3")
+    world, life = World(crm=crm), annual("sub_late")
+    fail_payment(life, "in_sub_late", gross("1200.00"), FEB_1)
+    world.payments.fail_first["in_sub_late"] = 99
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_late")
+        for _ in range(30):  # skip days until the last attempt failed and its notice waits
+            if crm.reached.is_set():
+                break
+            await env.sleep(DAY)
+        assert crm.reached.is_set()
+        life.pay("py_sub_late", "in_sub_late", gross("1200.00"), dt.date(2026, 2, 8))
+        await send(env.client, config, life.events[-1:])
+        for _ in range(300):  # the entity has told the ladder
+            if (await dunning.query(DunningFlow.state)).amount_due.is_zero():
+                break
+            await asyncio.sleep(0.05)
+        crm.gate.set()
+        result = await dunning.result()
+        view = await until(handle, lambda v: v.state == "Active" and quiet(4)(v))
+    assert (result.state, result.paid_by, result.attempts) == ("Recovered", "py_sub_late", 3)
+    assert result.cancellation is None and result.written_off is None
+    assert not {"cm:sub_late-cancel", "wo:in_sub_late"} & set(world.erp.documents)
+    assert world.provisioning.calls == ["grant", "suspended", "granted"]
+    assert view.amount_due == {"USD": Money.of("0.00", "USD").amount}
+
+
+async def test_void_stops_the_ladder_and_restores_entitlements(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), annual("sub_void")
+    fail_payment(life, "in_sub_void", gross("1200.00"), FEB_1)
+    world.payments.fail_first["in_sub_void"] = 99
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_void")
+        for _ in range(100):  # skip days until the middle attempt has suspended
+            if (await dunning.query(DunningFlow.state)).suspended:
+                break
+            await env.sleep(DAY)
+        void(life, "in_sub_void", dt.date(2026, 2, 7))
+        await send(env.client, config, life.events[-1:])
+        result = await dunning.result()
+        view = await until(handle, lambda v: v.state == "Active" and quiet(4)(v))
+    assert (result.state, result.attempts) == ("Voided", 2)
+    assert world.provisioning.calls == ["grant", "suspended", "granted"]
+    assert world.erp.reversals["rev-inv:in_sub_void"] == "inv:in_sub_void"
+    assert not {"cm:sub_void-cancel", "wo:in_sub_void"} & set(world.erp.documents)
+    assert [i.status for i in view.invoices] == ["voided"]
+    assert len(world.payments.attempts) == 2  # no attempt after the void
+
+
+async def test_second_failure_of_an_invoice_in_dunning_starts_no_second_ladder(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), annual("sub_twice")
+    fail_payment(life, "in_sub_twice", gross("1200.00"), FEB_1)
+    world.payments.fail_first["in_sub_twice"] = 1  # attempt 1 declined, attempt 2 collects
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        # The billing system reports another declined attempt of the same invoice, and
+        # redelivers it.
+        life.fail("py_in_sub_twice_f2", "in_sub_twice", gross("1200.00"), dt.date(2026, 2, 2))
+        await send(env.client, config, life.events[-1:] * 2)
+        await until(handle, quiet(4))
+        view = await until(handle, lambda v: v.state == "Active" and not v.children, env, DAY)
+    assert [a.attempt_id for a in world.payments.attempts] == ["dun:in_sub_twice:1",
+                                                               "dun:in_sub_twice:2"]
+    assert world.crm.kinds("sub_twice").count("dunning_payment_failed") == 1
+    assert [i.status for i in view.invoices] == ["paid"]
+    assert view.events_applied == 4 and view.findings == []

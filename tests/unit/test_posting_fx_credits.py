@@ -1,0 +1,121 @@
+"""Credits and write-offs of foreign-currency invoices book at the invoice's rate, not today's.
+
+Hand-checked on an EUR 1,200.00 + 10 % tax annual invoice of US01 (USD) from 1 January
+2026, booked at 1.10 (1,452.00 USD receivable). By 1 July the rate is 1.15; crediting or
+writing the invoice off at that rate would leave receivables and deferred revenue with
+amounts they never held. Realised FX differences arise only on payment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from temporalio.testing import ActivityEnvironment
+
+from activities.io import CreditMemoJournalInput, WriteOffJournalInput
+from activities.rules import RulesActivities
+from canonical import posting
+from canonical.billing import CreditMemo, CreditMemoLine
+from canonical.ledger import JournalEntry, Side
+from canonical.money import Money
+from canonical.schedules import end_schedule, schedules_for_invoice
+from tests.unit.fakes import FakeRates
+from tests.unit.test_posting_fx import CHARTS, annual, m
+from tests.unit.test_rules_activities import ENTITIES
+
+US = CHARTS["US01"]
+BOOKED, TODAY = Decimal("1.10"), Decimal("1.15")
+UPGRADE = dt.date(2026, 7, 1)
+
+
+def functional(entry: JournalEntry) -> dict[tuple[str, Side, str], Decimal]:
+    out: dict[tuple[str, Side, str], Decimal] = {}
+    for ln in entry.lines:
+        assert ln.functional_amount is not None
+        key = (ln.account, ln.side, ln.memo)
+        out[key] = out.get(key, Decimal(0)) + ln.functional_amount.amount
+    return out
+
+
+def memo(lines: list[tuple[str, str, str | None]], invoice_id: str = "in_eur") -> CreditMemo:
+    return CreditMemo(
+        credit_memo_id="cm_eur", customer_id="c1", invoice_id=invoice_id, legal_entity="US01",
+        currency="EUR", issued_on=UPGRADE, reason="upgrade",
+        lines=[CreditMemoLine(line_id=f"cm_eur-{i}", description="unused", amount=m(net, "EUR"),
+                              tax_amount=m(tax, "EUR"), invoice_id=inv)
+               for i, (net, tax, inv) in enumerate(lines, 1)])
+
+
+def test_credit_memo_releases_deferral_at_its_deferred_rate_and_ar_at_the_booking_rate() -> None:
+    inv = annual("EUR", "1200.00", "US01", tax="120.00", start=dt.date(2026, 1, 1))
+    schedule = schedules_for_invoice(inv, functional_currency="USD", rate=BOOKED)[0]
+    done = frozenset(p.period for p in schedule.periods if p.end <= UPGRADE)
+    cut = end_schedule(schedule, UPGRADE, recognised=done)
+    # 184 unused days of 365: 1200 * 184/365 = 604.93 EUR released; its functional
+    # amount is what the schedule's periods July..December held at 1.10: 112.11 +
+    # 112.11 + 108.49 + 112.11 + 108.49 + 112.12 (December takes the remainder) = 665.43,
+    # one cent more than 604.93 * 1.10 = 665.423 -> 665.42
+    assert cut.released == m("604.93", "EUR")
+    assert cut.released_functional == m("665.43", "USD")
+    credit = posting.credit_memo_entry(
+        memo([("604.93", "60.49", None)]), US, deferred_release=cut.released, rate=BOOKED,
+        deferred_release_functional=cut.released_functional)
+    # AR 665.42 EUR * 1.10 = 731.962 -> 731.96; tax 60.49 * 1.10 = 66.539 -> 66.54;
+    # deferred revenue gives up exactly what it held (665.43), so the cent of rounding
+    # between the schedule and the invoice goes to an explicit FX rounding line
+    assert functional(credit) == {("2400", Side.DEBIT, ""): Decimal("665.43"),
+                                  ("2200", Side.DEBIT, ""): Decimal("66.54"),
+                                  ("1200", Side.CREDIT, ""): Decimal("731.96"),
+                                  ("7900", Side.CREDIT, "FX rounding"): Decimal("0.01")}
+    assert credit.rate == BOOKED
+
+
+def test_credit_memo_without_a_released_amount_releases_its_net_at_the_booking_rate() -> None:
+    credit = posting.credit_memo_entry(memo([("100.00", "10.00", None)]), US, rate=BOOKED)
+    assert functional(credit) == {("2400", Side.DEBIT, ""): Decimal("110.00"),
+                                  ("2200", Side.DEBIT, ""): Decimal("11.00"),
+                                  ("1200", Side.CREDIT, ""): Decimal("121.00")}
+
+
+def test_credit_memo_over_two_invoices_relieves_each_at_its_own_rate() -> None:
+    rates = {"in_a": Decimal("1.10"), "in_b": Decimal("1.12")}
+    credit = posting.credit_memo_entry(
+        memo([("100.00", "0.00", "in_a"), ("50.00", "0.00", "in_b")], invoice_id="in_a"),
+        US, rate=rates["in_a"], invoice_rates=rates)
+    # 100 * 1.10 + 50 * 1.12 = 110.00 + 56.00; at one rate it would be 165.00 or 168.00
+    assert functional(credit) == {("2400", Side.DEBIT, ""): Decimal("166.00"),
+                                  ("1200", Side.CREDIT, ""): Decimal("166.00")}
+
+
+def test_credit_of_recognised_revenue_reverses_it_at_the_booking_rate() -> None:
+    credit = posting.credit_memo_entry(
+        memo([("100.00", "0.00", None)]), US, deferred_release=m("60.00", "EUR"),
+        deferred_release_functional=m("66.00", "USD"), rate=BOOKED)
+    assert functional(credit) == {
+        ("2400", Side.DEBIT, ""): Decimal("66.00"),
+        ("4000", Side.DEBIT, "credited revenue already recognised"): Decimal("44.00"),
+        ("1200", Side.CREDIT, ""): Decimal("110.00")}
+
+
+async def test_credit_memo_journal_uses_the_credited_invoices_rate_not_the_memo_dates() -> None:
+    rates = FakeRates({("EUR", "USD"): TODAY})
+    entry = await ActivityEnvironment().run(
+        RulesActivities(ENTITIES, rates=rates).credit_memo_journal,
+        CreditMemoJournalInput(credit_memo=memo([("100.00", "0.00", "in_eur")]),
+                               correlation_id="c", invoice_rates={"in_eur": BOOKED}))
+    assert rates.calls == []
+    assert (entry.rate, functional(entry)[("1200", Side.CREDIT, "")]) == (BOOKED,
+                                                                          Decimal("110.00"))
+
+
+async def test_write_off_journal_writes_off_at_the_booking_rate() -> None:
+    rates = FakeRates({("EUR", "USD"): TODAY})
+    entry = await ActivityEnvironment().run(
+        RulesActivities(ENTITIES, rates=rates).write_off_journal,
+        WriteOffJournalInput(invoice_id="in_eur", amount=Money.of("1320.00", "EUR"),
+                             legal_entity="US01", customer_id="c1", posting_date=UPGRADE,
+                             correlation_id="c", invoice_rate=BOOKED))
+    assert rates.calls == []
+    assert functional(entry) == {("6200", Side.DEBIT, ""): Decimal("1452.00"),
+                                 ("1200", Side.CREDIT, ""): Decimal("1452.00")}
