@@ -122,40 +122,31 @@ class ActivationFlow(SagaFlow):
                        _corrected: dict[str, Any] | None) -> ActivationResult:
         input, calls = self._input, self._calls
         customer, sub, cid = input.customer, input.subscription, input.correlation_id
-        result = ActivationResult(state=S.STARTED)
         refs: dict[str, str] = {"billing": sub.subscription_id}
         documents: list[str] = []
-
-        def skipped(outcome: Skipped) -> ActivationResult:
-            self._transition(S.SKIPPED, note=outcome.reason)
-            return result.model_copy(update={"state": S.SKIPPED, "references": refs,
-                                             "skipped_reason": outcome.reason})
 
         self._transition(S.VALIDATING_CUSTOMER, event_id=input.event_id)
         validation = await self._step("validate_customer", lambda _: calls.validate_customer(
             ValidateCustomerInput(customer=customer, correlation_id=cid)), permanent="raise")
         if isinstance(validation, Skipped):
-            return skipped(validation)
+            return self._skipped(validation, refs)
         refs["crm"] = validation.crm_account_id
 
         self._transition(S.UPSERTING_ERP_CUSTOMER)
         upsert = CustomerUpsert(external_id=customer_external_id(customer.customer_id),
                                 customer=customer)
         if workflow.patched(PATCH_ONE_ERP_CALL):
-            return await self._post_together(saga, gen, result, refs, documents, upsert)
+            return await self._post_together(saga, gen, refs, documents, upsert)
         receipts = await self._step("upsert_erp_customer", lambda _: calls.post(
             customer.legal_entity, Domain.CUSTOMER_MASTER, [upsert], cid), permanent="raise")
         if isinstance(receipts, Skipped):
-            return skipped(receipts)
+            return self._skipped(receipts, refs)
         refs["erp_customer"] = receipts[0].document_id
         documents.append(receipts[0].document_id)
 
         self._transition(S.POSTING_CONTRACT, documents=[receipts[0].document_id])
-        contract_id = generation_id(contract_external_id(sub), gen)
-        contract = ContractPosting(external_id=contract_id, subscription=sub)
-        saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
-            legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES, external_id=contract_id,
-            reason="activation compensated", correlation_id=cid)), contract_id)
+        contract = self._contract(saga, gen)
+        contract_id = contract.external_id
 
         async def post_contract(_: Any) -> list[ErpReceipt]:
             receipts = await calls.post(sub.legal_entity, Domain.RECEIVABLES, [contract], cid)
@@ -164,7 +155,7 @@ class ActivationFlow(SagaFlow):
 
         receipts = await self._step("post_contract", post_contract, permanent="raise")
         if isinstance(receipts, Skipped):
-            return skipped(receipts)
+            return self._skipped(receipts, refs)
         refs["erp_contract"] = receipts[0].document_id
         documents.append(receipts[0].document_id)
 
@@ -184,9 +175,7 @@ class ActivationFlow(SagaFlow):
         granted = await self._step("grant_entitlements", lambda _: calls.grant(entitlement),
                                    permanent="raise")
         if isinstance(granted, Skipped):
-            self._transition(S.SKIPPED, note=granted.reason)
-            return ActivationResult(state=S.SKIPPED, references=refs,
-                                    skipped_reason=granted.reason)
+            return self._skipped(granted, refs)
         refs["provisioning"] = granted.subscription_id
 
         self._transition(S.ACTIVE, note=f"references {refs}")
@@ -196,21 +185,16 @@ class ActivationFlow(SagaFlow):
                                 references=refs, documents=documents,
                                 contract_external_id=contract_id)
 
-    async def _post_together(self, saga: Compensations, gen: int, result: ActivationResult,
-                             refs: dict[str, str], documents: list[str],
-                             upsert: CustomerUpsert) -> ActivationResult:
+    async def _post_together(self, saga: Compensations, gen: int, refs: dict[str, str],
+                             documents: list[str], upsert: CustomerUpsert) -> ActivationResult:
         """The customer record and the contract in one ERP activity (customer first).
 
         The same documents, compensations and visible states as posting them one by
         one, with one task-queue round trip fewer per activation.
         """
-        input, calls = self._input, self._calls
-        sub, cid = input.subscription, input.correlation_id
-        contract_id = generation_id(contract_external_id(sub), gen)
-        contract = ContractPosting(external_id=contract_id, subscription=sub)
-        saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
-            legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES, external_id=contract_id,
-            reason="activation compensated", correlation_id=cid)), contract_id)
+        calls, cid = self._calls, self._input.correlation_id
+        contract = self._contract(saga, gen)
+        contract_id = contract.external_id
 
         async def post_both(_: Any) -> dict[str, ErpReceipt]:
             receipts = await calls.post_grouped([upsert, contract], cid)
@@ -220,12 +204,24 @@ class ActivationFlow(SagaFlow):
         receipts = await self._step("upsert_erp_customer_and_post_contract", post_both,
                                     permanent="raise")
         if isinstance(receipts, Skipped):
-            self._transition(S.SKIPPED, note=receipts.reason)
-            return result.model_copy(update={"state": S.SKIPPED, "references": refs,
-                                             "skipped_reason": receipts.reason})
+            return self._skipped(receipts, refs)
         customer_doc = receipts[upsert.external_id].document_id
         contract_doc = receipts[contract_id].document_id
         refs["erp_customer"], refs["erp_contract"] = customer_doc, contract_doc
         documents += [customer_doc, contract_doc]
         self._transition(S.POSTING_CONTRACT, documents=[customer_doc])
         return await self._grant(saga, refs, documents, contract_id, contract_doc)
+
+    def _contract(self, saga: Compensations, gen: int) -> ContractPosting:
+        """This generation's contract, its cancellation registered before it is posted."""
+        sub, cid, calls = self._input.subscription, self._input.correlation_id, self._calls
+        contract_id = generation_id(contract_external_id(sub), gen)
+        saga.push(f"cancel {contract_id}", lambda: calls.cancel_contract(ErpDocumentInput(
+            legal_entity=sub.legal_entity, domain=Domain.RECEIVABLES, external_id=contract_id,
+            reason="activation compensated", correlation_id=cid)), contract_id)
+        return ContractPosting(external_id=contract_id, subscription=sub)
+
+    def _skipped(self, outcome: Skipped, refs: dict[str, str]) -> ActivationResult:
+        self._transition(S.SKIPPED, note=outcome.reason)
+        return ActivationResult(state=S.SKIPPED, references=refs,
+                                skipped_reason=outcome.reason)

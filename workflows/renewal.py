@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
 from . import search
 from .calls import Calls
+from .config import FlowConfig
 from .flow import Skipped, StepFailedForGoodError
 from .measure import measure
 from .postings import (
@@ -46,6 +47,11 @@ from .renewal_state import TRANSITIONS, RenewalInput, RenewalResult, RenewalStat
 from .saga import Compensated, Compensations, SagaFlow, generation_id
 
 S = RenewalState
+
+
+def renewal_window(sub: Subscription, config: FlowConfig) -> dt.datetime:
+    """When a term's renewal opens: `renewal_lead_days` before its end, at midnight UTC."""
+    return midnight(sub.term_end - dt.timedelta(days=config.renewal_lead_days))
 
 
 @workflow.defn
@@ -124,7 +130,7 @@ class RenewalFlow(SagaFlow):
 
     async def _renew(self, input: RenewalInput) -> RenewalResult:
         sub, cfg, cid = input.subscription, input.config, input.correlation_id
-        window = midnight(sub.term_end - dt.timedelta(days=cfg.renewal_lead_days))
+        window = renewal_window(sub, cfg)
         if not await self._wait(S.WAITING_FOR_RENEWAL_WINDOW, window, "renewal window"):
             return self._result(S.WITHDRAWN, reason=self._withdrawn)
         self._transition(S.CHECKING_CRM)

@@ -8,7 +8,6 @@ their progress and result by the `child_progress` signal.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -29,8 +28,7 @@ from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
 from .flow import ChildProgress
 from .ledger_view import add_invoice, invoice_rates, replace_lines
-from .postings import midnight
-from .renewal import RenewalFlow, RenewalInput, RenewalResult
+from .renewal import RenewalFlow, RenewalInput, RenewalResult, renewal_window
 from .renewal import RenewalState as RS
 from .renewal_window import SCHEDULED
 from .subscription_cancels import SubscriptionCancellations
@@ -105,23 +103,24 @@ class SubscriptionFlows(SubscriptionCancellations):
 
     # --- renewal -----------------------------------------------------------------------
 
+    def _renews(self) -> bool:
+        """Whether the subscription as it is now is to be renewed."""
+        sub = self._snap.subscription
+        return (sub is not None and sub.auto_renew and self._o._config.renewals_enabled
+                and self._o._state not in (S.CANCELLING, S.CANCELLED, S.ENDED))
+
     async def schedule_renewal(self) -> None:
-        snap, cfg = self._snap, self._o._config
-        sub = snap.subscription
-        if (sub is None or not sub.auto_renew or not cfg.renewals_enabled
-                or self._o._state in (S.CANCELLING, S.CANCELLED, S.ENDED)):
+        if not self._renews():
             return
+        sub = self._snap.subscription
         child_id = f"renewal-{sub.subscription_id}-{sub.term_end.isoformat()}"
-        window = midnight(sub.term_end - dt.timedelta(days=cfg.renewal_lead_days))
-        if not self._o._windows.defer(child_id, window):
+        if not self._o._windows.defer(child_id, renewal_window(sub, self._o._config)):
             await self._start_renewal(child_id)
 
     async def start_due_renewal(self) -> None:
         """A deferred renewal's window opened: start it with the subscription as it is."""
         child_id = self._o._windows.take_due()
-        sub = self._snap.subscription
-        if (sub is not None and sub.auto_renew and self._o._config.renewals_enabled
-                and self._o._state not in (S.CANCELLING, S.CANCELLED, S.ENDED)):
+        if self._renews():
             await self._start_renewal(child_id)
 
     async def _start_renewal(self, child_id: str) -> None:
