@@ -32,7 +32,7 @@ from adapters.sandbox.client import SandboxAdminClient
 from bench import report
 from bench.harness import bench_settings, naive_worker, pid_of, running_stack
 from bench.naive_app import run_baseline
-from bench.probe import await_documents, await_settled, erp_documents, post_all, progress
+from bench.probe import await_documents, await_settled, last_created, post_all, progress
 from bench.procstat import CpuMeter
 from devstack import streams
 from settings import ERP_TARGETS, Settings
@@ -67,17 +67,6 @@ async def erp_stats(settings: Settings) -> dict[str, int]:
         totals["requests"] += stats.get("requests", 0)
         totals["rate_limited"] += stats.get("rate_limited", 0)
     return totals
-
-
-async def await_invoices(settings: Settings, ids: set[str], poll_s: float = 2.0) -> float:
-    """Wait until every invoice is in an ERP; returns when the last one was created."""
-    while True:
-        docs = await erp_documents(settings)
-        found = [docs[i] for i in ids if i in docs]
-        if len(found) == len(ids):
-            return max(d.created_at.timestamp() for d in found if d.created_at)
-        progress(f"{len(found)}/{len(ids)} invoices in the ERPs")
-        await asyncio.sleep(poll_s)
 
 
 async def measure(events: int, subscriptions: int, rps: float, concurrency: int,
@@ -117,8 +106,8 @@ async def measure(events: int, subscriptions: int, rps: float, concurrency: int,
         started = time.time()
         await post_all(settings, burst)
         intake_s = time.time() - started
-        last = await await_invoices(settings, {f"inv:{e.payload.invoice.invoice_id}"
-                                               for e in burst})
+        invoices = {f"inv:{e.payload.invoice.invoice_id}" for e in burst}
+        last = last_created(await await_documents(settings, invoices), invoices)
         cpu = meter.stop()
         after = await erp_stats(settings)
     drain_s = last - started

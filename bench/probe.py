@@ -84,16 +84,23 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def await_documents(settings: Settings, ids: set[str], poll_s: float = 2.0) -> None:
+async def await_documents(settings: Settings, ids: set[str], poll_s: float = 2.0
+                          ) -> dict[str, ErpDocument]:
     """Poll the ERP sandboxes (not Temporal: queries are workflow tasks that would load
-    the server being measured) until every expected document is there."""
+    the server being measured) until every expected document is there; returns the
+    documents of that last look."""
     while True:
         docs = await erp_documents(settings)
         missing = ids - docs.keys()
         if not missing:
-            return
+            return docs
         progress(f"{len(ids) - len(missing)}/{len(ids)} expected ERP documents")
         await asyncio.sleep(poll_s)
+
+
+def last_created(docs: dict[str, ErpDocument], ids: set[str]) -> float:
+    """When the newest of `ids` was created in its ERP (epoch seconds)."""
+    return max(d.created_at.timestamp() for i in ids if (d := docs[i]).created_at)
 
 
 class SdkCounters:

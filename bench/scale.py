@@ -26,7 +26,7 @@ from typing import Any
 from bench import report
 from bench.burst import invoice_run
 from bench.harness import bench_settings, pid_of, running_stack
-from bench.probe import SdkCounters, await_documents, erp_documents, post_all, progress
+from bench.probe import SdkCounters, await_documents, last_created, post_all, progress
 from bench.procstat import CpuMeter, rss_mib
 from devstack.streams import add_months
 
@@ -58,13 +58,11 @@ async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, An
         started = time.time()
         await post_all(settings, probed)
         ids = {f"inv:{e.payload.invoice.invoice_id}" for e in probed}
-        await await_documents(settings, ids)
+        docs = await await_documents(settings, ids)
         cpu = meter.stop()
-        docs = await erp_documents(settings)
         after = await sdk.read()
         rss_after = rss_mib(worker)
-    last = max(docs[i].created_at.timestamp() for i in ids if docs[i].created_at)
-    seconds = last - started
+    seconds = last_created(docs, ids) - started
     return {
         "subscriptions": size, "probe_events": probe, "cache": cache,
         "events_per_s": round(probe / seconds, 1),
