@@ -18,9 +18,8 @@ from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.io import CreditMemoJournalInput
     from activities.proration import ProrateAmendmentInput
-    from adapters.erp.port import CreditMemoPosting, ErpReceipt, Posting, ScheduleEnd
+    from adapters.erp.port import ErpReceipt, Posting, ScheduleEnd
     from adapters.erp.routing import Domain
     from canonical.billing import CreditMemo, Invoice
     from canonical.customer import CustomerAccount
@@ -34,6 +33,7 @@ from .config import FlowConfig
 from .flow import AuditRecord, Skipped
 from .postings import (
     booking_rate,
+    credit_memo_step,
     invoice_external_ids,
     invoice_postings,
     post_landed,
@@ -227,19 +227,8 @@ class AmendmentFlow(SagaFlow):
         memo = credit.credit_memo if credit else None
         if memo is not None:
             self._transition(S.POSTING_CREDIT_MEMO)
-            cm_id = generation_id(f"cm:{memo.credit_memo_id}", gen)
-            push_reversals(saga, calls, entity, [(Domain.RECEIVABLES, cm_id)], why, cid)
-
-            async def post_memo(_: Any) -> dict[str, ErpReceipt]:
-                assert memo is not None
-                entry = await calls.credit_memo_journal(CreditMemoJournalInput(
-                    credit_memo=memo, correlation_id=cid, deferred_release=released,
-                    deferred_release_functional=released_f,
-                    invoice_rates=inp.invoice_rates))
-                entry = entry.model_copy(update={"external_id": cm_id})
-                return await post_landed(calls, saga, [CreditMemoPosting(
-                    external_id=cm_id, credit_memo=memo, entry=entry)], cid)
-
+            post_memo = credit_memo_step(calls, saga, memo, gen, entity, why, cid, released,
+                                         released_f, inp.invoice_rates)
             receipts = await self._step("post_credit_memo", post_memo, permanent="raise")
             if isinstance(receipts, Skipped):
                 return self._skipped(amendment, receipts)

@@ -13,12 +13,19 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.io import (
         CalculateTaxInput,
+        CreditMemoJournalInput,
         InvoiceJournalInput,
         ReverseErpDocumentInput,
     )
-    from adapters.erp.port import ErpReceipt, InvoicePosting, Posting, SchedulePosting
+    from adapters.erp.port import (
+        CreditMemoPosting,
+        ErpReceipt,
+        InvoicePosting,
+        Posting,
+        SchedulePosting,
+    )
     from adapters.erp.routing import Domain
-    from canonical.billing import Invoice
+    from canonical.billing import CreditMemo, Invoice
     from canonical.customer import CustomerAccount
     from canonical.money import Money, total
     from canonical.proration import ServiceLine, service_lines
@@ -152,3 +159,28 @@ async def post_landed(calls: Calls, saga: Compensations, postings: list[Posting]
         raise
     saga.landed.update(receipts)
     return receipts
+
+
+def credit_memo_step(calls: Calls, saga: Compensations, memo: CreditMemo, generation: int,
+                     legal_entity: str, reason: str, correlation_id: str,
+                     released: Money | None, released_functional: Money | None,
+                     invoice_rates: dict[str, Decimal]
+                     ) -> Callable[[Any], Awaitable[dict[str, ErpReceipt]]]:
+    """A credit memo's posting step for `Flow._step`, its reversal registered first.
+
+    The journal releases `released` deferred revenue (at its deferred functional amount)
+    and books each credited invoice's part at that invoice's rate.
+    """
+    cm_id = generation_id(f"cm:{memo.credit_memo_id}", generation)
+    push_reversals(saga, calls, legal_entity, [(Domain.RECEIVABLES, cm_id)], reason,
+                   correlation_id)
+
+    async def post(_: Any) -> dict[str, ErpReceipt]:
+        entry = await calls.credit_memo_journal(CreditMemoJournalInput(
+            credit_memo=memo, correlation_id=correlation_id, deferred_release=released,
+            deferred_release_functional=released_functional, invoice_rates=invoice_rates))
+        entry = entry.model_copy(update={"external_id": cm_id})
+        return await post_landed(calls, saga, [CreditMemoPosting(
+            external_id=cm_id, credit_memo=memo, entry=entry)], correlation_id)
+
+    return post
