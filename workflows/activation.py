@@ -103,12 +103,7 @@ class ActivationFlow(SagaFlow):
     @workflow.run
     async def run(self, input: ActivationInput) -> ActivationResult:
         customer, sub, cid = input.customer, input.subscription, input.correlation_id
-        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
-                     search.CUSTOMER_ID.value_set(customer.customer_id),
-                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                     search.CORRELATION_ID.value_set(cid),
-                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert_started(customer.customer_id, sub, cid)
         outcome = await self._saga(self._attempt)
         if isinstance(outcome, Compensated):
             outcome = ActivationResult(

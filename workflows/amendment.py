@@ -131,12 +131,7 @@ class AmendmentFlow(SagaFlow):
     @workflow.run
     async def run(self, input: AmendmentInput) -> AmendmentResult:
         sub = input.subscription
-        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
-                     search.CUSTOMER_ID.value_set(sub.customer_id),
-                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                     search.CORRELATION_ID.value_set(input.correlation_id),
-                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert_started(sub.customer_id, sub, input.correlation_id)
         outcome = await self._saga(self._attempt, input.generation)
         if isinstance(outcome, Compensated):
             result = AmendmentResult(state=S.COMPENSATED,

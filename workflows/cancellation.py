@@ -133,12 +133,7 @@ class CancellationFlow(SagaFlow):
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationResult:
         sub = input.subscription
-        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
-                     search.CUSTOMER_ID.value_set(sub.customer_id),
-                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                     search.CORRELATION_ID.value_set(input.correlation_id),
-                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert_started(sub.customer_id, sub, input.correlation_id)
         at = midnight(input.effective_on)
         self._transition(S.WAITING_FOR_EFFECTIVE_DATE, event_id=input.event_id,
                          note=f"effective {input.effective_on}: {input.reason}")

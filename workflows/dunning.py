@@ -100,13 +100,8 @@ class DunningFlow(Flow):
     @workflow.run
     async def run(self, input: DunningInput) -> DunningResult:
         sub = input.subscription
-        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
-                     search.CUSTOMER_ID.value_set(sub.customer_id),
-                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                     search.CORRELATION_ID.value_set(input.correlation_id),
-                     search.INVOICE_IDS.value_set([input.invoice_id]),
-                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert_started(sub.customer_id, sub, input.correlation_id,
+                             search.INVOICE_IDS.value_set([input.invoice_id]))
         result = await self._ladder(input)
         self._upsert(search.next_action(None),
                      search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))

@@ -9,15 +9,21 @@ attributes were sent still replay.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from temporalio.common import SearchAttributeUpdate
 
 from . import search
 from .config import FlowConfig
 
+if TYPE_CHECKING:
+    from canonical.subscription import Subscription
+
 
 class FlowSearch:
     """Mixin of Flow; `_init_search` runs in the workflow's init."""
 
+    FLOW: ClassVar[str]
     _config: FlowConfig
     _search: dict[str, SearchAttributeUpdate]
 
@@ -28,6 +34,16 @@ class FlowSearch:
         """Set attributes that go out with the next upsert (the next transition's)."""
         for update in updates:
             self._search[update.key.name] = update
+
+    def _upsert_started(self, customer_id: str, sub: Subscription, correlation_id: str,
+                        *more: SearchAttributeUpdate) -> None:
+        """What a subscription's flow shows from its start: whose, where, pending."""
+        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
+                     search.CUSTOMER_ID.value_set(customer_id),
+                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
+                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
+                     search.CORRELATION_ID.value_set(correlation_id), *more,
+                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
 
     def _upsert(self, *updates: SearchAttributeUpdate) -> None:
         """Remember `updates` and upsert the whole current set (one command)."""

@@ -90,12 +90,7 @@ class RenewalFlow(SagaFlow):
     @workflow.run
     async def run(self, input: RenewalInput) -> RenewalResult:
         sub = input.subscription
-        self._upsert(search.O2C_FLOW.value_set(self.FLOW),
-                     search.CUSTOMER_ID.value_set(sub.customer_id),
-                     search.SUBSCRIPTION_ID.value_set(sub.subscription_id),
-                     search.LEGAL_ENTITY.value_set(sub.legal_entity),
-                     search.CORRELATION_ID.value_set(input.correlation_id),
-                     search.POSTING_STATUS.value_set(search.PostingStatus.PENDING))
+        self._upsert_started(sub.customer_id, sub, input.correlation_id)
         result = await self._renew(input)
         result = result.model_copy(update={"audit": list(self._audit)})
         await workflow.wait_condition(workflow.all_handlers_finished)
