@@ -26,12 +26,10 @@ import time
 from typing import Any
 
 import httpx
-from temporalio.client import Client
 
 from adapters.sandbox.client import SandboxAdminClient
 from bench import report
-from bench.harness import bench_settings, naive_worker, pid_of, running_stack
-from bench.naive_app import run_baseline
+from bench.harness import bench_settings, naive_baseline, pid_of, running_stack
 from bench.probe import await_documents, await_settled, last_created, post_all, progress
 from bench.procstat import CpuMeter
 from devstack import streams
@@ -80,18 +78,10 @@ async def measure(events: int, subscriptions: int, rps: float, concurrency: int,
                               flow_config_json=json.dumps({"renewals_enabled": False}))
     with running_stack(settings) as procs:
         client = await connect(settings)
-        plain = await Client.connect(settings.temporal_target)
         meter = CpuMeter({name: pid_of(procs, name)
                           for name in ("temporal", "worker", "gateway", "sandboxes")})
-        with naive_worker(settings, "naive") as naive:
-            meter.pids["naive-worker"] = naive.pid
-            progress(f"naive baseline: {events} workflows")
-            meter.start()
-            naive_s = await run_baseline(plain, "naive", events)
-            naive_cpu = meter.stop()
-            del meter.pids["naive-worker"]
-        progress(f"naive baseline took {naive_s:.1f} s; activating {subscriptions} "
-                 "subscriptions (untimed)")
+        naive_s, naive_cpu = await naive_baseline(settings, meter, events)
+        progress(f"activating {subscriptions} subscriptions (untimed)")
         activations = [life.events[0] for life in lives]
         await post_all(settings, activations)
         await await_documents(settings, {report.document_of(e) or "" for e in activations},

@@ -18,6 +18,11 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from temporalio.client import Client
+
+from bench.naive_app import run_baseline
+from bench.probe import progress
+from bench.procstat import CpuMeter
 from devstack import processes, stack
 from devstack.processes import Proc
 from settings import Settings
@@ -135,3 +140,21 @@ class StackControl:
         elif name == "worker":
             stack._wait_for_log(new, stack.WORKER_READY, timeout, offset)
         return new
+
+
+async def naive_baseline(settings: Settings, meter: CpuMeter, workflows: int
+                         ) -> tuple[float, dict[str, float]]:
+    """The naive integration on the stack's server: seconds and CPU per process.
+
+    It is written as one would: a plain client (no payload codec), the SDK's defaults.
+    """
+    plain = await Client.connect(settings.temporal_target)
+    with naive_worker(settings, "naive") as naive:
+        meter.pids["naive-worker"] = naive.pid
+        progress(f"naive baseline: {workflows} workflows")
+        meter.start()
+        seconds = await run_baseline(plain, "naive", workflows)
+        cpu = meter.stop()
+        del meter.pids["naive-worker"]
+    progress(f"naive baseline took {seconds:.1f} s")
+    return seconds, cpu

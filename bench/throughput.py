@@ -20,12 +20,9 @@ import asyncio
 import json
 import time
 
-from temporalio.client import Client
-
 from bench import report
-from bench.harness import bench_settings, naive_worker, pid_of, running_stack
+from bench.harness import bench_settings, naive_baseline, pid_of, running_stack
 from bench.mixed import Mix, events_of, stream
-from bench.naive_app import run_baseline
 from bench.probe import (
     SdkCounters,
     await_documents,
@@ -49,19 +46,10 @@ async def measure(subscriptions: int, seed: int, naive_events: int | None,
                               worker_max_cached_workflows=cache)
     with running_stack(settings) as procs:
         client = await connect(settings)
-        # the naive integration as it would be written: a plain client, no payload codec
-        plain = await Client.connect(settings.temporal_target)
         meter = CpuMeter({name: pid_of(procs, name)
                           for name in ("temporal", "worker", "gateway", "sandboxes")})
         naive_n = naive_events or len(events)
-        with naive_worker(settings, "naive") as naive:
-            meter.pids["naive-worker"] = naive.pid
-            meter.start()
-            progress(f"naive baseline: {naive_n} workflows")
-            naive_s = await run_baseline(plain, "naive", naive_n)
-            progress(f"naive baseline took {naive_s:.1f} s")
-            naive_cpu = meter.stop()
-            del meter.pids["naive-worker"]
+        naive_s, naive_cpu = await naive_baseline(settings, meter, naive_n)
 
         sdk = SdkCounters(settings)
         before = await sdk.read()
