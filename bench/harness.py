@@ -38,8 +38,13 @@ def ports_from(temporal_port: int) -> dict[str, int]:
             "sdk_metrics_port": base + 9465}
 
 
-def free_ports(rnd: random.Random, low: int = 20_000, high: int = 50_000) -> dict[str, int]:
-    """A layout whose every port is free now (tests; a tiny race with other processes)."""
+def free_ports(rnd: random.Random, low: int = 10_000, high: int = 30_000) -> dict[str, int]:
+    """A layout whose every port is free now (tests; a tiny race with other processes).
+
+    Layouts (Temporal port .. +2232) stay below Linux's ephemeral range (32768 up): the
+    ports the OS hands out meanwhile (the suite's own servers bind port 0, clients
+    connect) can then never take one between this check and the stack's start.
+    """
     for _ in range(200):
         ports = ports_from(rnd.randrange(low, high))
         every = [*ports.values(), *(ports["sandbox_port"] + i for i in range(1, 7))]
