@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.billing import BillingReason
@@ -24,6 +26,14 @@ from tests.unit.flows_harness import (
     until,
 )
 from workflows.subscription import SubscriptionWorkflow
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test here: these tests continue-as-new and skip the gap
+    wait, and on the shared server they sometimes stalled a later test's entity."""
+    async with fresh_ts_env() as env:
+        yield env
 
 
 def monthly(sub_id: str, invoices: int) -> streams.Lifecycle:
