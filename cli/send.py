@@ -22,7 +22,7 @@ from canonical.events import Event
 from canonical.schemas import InvalidEventError, parse_event
 from settings import Settings
 from temporal_client import connect
-from workflows.config import FlowConfig
+from workflows.config import CODE_VERSION, FlowConfig
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionInput
 
@@ -57,7 +57,8 @@ def read_events(path: Path) -> tuple[list[Event], list[str]]:
 def flow_config(settings: Settings) -> FlowConfig:
     """The FlowConfig new subscription workflows start with, from settings/environment."""
     overrides: dict[str, Any] = {"task_queue": settings.task_queue,
-                                 "erp_task_queue": settings.erp_task_queue}
+                                 "erp_task_queue": settings.erp_task_queue,
+                                 "code_version": CODE_VERSION}
     raw = settings.flow_config_json
     if raw:
         overrides.update(json.loads(raw))

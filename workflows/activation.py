@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.customer import CustomerAccount
     from canonical.subscription import Subscription
 
-from . import search
+from . import search, versions
 from .calls import PATCH_ONE_ERP_CALL, Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
@@ -101,6 +101,7 @@ class ActivationFlow(SagaFlow):
         return self._state
 
     @workflow.run
+    @search.flushed
     async def run(self, input: ActivationInput) -> ActivationResult:
         customer, sub, cid = input.customer, input.subscription, input.correlation_id
         self._upsert_started(customer.customer_id, sub, cid)
@@ -130,7 +131,7 @@ class ActivationFlow(SagaFlow):
         self._transition(S.UPSERTING_ERP_CUSTOMER)
         upsert = CustomerUpsert(external_id=customer_external_id(customer.customer_id),
                                 customer=customer)
-        if workflow.patched(PATCH_ONE_ERP_CALL):
+        if versions.patched(self._config, PATCH_ONE_ERP_CALL):
             return await self._post_together(saga, gen, refs, documents, upsert)
         receipts = await self._step("upsert_erp_customer", lambda _: calls.post(
             customer.legal_entity, Domain.CUSTOMER_MASTER, [upsert], cid), permanent="raise")

@@ -129,6 +129,7 @@ class AmendmentFlow(SagaFlow):
         return self._state
 
     @workflow.run
+    @search.flushed
     async def run(self, input: AmendmentInput) -> AmendmentResult:
         sub = input.subscription
         self._upsert_started(sub.customer_id, sub, input.correlation_id)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.proration import service_lines
     from canonical.subscription import Amendment
 
+from . import versions
 from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
 from .calls import Calls
@@ -57,7 +58,7 @@ class Amendments:
         self._o = owner
         self._calls = Calls(owner._config)
         # Decided once per run (queries call waiting_for and must not record a patch).
-        self._waits = workflow.patched(PATCH_AMENDMENT_WAITS)
+        self._waits = versions.patched(owner._config, PATCH_AMENDMENT_WAITS)
 
     def waiting_for(self, event: SubscriptionAmendedEvent, ahead: list[Any],
                     buffered: list[Any]) -> str | None:
@@ -150,7 +151,7 @@ class Amendments:
         paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices
                 and not o._invoices[r.rebill_id].paid.is_zero()]
         ids = [r.amendment.amendment_id for r in later]
-        if paid and not workflow.patched(PATCH_REVERSE_PAID_REBILL):
+        if paid and not versions.patched(self._o._config, PATCH_REVERSE_PAID_REBILL):
             o._intake.finding("LateAmendment", event, f"effective before applied {ids}, whose "
                               f"rebill(s) {paid} have payments; not applied: an operator "
                               "must reverse them and resend")
@@ -169,7 +170,7 @@ class Amendments:
         o = self._o
         later = [r for r in o._snap.amendment_log
                  if r.amendment.effective_at.astimezone(dt.UTC).date() >= effective_on]
-        if not later or not workflow.patched(PATCH_LATE_CANCELLATION):
+        if not later or not versions.patched(self._o._config, PATCH_LATE_CANCELLATION):
             return
         ids = [r.amendment.amendment_id for r in later]
         paid = [r.rebill_id for r in later if r.rebill_id and r.rebill_id in o._invoices

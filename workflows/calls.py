@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.proration import AmendmentProration
     from canonical.renewal import RenewalTerms
 
+from . import search, versions
 from .config import CALL_TIMEOUT, RULES_TIMEOUT, FlowConfig
 
 # Cheap request/response calls (CRM, tax, provisioning) run as local activities: same
@@ -95,9 +96,13 @@ class Calls:
 
     async def _call(self, method: Any, req: Any) -> Any:
         """A cheap remote call: local activity in new histories, activity in old ones."""
-        if workflow.patched(PATCH_LOCAL_CALLS):
-            return await workflow.execute_local_activity_method(method, req, **self._opts())
+        if versions.patched(self._config, PATCH_LOCAL_CALLS):
+            return await self._local(method, req, **self._opts())
         return await workflow.execute_activity_method(method, req, **self._opts())
+
+    async def _local(self, method: Any, req: Any, **opts: Any) -> Any:
+        with search.local_activity():
+            return await workflow.execute_local_activity_method(method, req, **opts)
 
     async def validate_customer(self, req: ValidateCustomerInput) -> CustomerValidation:
         return await self._call(CrmActivities.validate_customer, req)
@@ -124,7 +129,7 @@ class Calls:
         for p in postings:
             groups[(legal_entity_of(p), domain_of(p))].append(p)
         receipts: dict[str, ErpReceipt] = {}
-        if len(groups) > 1 and workflow.patched(PATCH_ONE_ERP_CALL):
+        if len(groups) > 1 and versions.patched(self._config, PATCH_ONE_ERP_CALL):
             routed = [RoutedPostings(legal_entity=entity, domain=domain, postings=group)
                       for (entity, domain), group in groups.items()]
             return {r.external_id: r for r in await workflow.execute_activity_method(
@@ -164,34 +169,27 @@ class Calls:
         return await self._call(ProvisioningActivities.revoke_entitlements, req)
 
     async def invoice_journal(self, req: InvoiceJournalInput) -> InvoiceJournalResult:
-        return await workflow.execute_local_activity_method(
-            RulesActivities.invoice_journal, req, **self.local_opts())
+        return await self._local(RulesActivities.invoice_journal, req, **self.local_opts())
 
     async def payment_journal(self, req: PaymentJournalInput) -> JournalEntry:
-        return await workflow.execute_local_activity_method(
-            RulesActivities.payment_journal, req, **self.local_opts())
+        return await self._local(RulesActivities.payment_journal, req, **self.local_opts())
 
     async def credit_memo_journal(self, req: CreditMemoJournalInput) -> JournalEntry:
-        return await workflow.execute_local_activity_method(
-            RulesActivities.credit_memo_journal, req, **self.local_opts())
+        return await self._local(RulesActivities.credit_memo_journal, req, **self.local_opts())
 
     async def refund_journal(self, req: RefundJournalInput) -> JournalEntry:
-        return await workflow.execute_local_activity_method(
-            RulesActivities.refund_journal, req, **self.local_opts())
+        return await self._local(RulesActivities.refund_journal, req, **self.local_opts())
 
     async def write_off_journal(self, req: WriteOffJournalInput) -> JournalEntry:
-        return await workflow.execute_local_activity_method(
-            RulesActivities.write_off_journal, req, **self.local_opts())
+        return await self._local(RulesActivities.write_off_journal, req, **self.local_opts())
 
     # --- order-to-cash flows (amendment, renewal, dunning, cancellation) ------------------
 
     async def prorate_amendment(self, req: ProrateAmendmentInput) -> AmendmentProration:
-        return await workflow.execute_local_activity_method(
-            ProrationActivities.prorate_amendment, req, **self.local_opts())
+        return await self._local(ProrationActivities.prorate_amendment, req, **self.local_opts())
 
     async def renewal_term(self, req: RenewalTermInput) -> RenewalTermResult:
-        return await workflow.execute_local_activity_method(
-            ProrationActivities.renewal_term, req, **self.local_opts())
+        return await self._local(ProrationActivities.renewal_term, req, **self.local_opts())
 
     async def renewal_terms(self, req: RenewalTermsInput) -> RenewalTerms:
         return await self._call(CrmActivities.renewal_terms, req)

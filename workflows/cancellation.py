@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.proration import ServiceLine, unused_credit
     from canonical.subscription import ProrationBasis, Subscription
 
-from . import search
+from . import search, versions
 from .calls import Calls
 from .config import FlowConfig
 from .flow import AuditRecord, Skipped
@@ -131,6 +131,7 @@ class CancellationFlow(SagaFlow):
         return self._state
 
     @workflow.run
+    @search.flushed
     async def run(self, input: CancellationInput) -> CancellationResult:
         sub = input.subscription
         self._upsert_started(sub.customer_id, sub, input.correlation_id)
@@ -141,7 +142,7 @@ class CancellationFlow(SagaFlow):
         if wait is not None:
             self._upsert(search.next_action(at))
             await self._notify_parent(waiting_until=at)
-            if workflow.patched(PATCH_WITHDRAWABLE):
+            if versions.patched(self._config, PATCH_WITHDRAWABLE):
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: self._withdrawn is not None,
                                                   timeout=wait,

@@ -9,6 +9,8 @@ from temporalio.common import RetryPolicy
 
 from . import DEFAULT_ERP_TASK_QUEUE, DEFAULT_TASK_QUEUE
 
+CODE_VERSION = 1
+
 
 class FlowConfig(BaseModel):
     """Knobs of the order-to-cash flows; the starter and gateway fill it from settings."""
@@ -37,6 +39,9 @@ class FlowConfig(BaseModel):
     seen_event_ids_max: int = Field(default=5000, ge=10)
     # Off where the server has no Cashloop search attributes (the time-skipping server).
     search_attributes: bool = True
+    # The code that started the flow (workflows/versions.py): new starts get CODE_VERSION
+    # from whoever builds their config; inputs recorded before have none, hence 0.
+    code_version: int = 0
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

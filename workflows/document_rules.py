@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from canonical.posting import write_off_external_id
 
+from . import versions
 from .calls import Calls
 from .dunning import DunningFlow, PaymentNotice
 from .flow import Skipped
@@ -143,6 +144,6 @@ class DocumentRules:
         o._record(str(o._state), event_id=event.event_id, documents=docs,
                   note=f"invoice {invoice_id} voided and reversed")
         child_id = f"dunning-{invoice_id}"
-        if child_id in o._children and workflow.patched(PATCH_VOID_STOPS_DUNNING):
+        if child_id in o._children and versions.patched(o._config, PATCH_VOID_STOPS_DUNNING):
             await o._flows._signal(child_id, DunningFlow.invoice_voided,
                                    event.payload.reason or "voided")

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters.payments.port import CollectionStatus
     from canonical.payment import Payment
 
-from . import search
+from . import search, versions
 from .calls import Calls
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
 from .dunning_state import (
@@ -98,6 +98,7 @@ class DunningFlow(Flow):
                      search.AMOUNT_DUE.value_set(float(self._due.amount)), *extra)
 
     @workflow.run
+    @search.flushed
     async def run(self, input: DunningInput) -> DunningResult:
         sub = input.subscription
         self._upsert_started(sub.customer_id, sub, input.correlation_id,
@@ -147,7 +148,7 @@ class DunningFlow(Flow):
                     self._entitlement()))
                 self._suspended = not isinstance(suspended, Skipped)
                 await self._notice("suspended", i + 1)
-        if self._stopped() and workflow.patched(PATCH_STOP_BEFORE_CANCEL):
+        if self._stopped() and versions.patched(self._config, PATCH_STOP_BEFORE_CANCEL):
             # Paid or voided while the last attempt's notice went out: nothing to cancel.
             return await (self._void() if self._voided is not None else self._recover(None))
         return await self._write_off(failed_on + dt.timedelta(days=days[-1] if days else 0))

@@ -49,7 +49,7 @@ class FlowSearch:
         """Remember `updates` and upsert the whole current set (one command)."""
         self._remember(*updates)
         if updates:
-            search.upsert(self._config.search_attributes, *self._search.values())
+            search.upsert(self._config, *self._search.values())
 
     def _with_documents(self, documents: list[str]) -> SearchAttributeUpdate:
         """ErpDocumentIds with `documents` added (the newest LIST_KEEP)."""

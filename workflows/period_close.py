@@ -99,6 +99,7 @@ class PeriodCloseWorkflow(Flow):
         return list(self._results)
 
     @workflow.run
+    @search.flushed
     async def run(self, input: PeriodCloseInput) -> PeriodCloseResult:
         self._upsert(search.O2C_FLOW.value_set(self.FLOW),
                      search.CORRELATION_ID.value_set(self._correlation_id))
@@ -149,10 +150,11 @@ class PeriodCloseWorkflow(Flow):
     async def _post_chunk(self, entity: str, periods: list[OpenRevenuePeriod]
                           ) -> list[ErpReceipt] | Skipped:
         cid = self._correlation_id
-        entries: list[JournalEntry] = await workflow.execute_local_activity_method(
-            RulesActivities.recognition_journals,
-            RecognitionJournalsInput(periods=periods, correlation_id=cid),
-            start_to_close_timeout=RULES_TIMEOUT, retry_policy=self._config.retry_policy())
+        with search.local_activity():
+            entries: list[JournalEntry] = await workflow.execute_local_activity_method(
+                RulesActivities.recognition_journals,
+                RecognitionJournalsInput(periods=periods, correlation_id=cid),
+                start_to_close_timeout=RULES_TIMEOUT, retry_policy=self._config.retry_policy())
         postings = [JournalPosting(external_id=e.external_id, entry=e) for e in entries]
         return await self._step(f"post_recognition {entity}", lambda _: self._calls.post(
             entity, Domain.REVENUE, list(postings), cid))

@@ -88,6 +88,7 @@ class RenewalFlow(SagaFlow):
         return self._state
 
     @workflow.run
+    @search.flushed
     async def run(self, input: RenewalInput) -> RenewalResult:
         sub = input.subscription
         self._upsert_started(sub.customer_id, sub, input.correlation_id)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
+from . import versions
 from .flow import ChildProgress
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ class RenewalWindows:
 
     def defer(self, child_id: str, window: dt.datetime) -> bool:
         """Hold a renewal until its window; False when it should start now."""
-        if window <= workflow.now() or not workflow.patched(PATCH_DEFERRED_RENEWAL):
+        if window <= workflow.now() or not versions.patched(self._o._config,
+                                                             PATCH_DEFERRED_RENEWAL):
             return False
         self._o._children[child_id] = ChildProgress(
             workflow_id=child_id, flow="renewal", state=SCHEDULED, waiting_until=window)

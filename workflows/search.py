@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+from . import versions
+from .config import FlowConfig
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("SubscriptionId")
@@ -32,6 +39,7 @@ PARKED_SINCE = SearchAttributeKey.for_datetime("ParkedSince")
 PARKED_REASON = SearchAttributeKey.for_keyword("ParkedReason")
 PARKED_STEP = SearchAttributeKey.for_keyword("ParkedStep")
 
+T = TypeVar("T")
 LIST_KEEP = 50  # newest ids kept in a list attribute (the server limits their size)
 
 ALL_KEYS = (CUSTOMER_ID, SUBSCRIPTION_ID, LEGAL_ENTITY, CORRELATION_ID, O2C_FLOW, O2C_STATE,
@@ -69,23 +77,90 @@ def dev_server_flags() -> list[str]:
 # Upserts that would not change a value are skipped: each upsert is a history event and
 # a visibility write on the server, and flows refresh their attributes after every step.
 PATCH_SKIP_UNCHANGED = "search-skip-unchanged"
+# Upserts are held while the workflow runs on without waiting for the outside world
+# (a chain of local activities completes in one workflow task anyway, so nobody could
+# see the steps in between) and go out as one command when it next waits, or ends.
+PATCH_COALESCE = "search-coalesced"
 _UNSET = object()
-# What each running workflow instance last upserted (replay rebuilds it identically).
-_upserted: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def upsert(enabled: bool, *updates: SearchAttributeUpdate) -> None:
+class _Upserts:
+    """One running workflow instance's upserts (replay rebuilds it identically)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Any] = {}
+        self.pending: dict[str, SearchAttributeUpdate] = {}
+        self.local = 0  # local activities in flight: the workflow task goes on
+        self.flusher: asyncio.Task[None] | None = None
+
+
+_instances: weakref.WeakKeyDictionary[Any, _Upserts] = weakref.WeakKeyDictionary()
+
+
+def _of_instance() -> _Upserts:
+    return _instances.setdefault(workflow.instance(), _Upserts())
+
+
+def upsert(config: FlowConfig, *updates: SearchAttributeUpdate) -> None:
     """Upsert from workflow code when the server knows the attributes."""
-    if not (enabled and updates):
+    if not (config.search_attributes and updates):
         return
-    if workflow.patched(PATCH_SKIP_UNCHANGED):
-        last = _upserted.setdefault(workflow.instance(), {})
-        changed = [u for u in updates if last.get(u.key.name, _UNSET) != u.value]
-        last.update((u.key.name, u.value) for u in changed)
-        updates = tuple(changed)
-        if not updates:
-            return
-    workflow.upsert_search_attributes(list(updates))
+    if not versions.patched(config, PATCH_SKIP_UNCHANGED):
+        workflow.upsert_search_attributes(list(updates))
+        return
+    st = _of_instance()
+    if versions.patched(config, PATCH_COALESCE):
+        st.pending.update((u.key.name, u) for u in updates)
+        if st.flusher is None:
+            st.flusher = asyncio.create_task(_flush_when_waiting(st))
+        return
+    _send(st, updates)
+
+
+def _send(st: _Upserts, updates: Iterable[SearchAttributeUpdate]) -> None:
+    changed = [u for u in updates if st.last.get(u.key.name, _UNSET) != u.value]
+    st.last.update((u.key.name, u.value) for u in changed)
+    if changed:
+        workflow.upsert_search_attributes(changed)
+
+
+def flush() -> None:
+    """Send what is held now (a flow's end: nothing waits after it)."""
+    st = _instances.get(workflow.instance())
+    if st is not None and st.pending:
+        pending, st.pending = st.pending, {}
+        _send(st, pending.values())
+
+
+async def _flush_when_waiting(st: _Upserts) -> None:
+    # Conditions are checked once every coroutine of the workflow is blocked; with no
+    # local activity among what blocks them, the workflow task is about to complete.
+    while True:
+        await workflow.wait_condition(lambda: bool(st.pending) and st.local == 0)
+        flush()
+
+
+@contextlib.contextmanager
+def local_activity() -> Iterator[None]:
+    """Around a local activity: held upserts wait until it is done."""
+    st = _of_instance()
+    st.local += 1
+    try:
+        yield
+    finally:
+        st.local -= 1
+
+
+def flushed(run: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Decorates a flow's run method: what is held goes out before the run ends,
+    however it ends (result, failure, continue-as-new)."""
+    @functools.wraps(run)
+    async def wrapper(*args: Any) -> T:
+        try:
+            return await run(*args)
+        finally:
+            flush()
+    return wrapper
 
 
 def next_action(at: datetime | None) -> SearchAttributeUpdate:

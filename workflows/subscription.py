@@ -30,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from canonical.proration import service_lines
 
-from . import search
+from . import search, versions
 from .activation import ActivationFlow, ActivationInput, ActivationResult, contract_external_id
+from .config import CODE_VERSION
 from .document_rules import DocumentRules
 from .documents import DocumentPoster, is_document_event
 from .flow import ChildProgress, Flow, Skipped
@@ -75,7 +76,7 @@ class SubscriptionWorkflow(Flow):
         self._init_flow(input.config, snap.state, snap.correlation_id or "", snap.audit)
         self._children = dict(snap.children)
         self._intake = Intake(input.config, snap, on_finding=self._found,
-                              rescan_after_gap=lambda: workflow.patched(PATCH_FLOWS))
+                              rescan_after_gap=lambda: self._patched(PATCH_FLOWS))
         self._invoices: dict[str, InvoiceView] = dict(snap.invoices)
         self._poster = DocumentPoster(self, input.config, self._invoices,
                                       lambda: self._snap.customer, self._invoice_posted,
@@ -153,6 +154,7 @@ class SubscriptionWorkflow(Flow):
     # --- main loop ---------------------------------------------------------------------
 
     @workflow.run
+    @search.flushed
     async def run(self, input: SubscriptionInput) -> None:
         fresh = ([] if search.POSTING_STATUS.name in self._search
                  else [search.POSTING_STATUS.value_set(search.PostingStatus.PENDING)])
@@ -189,12 +191,17 @@ class SubscriptionWorkflow(Flow):
                 self._refresh_next_action()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # The next run is a new execution of this code: it gets this code's version.
+                config = self._config.model_copy(update={"code_version": CODE_VERSION})
                 workflow.continue_as_new(SubscriptionInput(
-                    subscription_id=self._id, config=self._config, snapshot=self._snapshot()))
+                    subscription_id=self._id, config=config, snapshot=self._snapshot()))
 
     def _has_work(self) -> bool:
         return (self._intake.has_new() or bool(self._snap.outcomes or self._snap.requests)
                 or self._progress or bool(self._windows.due))
+
+    def _patched(self, patch_id: str) -> bool:
+        return versions.patched(self._config, patch_id)
 
     def _should_continue_as_new(self) -> bool:
         return (workflow.info().is_continue_as_new_suggested()
@@ -228,7 +235,7 @@ class SubscriptionWorkflow(Flow):
         batch: list[Event] = []
         for event in ready:
             if is_document_event(event):
-                if not (workflow.patched(PATCH_FLOWS) and self._rules.duplicate(event)):
+                if not (self._patched(PATCH_FLOWS) and self._rules.duplicate(event)):
                     batch.append(event)
                 continue
             if batch:
@@ -249,7 +256,7 @@ class SubscriptionWorkflow(Flow):
         if isinstance(event, SubscriptionActivatedEvent):
             await self._activate(event)
             return
-        if not workflow.patched(PATCH_FLOWS):  # histories from before the flows existed
+        if not self._patched(PATCH_FLOWS):  # histories from before the flows existed
             self._intake.finding("UnsupportedEvent", event,
                                  f"{event.event_type} is not handled yet; recorded, not applied")
             self._record(str(self._state), event_id=event.event_id,
@@ -297,7 +304,7 @@ class SubscriptionWorkflow(Flow):
         self._snap.contract_external_id = (result.contract_external_id
                                            or contract_external_id(sub))
         self._transition(S.ACTIVE, event_id=event.event_id, documents=result.documents)
-        if workflow.patched(PATCH_FLOWS):
+        if self._patched(PATCH_FLOWS):
             await self._flows.schedule_renewal()
 
     # --- bookkeeping -------------------------------------------------------------------
@@ -312,7 +319,7 @@ class SubscriptionWorkflow(Flow):
     def _found(self, finding: Finding) -> None:
         self._record(str(self._state), event_id=finding.event_id,
                      note=f"finding {finding.kind}: {finding.detail}"[:500])
-        if workflow.patched(PATCH_FLOWS):
+        if self._patched(PATCH_FLOWS):
             kinds = sorted({f.kind for f in self._snap.findings})
             self._upsert(search.FINDINGS.value_set(kinds))
 

@@ -12,6 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from canonical.events import SubscriptionCancelledEvent
 
+from . import versions
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
 from .cancellation import CancellationState as CS
 from .ledger_view import credit_invoices, invoice_rates, replace_lines
@@ -48,7 +49,7 @@ class SubscriptionCancellations:
             return
         if (o._state in (S.CANCELLING, S.CANCELLED)
                 and self._snap.cancellation_on == p.effective_on
-                and workflow.patched(PATCH_SAME_CANCELLATION)):
+                and versions.patched(self._o._config, PATCH_SAME_CANCELLATION)):
             # e.g. Stripe's deleted at the end of a period whose cancellation was scheduled
             o._record(str(o._state), event_id=event.event_id,
                       note=f"cancellation as of {p.effective_on} already under way or done")

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from canonical.money import Money
 
+from . import versions
 from .amendments import Amendments
 from .cancellation import CancellationResult
 from .cancellation import CancellationState as CS
@@ -83,7 +84,8 @@ class SubscriptionFlows(SubscriptionCancellations):
         # The child's first report can come in the same activation as its start, and
         # signals are applied first: then it already said where it stands (or that it
         # finished), and a "Started" here would hide that for good (found by the chaos drill).
-        if not (child_id in self._o._reported and workflow.patched(PATCH_CHILD_REPORTED)):
+        if not (child_id in self._o._reported
+                and versions.patched(self._o._config, PATCH_CHILD_REPORTED)):
             self._o._children[child_id] = ChildProgress(workflow_id=child_id, flow=flow,
                                                         state="Started")
         self._o._record(str(self._o._state), note=f"started {child_id}")

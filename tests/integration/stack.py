@@ -24,7 +24,7 @@ from adapters.tax.sandbox import SandboxTaxAdapter
 from settings import ERP_TARGETS, PROJECT_ROOT, load_entities, load_recognition_methods
 from tests.sandbox_harness import sqlite_stores
 from worker import Ports, build_workers
-from workflows.config import FlowConfig
+from workflows.config import CODE_VERSION, FlowConfig
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")
 ROUTING = RoutingTable.from_toml(PROJECT_ROOT / "config" / "routing.toml")
@@ -54,7 +54,8 @@ async def running_engine(client: Client, tmp: Path, *,
     `erp_batching` puts the worker's ErpBatcher in front of each ERP, as production does.
     """
     queue = f"it-{uuid.uuid4().hex[:10]}"
-    flow = FlowConfig(task_queue=queue, erp_task_queue=f"{queue}-erp",
+    flow = FlowConfig(code_version=CODE_VERSION, task_queue=queue,
+                      erp_task_queue=f"{queue}-erp",
                       activity_initial_interval_s=0.2, **config)  # type: ignore[arg-type]
     async with contextlib.AsyncExitStack() as stack:
         urls = await stack.enter_async_context(running_sandboxes(

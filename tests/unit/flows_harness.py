@@ -40,7 +40,7 @@ from devstack.binaries import temporal_test_server
 from settings import load_entities
 from tests.unit.fakes import FakeCrm, FakeErp, FakePayments, FakeProvisioning, FakeTax
 from worker import Ports, build_workers
-from workflows.config import FlowConfig
+from workflows.config import CODE_VERSION, FlowConfig
 from workflows.flow import ParkedStep
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionInput, SubscriptionView
@@ -84,7 +84,8 @@ async def running(client: Client, task_queue: str, world: World,
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
             await stack.enter_async_context(w)
-        yield FlowConfig(task_queue=task_queue, erp_task_queue=f"{task_queue}-erp",
+        yield FlowConfig(code_version=CODE_VERSION, task_queue=task_queue,
+                         erp_task_queue=f"{task_queue}-erp",
                          search_attributes=False, **settings)
 
 

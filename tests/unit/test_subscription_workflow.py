@@ -19,7 +19,7 @@ from devstack import streams
 from settings import load_entities
 from tests.unit.fakes import FakeCrm, FakeErp, FakeProvisioning, FakeTax
 from worker import Ports, build_workers
-from workflows.config import FlowConfig
+from workflows.config import CODE_VERSION, FlowConfig
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionInput
 
@@ -34,7 +34,8 @@ async def running(client: Client, task_queue: str, ports: Ports) -> AsyncIterato
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
             await stack.enter_async_context(w)
-        yield FlowConfig(task_queue=task_queue, erp_task_queue=f"{task_queue}-erp",
+        yield FlowConfig(code_version=CODE_VERSION, task_queue=task_queue,
+                         erp_task_queue=f"{task_queue}-erp",
                          search_attributes=False, activity_max_attempts=2,
                          activity_initial_interval_s=0.1, renewals_enabled=False)
 
