@@ -86,16 +86,24 @@ def progress(message: str) -> None:
 
 async def await_documents(settings: Settings, ids: set[str], poll_s: float = 2.0
                           ) -> dict[str, ErpDocument]:
-    """Poll the ERP sandboxes (not Temporal: queries are workflow tasks that would load
-    the server being measured) until every expected document is there; returns the
-    documents of that last look."""
+    """Poll the ERP sandboxes' ids (not Temporal: queries are workflow tasks that would
+    load the server being measured; not whole documents: building thousands of them on
+    every look would load the sandboxes) until every expected document is there; returns
+    the documents then."""
     while True:
-        docs = await erp_documents(settings)
-        missing = ids - docs.keys()
+        missing = ids - await erp_ids(settings)
         if not missing:
-            return docs
+            return await erp_documents(settings)
         progress(f"{len(ids) - len(missing)}/{len(ids)} expected ERP documents")
         await asyncio.sleep(poll_s)
+
+
+async def erp_ids(settings: Settings) -> set[str]:
+    found: set[str] = set()
+    for name in ERP_TARGETS:
+        async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=120) as c:
+            found |= await SandboxErpReader(c).observed_ids()
+    return found
 
 
 def last_created(docs: dict[str, ErpDocument], ids: set[str]) -> float:

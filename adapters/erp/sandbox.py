@@ -264,6 +264,10 @@ class SandboxErpReader(SandboxAdminClient):
         body = (await self._call("GET", "/_admin/documents")).json()
         return [ErpDocument.model_validate(d) for d in body["documents"]]
 
+    async def observed_ids(self) -> set[str]:
+        """External ids of the whole register through the admin path."""
+        return set((await self._call("GET", "/_admin/document_ids")).json()["ids"])
+
     async def schedules(self, legal_entity: str | None = None) -> list[ErpSchedule]:
         """Revenue schedules with their periods (functional amounts when foreign)."""
         params = {"legal_entity": legal_entity} if legal_entity else None

@@ -70,6 +70,13 @@ def documents(store: ErpStore, kind: str | None = None,
              "body": d.body} for d in docs]
 
 
+def document_ids(store: ErpStore) -> list[str]:
+    """External ids of every document: what an observer waiting for postings needs,
+    without building every document's body and status on each look."""
+    with Session(store.engine) as s:
+        return list(s.exec(select(Document.external_id)).all())
+
+
 def _period(p: Period) -> dict[str, Any]:
     return {"period": p.period, "start": p.period_start.isoformat(),
             "end": p.period_end.isoformat(), "amount": str(p.amount),

@@ -133,6 +133,11 @@ def create_erp_app(name: str, engine: Engine, entities: Mapping[str, LegalEntity
         the request counters, so watching the ERP does not change what it measures."""
         return {"documents": erp_queries.documents(store, None, None)}
 
+    @app.get("/_admin/document_ids")
+    def admin_document_ids() -> dict[str, Any]:
+        """External ids only: cheap enough to poll while a benchmark measures."""
+        return {"ids": erp_queries.document_ids(store)}
+
     @app.get("/_admin/config")
     async def get_config() -> ErpConfig:
         """The asynchronous-confirmation config."""

@@ -3,7 +3,9 @@
     .venv/bin/python -m tests.histories.record [recorder ...]
 
 Runs every flow on the time-skipping server with the in-memory ports and writes each
-workflow's history as JSON. tests/replay replays them against the current code, so a
+workflow's history as JSON, as `<name>_v<CODE_VERSION>.json` (recording.py): executions
+started by this code, which carry their code version instead of patch markers. The files
+without that suffix were recorded before code versions and are never re-recorded. tests/replay replays them against the current code, so a
 change that breaks replay of a recorded execution fails the suite; re-record only when
 the change is meant to be incompatible (and then guard it with `workflow.patched`).
 `*_before_*.json` were recorded with the code before issue 3 (commit d1debaf) and are

@@ -45,6 +45,7 @@ async def test_observers_read_documents_outside_the_limit_and_the_counters(
     before = await erp.reader.stats()
     docs = [await erp.reader.observed_documents() for _ in range(3)]
     assert all([d.external_id for d in batch] == [posting.external_id] for batch in docs)
+    assert await erp.reader.observed_ids() == {posting.external_id}
     assert await erp.reader.stats() == before  # a benchmark watching changes nothing
 
 
