@@ -126,6 +126,8 @@ def _send(st: _Upserts, updates: Iterable[SearchAttributeUpdate]) -> None:
 
 def flush() -> None:
     """Send what is held now (a flow's end: nothing waits after it)."""
+    if not workflow.in_workflow():  # e.g. a cached run's coroutine collected at shutdown
+        return
     st = _instances.get(workflow.instance())
     if st is not None and st.pending:
         pending, st.pending = st.pending, {}
@@ -157,9 +159,14 @@ def flushed(run: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     @functools.wraps(run)
     async def wrapper(*args: Any) -> T:
         try:
-            return await run(*args)
-        finally:
+            result = await run(*args)
+        except GeneratorExit:  # the coroutine is being discarded, not ended by the flow
+            raise
+        except BaseException:
             flush()
+            raise
+        flush()
+        return result
     return wrapper
 
 

@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
 
 from . import search, versions
 from .activation import ActivationFlow, ActivationInput, ActivationResult, contract_external_id
+from .activation_inline import PATCH_INLINE_ACTIVATION, activate_inline
+from .calls import Calls
 from .config import CODE_VERSION
 from .document_rules import DocumentRules
 from .documents import DocumentPoster, is_document_event
@@ -287,14 +289,19 @@ class SubscriptionWorkflow(Flow):
                      search.LEGAL_ENTITY.value_set(sub.legal_entity),
                      search.CORRELATION_ID.value_set(event.correlation_id))
         self._transition(S.ACTIVATING, event_id=event.event_id)
-        result = await self._step("activation", lambda _: workflow.execute_child_workflow(
-            ActivationFlow.run,
-            ActivationInput(customer=customer, subscription=sub, event_id=event.event_id,
-                            correlation_id=event.correlation_id, config=self._config),
-            id=f"activation-{sub.subscription_id}",
-            task_queue=self._config.task_queue,
-            execution_timeout=timedelta(days=365)))
-        self._children.pop(f"activation-{sub.subscription_id}", None)
+        result: ActivationResult | Skipped | None = None
+        if self._patched(PATCH_INLINE_ACTIVATION):
+            result = await activate_inline(Calls(self._config), customer, sub,
+                                           event.correlation_id)
+        if result is None:  # a step failed for good: the flow compensates and parks
+            result = await self._step("activation", lambda _: workflow.execute_child_workflow(
+                ActivationFlow.run,
+                ActivationInput(customer=customer, subscription=sub, event_id=event.event_id,
+                                correlation_id=event.correlation_id, config=self._config),
+                id=f"activation-{sub.subscription_id}",
+                task_queue=self._config.task_queue,
+                execution_timeout=timedelta(days=365)))
+            self._children.pop(f"activation-{sub.subscription_id}", None)
         if isinstance(result, Skipped) or result.state != "Active":
             reason = result.reason if isinstance(result, Skipped) else result.skipped_reason
             self._transition(S.ACTIVATION_SKIPPED, event_id=event.event_id, note=reason or "")

@@ -27,8 +27,15 @@ VERSION_1 = frozenset({
 })
 
 
+# Code version -> the patches it includes; each includes its predecessor's.
+FOLDED: dict[int, frozenset[str]] = {
+    1: VERSION_1,
+    2: VERSION_1 | {"activation-in-entity"},
+}
+
+
 def patched(config: FlowConfig, patch_id: str) -> bool:
     """`workflow.patched(patch_id)`, answered by the config where its version includes it."""
-    if config.code_version >= 1 and patch_id in VERSION_1:
+    if patch_id in FOLDED.get(config.code_version, frozenset()):
         return True
     return workflow.patched(patch_id)

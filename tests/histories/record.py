@@ -4,10 +4,11 @@
 
 Runs every flow on the time-skipping server with the in-memory ports and writes each
 workflow's history as JSON, as `<name>_v<CODE_VERSION>.json` (recording.py): executions
-started by this code, which carry their code version instead of patch markers. The files
-without that suffix were recorded before code versions and are never re-recorded. tests/replay replays them against the current code, so a
-change that breaks replay of a recorded execution fails the suite; re-record only when
-the change is meant to be incompatible (and then guard it with `workflow.patched`).
+started by this code, which carry their code version instead of patch markers. Files of
+earlier code versions, and those without a suffix (recorded before code versions), are
+kept and never re-recorded. tests/replay replays them all against the current code, so
+a change that breaks replay of a recorded execution fails the suite; a change meant to
+alter a shipped path's commands is guarded by `versions.patched` and bumps CODE_VERSION.
 `*_before_*.json` were recorded with the code before issue 3 (commit d1debaf) and are
 never re-recorded: they prove that old histories still replay (see PATCH_FLOWS).
 `subscription_report_race_before_fix.json` comes from a chaos drill run (bench/chaos.py)
@@ -55,7 +56,6 @@ async def amendment_and_dunning(env: WorkflowEnvironment) -> None:
         await until(handle, lambda v: v.state == "Cancelled", env, DAY)
         await until(handle, lambda v: not v.busy and not v.children)
     await save(env.client, "subscription", handle.id)
-    await save(env.client, "activation", "activation-sub_rec_a")
     await save(env.client, "amendment", "amendment-am_sub_rec_a_1")
     await save(env.client, "dunning_written_off", "dunning-in_sub_rec_a")
     await save(env.client, "cancellation_non_payment", "cancellation-sub_rec_a")
@@ -121,6 +121,18 @@ async def parked_then_retried(env: WorkflowEnvironment) -> None:
     await save(env.client, "activation_parked_then_retried", flow.id)
 
 
+async def taken_over(env: WorkflowEnvironment) -> None:
+    """The entity's own activation attempt runs out of retries (CRM down for both of
+    them); ActivationFlow runs the steps again and succeeds."""
+    world, life = World(), annual("sub_rec_t", invoice=False)
+    world.crm.unavailable_first = 2  # the harness's activity_max_attempts
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Active")
+    await save(env.client, "activation", "activation-sub_rec_t")
+    await save(env.client, "subscription_activation_taken_over", handle.id)
+
+
 async def compensated(env: WorkflowEnvironment) -> None:
     world, life = World(), annual("sub_rec_k")
     amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
@@ -150,7 +162,7 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
 
 RECORDERS = {f.__name__: f for f in (
     amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
-    parked_then_retried, compensated, continued_as_new, edges.paid_before_cancel,
+    parked_then_retried, taken_over, compensated, continued_as_new, edges.paid_before_cancel,
     edges.voided_in_dunning, edges.late_paid_amendment, edges.late_cancellation,
     edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted)}
 

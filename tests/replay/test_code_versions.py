@@ -5,16 +5,19 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from workflows.config import CODE_VERSION
-from workflows.versions import VERSION_1
+from workflows.versions import FOLDED, VERSION_1
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = ROOT / "tests" / "histories"
 VERSIONED = sorted(p.stem for p in HISTORIES.glob(f"*_v{CODE_VERSION}.json"))
+# every code version's recordings: none of them may hold a patch marker
+ALL_VERSIONED = sorted(p.stem for p in HISTORIES.glob("*.json") if re.search(r"_v\d+$", p.stem))
 
 
 def patch_ids_in_code() -> set[str]:
@@ -30,25 +33,28 @@ def patch_ids_in_code() -> set[str]:
     return found
 
 
-def test_version_1_folds_exactly_the_patches_of_its_code() -> None:
-    """A patch added later must not count as applied for version-1 executions."""
-    assert patch_ids_in_code() == VERSION_1
+def test_the_current_version_folds_exactly_the_patches_of_the_code() -> None:
+    """A patch added later must not count as applied for executions of older versions."""
+    assert FOLDED[CODE_VERSION] == patch_ids_in_code()
+    assert FOLDED[1] == VERSION_1
+    for older, newer in zip(sorted(FOLDED), sorted(FOLDED)[1:], strict=False):
+        assert FOLDED[older] < FOLDED[newer]
 
 
 def test_every_recorded_shape_is_also_recorded_with_the_code_version() -> None:
     unversioned = {p.stem for p in HISTORIES.glob("*.json")
-                   if "_before_" not in p.stem and not p.stem.endswith(f"_v{CODE_VERSION}")}
+                   if "_before_" not in p.stem and not re.search(r"_v\d+$", p.stem)}
     assert {f"{name}_v{CODE_VERSION}" for name in unversioned} <= set(VERSIONED)
 
 
-@pytest.mark.parametrize("name", VERSIONED)
+@pytest.mark.parametrize("name", ALL_VERSIONED)
 def test_versioned_history_has_no_patch_markers_and_carries_its_version(name: str) -> None:
     events = json.loads((HISTORIES / f"{name}.json").read_text())["events"]
     markers = [e["markerRecordedEventAttributes"]["markerName"] for e in events
                if "markerRecordedEventAttributes" in e]
     assert "core_patch" not in markers
     started = events[0]["workflowExecutionStartedEventAttributes"]
-    assert _decoded_version(started) == CODE_VERSION
+    assert _decoded_version(started) == int(name.rsplit("_v", 1)[1])
 
 
 def _decoded_version(started: dict) -> int | None:

@@ -11,7 +11,7 @@ from adapters.payments.port import CollectionRequest, CollectionResult, Collecti
 from adapters.provisioning.port import EntitlementChange, Entitlements, EntitlementStatus
 from canonical.billing import Invoice, TaxLine, TaxResult
 from canonical.customer import Address, CustomerAccount
-from canonical.errors import CashloopError, NotFoundError
+from canonical.errors import CashloopError, NotFoundError, UnavailableError
 from canonical.fx import ExchangeRate
 from canonical.money import Money, round_amount, total
 from canonical.payment import Payment
@@ -24,6 +24,7 @@ class FakeCrm:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.fail_with: CashloopError | None = None
+        self.unavailable_first = 0  # calls answered "unavailable" (transient) before any
         self.accounts: dict[str, CrmAccount] = {}
         self.notices: list[CustomerNotice] = []
 
@@ -32,6 +33,8 @@ class FakeCrm:
         self.calls.append(customer.customer_id)
         if self.fail_with:
             raise self.fail_with
+        if len(self.calls) <= self.unavailable_first:
+            raise UnavailableError("crm down", system="crm")
         self.accounts.setdefault(customer.customer_id, CrmAccount(
             customer_id=customer.customer_id, crm_account_id=f"CRM-{customer.customer_id}"))
         return CustomerValidation(customer_id=customer.customer_id,
