@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
@@ -94,11 +93,19 @@ class _Upserts:
         self.flusher: asyncio.Task[None] | None = None
 
 
-_instances: weakref.WeakKeyDictionary[Any, _Upserts] = weakref.WeakKeyDictionary()
+# Kept on the workflow instance, not in a module-level weak map: the flusher task's
+# frames reach the instance, so a map's value would keep its own key (and every evicted
+# run) alive forever.
+_ATTR = "_cashloop_upserts"
 
 
 def _of_instance() -> _Upserts:
-    return _instances.setdefault(workflow.instance(), _Upserts())
+    instance = workflow.instance()
+    st = getattr(instance, _ATTR, None)
+    if st is None:
+        st = _Upserts()
+        setattr(instance, _ATTR, st)
+    return st
 
 
 def upsert(config: FlowConfig, *updates: SearchAttributeUpdate) -> None:
@@ -128,7 +135,7 @@ def flush() -> None:
     """Send what is held now (a flow's end: nothing waits after it)."""
     if not workflow.in_workflow():  # e.g. a cached run's coroutine collected at shutdown
         return
-    st = _instances.get(workflow.instance())
+    st = getattr(workflow.instance(), _ATTR, None)
     if st is not None and st.pending:
         pending, st.pending = st.pending, {}
         _send(st, pending.values())
@@ -160,11 +167,11 @@ def flushed(run: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     async def wrapper(*args: Any) -> T:
         try:
             result = await run(*args)
-        except GeneratorExit:  # the coroutine is being discarded, not ended by the flow
-            raise
-        except BaseException:
+        except (Exception, workflow.ContinueAsNewError):
             flush()
             raise
+        # Cancellation (an eviction from the cache tears runs down this way) and
+        # GeneratorExit are not the flow's end: nothing may be sent then.
         flush()
         return result
     return wrapper

@@ -74,19 +74,22 @@ async def fresh_ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @contextlib.asynccontextmanager
-async def running(client: Client, task_queue: str, world: World,
+async def running(client: Client, task_queue: str, world: World, *,
+                  max_cached_workflows: int = 2000, sandboxed: bool = True,
                   **config: Any) -> AsyncIterator[FlowConfig]:
     workers = build_workers(client, world.ports(), routing=RoutingTable(default="erp-fake"),
                             entities=ENTITIES, task_queue=task_queue,
-                            erp_task_queue=f"{task_queue}-erp")
+                            erp_task_queue=f"{task_queue}-erp",
+                            max_cached_workflows=max_cached_workflows, sandboxed=sandboxed)
+    # search attributes off unless asked for: the time-skipping server has none of ours
     settings: dict[str, Any] = {"renewals_enabled": False, "activity_max_attempts": 2,
-                                "activity_initial_interval_s": 0.1, **config}
+                                "activity_initial_interval_s": 0.1,
+                                "search_attributes": False, **config}
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
             await stack.enter_async_context(w)
         yield FlowConfig(code_version=CODE_VERSION, task_queue=task_queue,
-                         erp_task_queue=f"{task_queue}-erp",
-                         search_attributes=False, **settings)
+                         erp_task_queue=f"{task_queue}-erp", **settings)
 
 
 async def send(client: Client, config: FlowConfig, events: Sequence[Any]) -> WorkflowHandle:
