@@ -205,7 +205,8 @@ async def drill(args: argparse.Namespace, chaos_ports: dict[str, int],
         clean = await clean_run(lives, args, clean_ports)
         chaos = await chaos_run(lives, args, chaos_ports, clean)
     diff = compare(clean.books, chaos.books)
-    problems = [f"parked: {s}" for s in chaos.settled.parked + clean.settled.parked]
+    problems = [f"parked: {s} ({run.settled.parked_why.get(s, '?')})"
+                for run in (chaos, clean) for s in run.settled.parked]
     return {"events": events, "subscriptions": len(lives), "seed": args.seed,
             "kills": args.kills, "server_restarts": args.restarts,
             "erp_fault_rate": args.erp_fault_rate, "duplicates": args.duplicates,

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 
 import httpx
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from cli.status import subscription_views
 from devstack import stack
 from devstack.demo import settled
 from settings import ERP_TARGETS, Settings
+from workflows.flow import ParkedStep
+from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionView
 
 QUERY_GROUP = 200  # queries in flight at once
@@ -24,6 +27,8 @@ QUERY_GROUP = 200  # queries in flight at once
 class Settled:
     views: dict[str, SubscriptionView] = field(default_factory=dict)
     parked: list[str] = field(default_factory=list)
+    # why each parked subscription is parked: "<workflow> at <step>: <reason>: <message>"
+    parked_why: dict[str, str] = field(default_factory=dict)
 
     def findings(self) -> dict[str, int]:
         """How often each kind of finding was recorded (SequenceGap, LateEvent, ...)."""
@@ -70,6 +75,7 @@ async def await_settled(settings: Settings, client: Client, expected: Mapping[st
                 elif v.parked:
                     pending.discard(v.subscription_id)
                     result.parked.append(v.subscription_id)
+                    result.parked_why[v.subscription_id] = await why_parked(client, v)
         if pending and time.monotonic() > deadline:
             sample = [result.views.get(s) for s in sorted(pending)[:3]]
             raise TimeoutError(f"{len(pending)} subscriptions did not settle, e.g. "
@@ -77,6 +83,23 @@ async def await_settled(settings: Settings, client: Client, expected: Mapping[st
         if pending:
             await asyncio.sleep(poll_s)
     return result
+
+
+async def why_parked(client: Client, view: SubscriptionView) -> str:
+    """Where the subscription's flows are parked and why (their `parked` queries)."""
+    ids = [f"subscription-{view.subscription_id}"] + [c.workflow_id for c in view.children
+                                                       if c.parked]
+    found = []
+    for workflow_id in ids:
+        try:
+            step = await client.get_workflow_handle(workflow_id).query(
+                SubscriptionWorkflow.parked, result_type=ParkedStep)
+        except RPCError as err:
+            found.append(f"{workflow_id}: not queryable ({err.message})")
+            continue
+        if step is not None:
+            found.append(f"{workflow_id} at {step.step}: {step.reason}: {step.message[:200]}")
+    return "; ".join(found) or "no parked step found"
 
 
 async def erp_quiet(settings: Settings, poll_s: float, deadline: float) -> None:
