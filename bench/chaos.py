@@ -167,7 +167,7 @@ async def chaos_run(lives: list[Lifecycle], args: argparse.Namespace, ports: dic
             "deliveries": len(plan), "repeats": sum(d.repeat for d in plan),
             "repeats_direct_to_temporal": sum(d.channel == "temporal" for d in plan),
             "out_of_order": out_of_order(plan), "max_displacement": max_displacement(events, plan),
-            "window": args.window, "rate_per_s": round(rate, 1),
+            "window": args.window, "rate_per_s": None if rate is None else round(rate, 1),
             "stack_start_s": round(sender.started_at - began, 1),
             "sent_and_faulted_s": round(sent_and_faulted, 1),
             "gateway": {"accepted": sender.accepted, "duplicates": sender.duplicates},
