@@ -71,6 +71,21 @@ def customer_external_id(customer_id: str) -> str:
     return f"cust:{customer_id}"
 
 
+def customer_upsert(customer: CustomerAccount) -> CustomerUpsert:
+    """The ERP customer master record an activation posts."""
+    return CustomerUpsert(external_id=customer_external_id(customer.customer_id),
+                          customer=customer)
+
+
+def entitlements_of(customer: CustomerAccount, sub: Subscription,
+                    correlation_id: str) -> EntitlementInput:
+    """What an activation grants: every plan SKU of the subscription."""
+    return EntitlementInput(subscription_id=sub.subscription_id,
+                            customer_id=customer.customer_id,
+                            skus=sorted({item.plan.sku for item in sub.items}),
+                            correlation_id=correlation_id)
+
+
 def contract_external_id(subscription: Subscription) -> str:
     return f"ctr:{subscription.subscription_id}:{subscription.term_start.isoformat()}"
 
@@ -129,8 +144,7 @@ class ActivationFlow(SagaFlow):
         refs["crm"] = validation.crm_account_id
 
         self._transition(S.UPSERTING_ERP_CUSTOMER)
-        upsert = CustomerUpsert(external_id=customer_external_id(customer.customer_id),
-                                customer=customer)
+        upsert = customer_upsert(customer)
         if versions.patched(self._config, PATCH_ONE_ERP_CALL):
             return await self._post_together(saga, gen, refs, documents, upsert)
         receipts = await self._step("upsert_erp_customer", lambda _: calls.post(
@@ -163,10 +177,7 @@ class ActivationFlow(SagaFlow):
         input, calls = self._input, self._calls
         customer, sub, cid = input.customer, input.subscription, input.correlation_id
         self._transition(S.GRANTING_ENTITLEMENTS, documents=[contract_doc])
-        skus = sorted({item.plan.sku for item in sub.items})
-        entitlement = EntitlementInput(subscription_id=sub.subscription_id,
-                                       customer_id=customer.customer_id, skus=skus,
-                                       correlation_id=cid)
+        entitlement = entitlements_of(customer, sub, cid)
         saga.push("revoke entitlements", lambda: calls.revoke(entitlement))
         granted = await self._step("grant_entitlements", lambda _: calls.grant(entitlement),
                                    permanent="raise")

@@ -17,8 +17,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.io import EntitlementInput, ValidateCustomerInput
-    from adapters.erp.port import ContractPosting, CustomerUpsert
+    from activities.io import ValidateCustomerInput
+    from adapters.erp.port import ContractPosting
     from canonical.customer import CustomerAccount
     from canonical.subscription import Subscription
 
@@ -26,7 +26,8 @@ from .activation import (
     ActivationResult,
     ActivationState,
     contract_external_id,
-    customer_external_id,
+    customer_upsert,
+    entitlements_of,
 )
 from .calls import Calls
 
@@ -40,8 +41,7 @@ async def activate_inline(calls: Calls, customer: CustomerAccount, sub: Subscrip
     for good (ActivationFlow then takes over from the start)."""
     cid = correlation_id
     refs: dict[str, str] = {"billing": sub.subscription_id}
-    upsert = CustomerUpsert(external_id=customer_external_id(customer.customer_id),
-                            customer=customer)
+    upsert = customer_upsert(customer)
     contract = ContractPosting(external_id=contract_external_id(sub), subscription=sub)
     try:
         validation = await calls.validate_customer(
@@ -51,9 +51,7 @@ async def activate_inline(calls: Calls, customer: CustomerAccount, sub: Subscrip
         customer_doc = receipts[upsert.external_id].document_id
         contract_doc = receipts[contract.external_id].document_id
         refs["erp_customer"], refs["erp_contract"] = customer_doc, contract_doc
-        granted = await calls.grant(EntitlementInput(
-            subscription_id=sub.subscription_id, customer_id=customer.customer_id,
-            skus=sorted({item.plan.sku for item in sub.items}), correlation_id=cid))
+        granted = await calls.grant(entitlements_of(customer, sub, cid))
         refs["provisioning"] = granted.subscription_id
     except (ActivityError, ApplicationError) as err:
         workflow.logger.info("activation step failed in the entity; ActivationFlow takes over",
