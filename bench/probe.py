@@ -6,6 +6,8 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import httpx
 from temporalio.client import Client
@@ -20,6 +22,8 @@ from settings import ERP_TARGETS, Settings
 
 POST_BATCH = 200
 POST_CONCURRENCY = 4
+
+T = TypeVar("T")
 
 
 async def post_all(settings: Settings, events: list, batch: int = POST_BATCH,
@@ -69,14 +73,20 @@ async def await_settled(client: Client, lives: list[Lifecycle], limit_s: float =
     return [views.get(s) for s in sorted(expected)]
 
 
-async def erp_documents(settings: Settings) -> dict[str, ErpDocument]:
-    """Every document of every ERP sandbox, by external id."""
-    docs: dict[str, ErpDocument] = {}
+async def _each_erp(settings: Settings, read: Callable[[SandboxErpReader], Awaitable[T]]
+                    ) -> list[T]:
+    """`read` of every ERP sandbox's register, through its admin path."""
+    found = []
     for name in ERP_TARGETS:
         async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=120) as c:
-            docs.update({d.external_id: d
-                         for d in await SandboxErpReader(c).observed_documents()})
-    return docs
+            found.append(await read(SandboxErpReader(c)))
+    return found
+
+
+async def erp_documents(settings: Settings) -> dict[str, ErpDocument]:
+    """Every document of every ERP sandbox, by external id."""
+    return {d.external_id: d for docs in await _each_erp(
+        settings, SandboxErpReader.observed_documents) for d in docs}
 
 
 def progress(message: str) -> None:
@@ -99,11 +109,7 @@ async def await_documents(settings: Settings, ids: set[str], poll_s: float = 2.0
 
 
 async def erp_ids(settings: Settings) -> set[str]:
-    found: set[str] = set()
-    for name in ERP_TARGETS:
-        async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=120) as c:
-            found |= await SandboxErpReader(c).observed_ids()
-    return found
+    return set().union(*await _each_erp(settings, SandboxErpReader.observed_ids))
 
 
 def last_created(docs: dict[str, ErpDocument], ids: set[str]) -> float:
