@@ -45,7 +45,9 @@ class ErpReversals:
         with self._session() as s:
             existing = self._doc(s, reversal_external_id)
             if existing is not None:
-                return self._repeat(s, existing, "reversal", body, digest)
+                receipt = self._repeat(s, existing, "reversal", body, digest)
+                s.commit()
+                return receipt
             try:
                 doc = self._create_reversal(s, external_id, reversal_external_id, reason,
                                             body, digest, correlation_id)
@@ -59,7 +61,9 @@ class ErpReversals:
             existing = self._doc(s, reversal_external_id)
             if existing is None:
                 raise SandboxError(409, "conflict", f"{reversal_external_id} clashes")
-            return self._repeat(s, existing, "reversal", body, digest)
+            receipt = self._repeat(s, existing, "reversal", body, digest)
+            s.commit()
+            return receipt
 
     def _create_reversal(self, s: Session, external_id: str, reversal_id: str, reason: str,
                          body: dict[str, Any], digest: str,

@@ -76,12 +76,12 @@ class ErpStore(ErpReversals):
         return doc.status
 
     def _settle(self, s: Session, doc: Document) -> None:
-        """Persist a confirmation that became due (lazily, on read: no background thread)."""
+        """Record a confirmation that became due (lazily, on read: no background thread);
+        the caller commits."""
         status = self.status_of(doc)
         if status != doc.status:
             doc.status = status
             s.add(doc)
-            s.commit()
 
     def _receipt(self, doc: Document, *, duplicate: bool = False,
                  note: str | None = None) -> ErpReceipt:
@@ -106,49 +106,64 @@ class ErpStore(ErpReversals):
             if doc is None:
                 raise SandboxError(404, "not_found", f"{self.name} has no {external_id}")
             self._settle(s, doc)
+            s.commit()
             return self._receipt(doc)
 
     # --- postings -----------------------------------------------------------------------
 
-    def post(self, raw: Any, correlation_id: str | None = None) -> dict[str, Any]:
-        """One batch item: `{"receipt": ...}` or `{"error": {status, type, detail}}`."""
-        try:
-            receipt = self.post_one(parse_posting(raw), correlation_id)
-        except SandboxError as exc:
-            return {"error": exc.body()}
-        return {"receipt": receipt.model_dump(mode="json")}
+    def post_batch(self, raws: list[Any], correlation_ids: list[str | None]
+                   ) -> list[dict[str, Any]]:
+        """One call's postings, each `{"receipt": ...}` or `{"error": {status, type, detail}}`.
 
-    def post_one(self, posting: Posting, correlation_id: str | None = None) -> ErpReceipt:
-        """Record a posting in its own transaction, idempotent by external id."""
+        They share one transaction (one write lock and commit per call, not per posting);
+        each runs under its own savepoint, so a refused posting leaves no trace and never
+        stops the others. A failure of the call itself (a crash) commits none of them.
+        """
+        outcomes: list[ErpReceipt | SandboxError] = []
+        created = 0
+        with self._session() as s:
+            for raw, cid in zip(raws, correlation_ids, strict=True):
+                try:
+                    receipt, new = self._post_in(s, parse_posting(raw), cid)
+                except SandboxError as exc:
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(receipt)
+                created += new
+            s.commit()
+        self.stats.incr("postings_created", created)
+        return [{"error": o.body()} if isinstance(o, SandboxError)
+                else {"receipt": o.model_dump(mode="json")} for o in outcomes]
+
+    def _post_in(self, s: Session, posting: Posting, correlation_id: str | None
+                 ) -> tuple[ErpReceipt, bool]:
+        """Record one posting under a savepoint, idempotent by external id; True if new."""
         body = posting.model_dump(mode="json")
         digest = stable_hash(body)
-        with self._session() as s:
-            existing = self._doc(s, posting.external_id)
-            if existing is not None:
-                return self._repeat(s, existing, posting.kind, body, digest)
-            try:
+        try:
+            with s.begin_nested():
+                existing = self._doc(s, posting.external_id)
+                if existing is not None:
+                    return self._repeat(s, existing, posting.kind, body, digest), False
                 doc, note = self._create(s, posting, body, digest, correlation_id)
-                s.commit()
-            except IntegrityError:
-                s.rollback()  # a concurrent duplicate won the UNIQUE race; answer as a repeat
-            else:
-                self.stats.incr("postings_created")
-                return self._receipt(doc, note=note)
-        with self._session() as s:
-            existing = self._doc(s, posting.external_id)
-            if existing is None:
-                raise SandboxError(409, "conflict", f"{posting.external_id} clashes with an "
-                                   "existing record under another external id")
-            return self._repeat(s, existing, posting.kind, body, digest)
+        except IntegrityError:
+            pass  # a concurrent writer (PostgreSQL) committed it first; answer as a repeat
+        else:
+            return self._receipt(doc, note=note), True
+        existing = self._doc(s, posting.external_id)
+        if existing is None:
+            raise SandboxError(409, "conflict", f"{posting.external_id} clashes with an "
+                               "existing record under another external id")
+        return self._repeat(s, existing, posting.kind, body, digest), False
 
     def _repeat(self, s: Session, doc: Document, kind: str, body: dict[str, Any],
                 digest: str) -> ErpReceipt:
+        """The answer to a posting seen before (the caller commits)."""
         if doc.body_hash != digest:
             if doc.kind == kind == "customer":
                 # A customer upsert updates the master record in place.
                 doc.body, doc.body_hash = body, digest
                 s.add(doc)
-                s.commit()
                 return self._receipt(doc, note="customer updated")
             raise SandboxError(409, "conflict",
                                f"{doc.external_id} was posted with a different body")

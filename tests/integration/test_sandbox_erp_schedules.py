@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.erp.sandbox import ErpSchedule
-from canonical.errors import RejectedError
+from canonical.errors import NotFoundError, RejectedError
 from canonical.money import round_amount
 from tests.sandbox_harness import (
     ErpHandle,
@@ -111,3 +111,27 @@ async def test_end_of_unknown_schedule_is_rejected(erp: ErpHandle) -> None:
     sched = schedule_of(invoice())
     with pytest.raises(RejectedError):
         await erp.adapter.post([schedule_end(sched, dt.date(2025, 5, 1))], correlation_id="c")
+
+
+async def test_a_posting_refused_after_its_writes_leaves_no_trace(erp: ErpHandle) -> None:
+    """A batch shares one transaction; a posting refused once its document was written
+    (a second end of an ended schedule) is rolled back alone, number included."""
+    sched = schedule_of(invoice())
+    first = schedule_end(sched, dt.date(2025, 3, 16))
+    second = first.model_copy(update={"external_id": f"{first.external_id}-again"})
+    third = first.model_copy(update={"external_id": f"{first.external_id}-third"})
+    response = await erp.client.post("/v1/postings", json={"postings": [
+        p.model_dump(mode="json") for p in (schedule_posting(sched), first, second)]})
+    results = response.json()["results"]
+    assert ["receipt" in r for r in results] == [True, True, False]
+    assert (results[2]["error"]["status"], results[2]["error"]["type"]) == (409,
+                                                                            "schedule_ended")
+    with pytest.raises(NotFoundError):
+        await erp.adapter.get_receipt(second.external_id, correlation_id="c")
+    with pytest.raises(RejectedError):
+        await erp.adapter.post([third], correlation_id="c")
+    prefix, number = results[1]["receipt"]["document_id"].rsplit("-", 1)
+    other = schedule_of(invoice())
+    nxt = await erp.adapter.post([schedule_posting(other),
+                                  schedule_end(other, dt.date(2025, 3, 16))], correlation_id="c")
+    assert nxt[1].document_id == f"{prefix}-{int(number) + 1:06d}"
