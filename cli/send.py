@@ -54,11 +54,17 @@ def read_events(path: Path) -> tuple[list[Event], list[str]]:
     return events, problems
 
 
+# A deployment's entities continue as new after an hour without work (FlowConfig);
+# CASHLOOP_FLOW_CONFIG_JSON='{"idle_continue_as_new_s": null}' turns it off.
+IDLE_CONTINUE_AS_NEW_S = 3600.0
+
+
 def flow_config(settings: Settings) -> FlowConfig:
     """The FlowConfig new subscription workflows start with, from settings/environment."""
     overrides: dict[str, Any] = {"task_queue": settings.task_queue,
                                  "erp_task_queue": settings.erp_task_queue,
-                                 "code_version": CODE_VERSION}
+                                 "code_version": CODE_VERSION,
+                                 "idle_continue_as_new_s": IDLE_CONTINUE_AS_NEW_S}
     raw = settings.flow_config_json
     if raw:
         overrides.update(json.loads(raw))

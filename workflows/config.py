@@ -41,6 +41,13 @@ class FlowConfig(BaseModel):
     erp_confirmation_poll_s: float = Field(default=30.0, gt=0)
     erp_confirmation_poll_max_s: float = Field(default=3600.0, gt=0)
     continue_as_new_after_events: int = Field(default=500, ge=1)
+    # Continue as new once the entity has had nothing to do for this long (None: never),
+    # so the next event after a quiet spell replays a short run instead of everything
+    # since the last continue-as-new: what an event for an entity evicted from the
+    # worker's cache costs (bench/scale.py). Deployments set it (cli/send.py flow_config:
+    # CASHLOOP_IDLE_CONTINUE_AS_NEW_S); inputs without it never idle out, so histories
+    # recorded before it replay unchanged.
+    idle_continue_as_new_s: float | None = Field(default=None, gt=0)
     seen_event_ids_max: int = Field(default=5000, ge=10)
     # Off where the server has no Cashloop search attributes (the time-skipping server).
     search_attributes: bool = True

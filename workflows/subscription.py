@@ -4,7 +4,8 @@ It drops duplicates by event id (and documents by business key), applies events 
 `sequence` order (waiting a bounded time for a gap), holds events whose preconditions
 are not met yet, runs the order-to-cash flows as child workflows with ids from
 business keys, posts documents to the ERP in batches, answers `request_cancellation`,
-and continues as new before its history grows large, carrying its state.
+and continues as new, carrying its state, before its history grows large or when it has
+been idle for a while (so a later event replays a short run).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -63,6 +65,9 @@ S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
 # before it replay on the old path (tests/histories/subscription_before_flows.json).
 PATCH_FLOWS = "o2c-flows-v1"
+# A run this short replays about as cheaply as a fresh one, so it never idles out (and a
+# fresh run after an idle continue-as-new waits for work without a timer).
+IDLE_MIN_HISTORY = 20
 
 
 @workflow.defn
@@ -166,10 +171,14 @@ class SubscriptionWorkflow(Flow):
         self._windows.rearm()
         while True:
             timeout = self._intake.gap_timeout()
-            # A timeout means the gap wait is over; take_ready then proceeds past the gap.
+            idle = self._idle_timeout() if timeout is None else None
+            # A gap timeout means the gap wait is over; take_ready then proceeds past it.
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(self._has_work, timeout=timeout,
-                                              timeout_summary="sequence gap")
+                await workflow.wait_condition(
+                    self._has_work, timeout=timeout or idle,
+                    timeout_summary="sequence gap" if idle is None else "idle")
+            if idle is not None and not self._has_work():
+                await self._continue_as_new()
             self._intake.absorb()
             while True:
                 if self._snap.outcomes:
@@ -192,11 +201,21 @@ class SubscriptionWorkflow(Flow):
                 self._progress = False
                 self._refresh_next_action()
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                # The next run is a new execution of this code: it gets this code's version.
-                config = self._config.model_copy(update={"code_version": CODE_VERSION})
-                workflow.continue_as_new(SubscriptionInput(
-                    subscription_id=self._id, config=config, snapshot=self._snapshot()))
+                await self._continue_as_new()
+
+    async def _continue_as_new(self) -> NoReturn:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # The next run is a new execution of this code: it gets this code's version.
+        config = self._config.model_copy(update={"code_version": CODE_VERSION})
+        workflow.continue_as_new(SubscriptionInput(
+            subscription_id=self._id, config=config, snapshot=self._snapshot()))
+
+    def _idle_timeout(self) -> timedelta | None:
+        """How long to wait for work before continuing as new; None: wait as long as it takes."""
+        after = self._config.idle_continue_as_new_s
+        if after is None or workflow.info().get_current_history_length() < IDLE_MIN_HISTORY:
+            return None
+        return timedelta(seconds=after)
 
     def _has_work(self) -> bool:
         return (self._intake.has_new() or bool(self._snap.outcomes or self._snap.requests)

@@ -160,9 +160,24 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
     assert first_run and first_run != described.run_id  # it did continue as new
     await save(env.client, "subscription_continued_as_new", first.id, first_run)
 
+async def idled_out(env: WorkflowEnvironment) -> None:
+    world, life = World(), annual("sub_rec_i")
+    life.pay("py_sub_rec_i", "in_sub_rec_i", gross("1200.00"), dt.date(2026, 1, 5))
+    async with running(env.client, queue(), world, idle_continue_as_new_s=600) as config:
+        handle = await send(env.client, config, life.events[:2])
+        await until(handle, quiet(2))
+        busy_run = (await handle.describe()).run_id
+        await env.sleep(dt.timedelta(seconds=601))
+        await send(env.client, config, life.events[2:])  # lands in the run after the idle one
+        await until(handle, quiet(3))
+        described = await handle.describe()
+    assert busy_run != described.run_id  # it did continue as new while idle
+    await save(env.client, "subscription_idled_out", handle.id, busy_run)
+
 RECORDERS = {f.__name__: f for f in (
     amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
-    parked_then_retried, taken_over, compensated, continued_as_new, edges.paid_before_cancel,
+    parked_then_retried, taken_over, compensated, continued_as_new, idled_out,
+    edges.paid_before_cancel,
     edges.voided_in_dunning, edges.late_paid_amendment, edges.late_cancellation,
     edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted)}
 

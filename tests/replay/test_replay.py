@@ -39,6 +39,7 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_final_cancellation_noted",
     "activation_before_perf", "subscription_before_perf", "amendment_before_perf",
     "renewal_before_perf", "dunning_recovered_before_perf", "subscription_renewal_deferred",
+    "subscription_idled_out_v2",
 }
 
 
@@ -93,6 +94,13 @@ def test_histories_of_the_edge_cases_took_the_patched_paths() -> None:
     assert PATCH_WITHDRAWABLE in patches("cancellation_withdrawn")
     assert PATCH_WITHDRAWABLE not in patches("cancellation_requested")
     assert PATCH_SAME_CANCELLATION in patches("subscription_final_cancellation_noted")
+
+
+def test_idled_out_history_ends_in_continue_as_new_after_its_idle_timer() -> None:
+    events = json.loads((HISTORIES / "subscription_idled_out_v2.json").read_text())["events"]
+    kinds = [e["eventType"].removeprefix("EVENT_TYPE_") for e in events]
+    assert kinds[-1] == "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"
+    assert kinds.index("TIMER_FIRED") > kinds.index("ACTIVITY_TASK_COMPLETED")
 
 
 def scheduled_activities(name: str) -> list[str]:

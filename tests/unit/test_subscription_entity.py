@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.billing import BillingReason
@@ -197,3 +199,33 @@ async def _late_cancellation(ts_env: WorkflowEnvironment, task_queue: str) -> No
     assert late_world.erp.balances() == clean_world.erp.balances()
     assert view.amount_due == in_order.amount_due
     assert {i.invoice_id: i.status for i in view.invoices}["in_sub_lcan_a1"] == "voided"
+
+
+async def test_an_idle_entity_continues_as_new_once_and_the_next_event_lands_in_the_new_run(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), monthly("sub_idle", 3)
+    async with running(ts_env.client, task_queue, world, idle_continue_as_new_s=600) as config:
+        handle = await send(ts_env.client, config, life.events[:3])
+        await until(handle, quiet(3))
+        busy_run = (await handle.describe()).run_id
+        await ts_env.sleep(dt.timedelta(seconds=601))
+        idle_run = (await until_new_run(handle, busy_run)).run_id
+        # the fresh run is short: it waits for work without an idle timer of its own
+        await ts_env.sleep(dt.timedelta(seconds=1801))
+        assert (await handle.describe()).run_id == idle_run
+        await send(ts_env.client, config, life.events)  # three repeats and the last invoice
+        view = await until(handle, quiet(4))
+        audit = await handle.query(SubscriptionWorkflow.audit_trail)
+    assert view.events_applied == 4 and view.state == "Active"
+    assert sum(1 for k in world.erp.kinds() if k == "invoice") == 3  # dedup carried over
+    assert (await handle.describe()).run_id == idle_run
+    assert len({a.event_id for a in audit if a.event_id}) == 4  # the trail carried over too
+
+
+async def until_new_run(handle: WorkflowHandle, run_id: str) -> WorkflowExecutionDescription:
+    for _ in range(200):
+        described = await handle.describe()
+        if described.run_id != run_id:
+            return described
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} is still on run {run_id}")
