@@ -65,9 +65,12 @@ S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
 # before it replay on the old path (tests/histories/subscription_before_flows.json).
 PATCH_FLOWS = "o2c-flows-v1"
-# A run this short replays about as cheaply as a fresh one, so it never idles out (and a
-# fresh run after an idle continue-as-new waits for work without a timer).
-IDLE_MIN_HISTORY = 20
+# Only a run this long idles out: replaying it costs a cache miss about 25 ms of worker
+# CPU more than a fresh run (docs/performance.md), more than a continue-as-new costs,
+# while shorter runs (most entities, most of the time) keep their waits free of an idle
+# timer, which costs every quiet spell a timer start and cancel (+7 % server CPU per
+# event in bench/throughput.py when every run armed one).
+IDLE_MIN_HISTORY = 100
 
 
 @workflow.defn

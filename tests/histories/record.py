@@ -24,7 +24,10 @@ import sys
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from canonical.billing import BillingReason
+from canonical.catalog import BillingPeriod
 from canonical.errors import RejectedError
+from devstack.streams import add_months
 from tests.histories import record_edges as edges
 from tests.histories.recording import DAY, queue, save
 from tests.unit.flows_harness import (
@@ -161,18 +164,26 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
     await save(env.client, "subscription_continued_as_new", first.id, first_run)
 
 async def idled_out(env: WorkflowEnvironment) -> None:
-    world, life = World(), annual("sub_rec_i")
-    life.pay("py_sub_rec_i", "in_sub_rec_i", gross("1200.00"), dt.date(2026, 1, 5))
+    """A run long enough to idle out (subscription.IDLE_MIN_HISTORY): monthly invoices
+    applied one at a time, then an idle spell; the last invoice lands in the next run."""
+    world, life = World(), annual("sub_rec_i", price="100.00", period=BillingPeriod.MONTH,
+                                  invoice=False)
+    start = life.subscription.term_start
+    for n in range(10):
+        life.invoice(f"in_sub_rec_i_{n + 1}", add_months(start, n), add_months(start, n + 1),
+                     BillingReason.SUBSCRIPTION_CYCLE)
     async with running(env.client, queue(), world, idle_continue_as_new_s=600) as config:
-        handle = await send(env.client, config, life.events[:2])
-        await until(handle, quiet(2))
+        for n in range(10):
+            handle = await send(env.client, config, life.events[n:n + 1])
+            await until(handle, quiet(n + 1))
         busy_run = (await handle.describe()).run_id
         await env.sleep(dt.timedelta(seconds=601))
-        await send(env.client, config, life.events[2:])  # lands in the run after the idle one
-        await until(handle, quiet(3))
+        await send(env.client, config, life.events[10:])  # lands in the run after the idle one
+        await until(handle, quiet(11))
         described = await handle.describe()
     assert busy_run != described.run_id  # it did continue as new while idle
     await save(env.client, "subscription_idled_out", handle.id, busy_run)
+
 
 RECORDERS = {f.__name__: f for f in (
     amendment_and_dunning, recovered_dunning, renewal, cancellation_request,

@@ -203,23 +203,29 @@ async def _late_cancellation(ts_env: WorkflowEnvironment, task_queue: str) -> No
 
 async def test_an_idle_entity_continues_as_new_once_and_the_next_event_lands_in_the_new_run(
         ts_env: WorkflowEnvironment, task_queue: str) -> None:
-    world, life = World(), monthly("sub_idle", 3)
+    world, life = World(), monthly("sub_idle", 12)
     async with running(ts_env.client, task_queue, world, idle_continue_as_new_s=600) as config:
         handle = await send(ts_env.client, config, life.events[:3])
         await until(handle, quiet(3))
-        busy_run = (await handle.describe()).run_id
+        # a short run does not idle out
+        await ts_env.sleep(dt.timedelta(seconds=601))
+        busy_run = handle.result_run_id
+        assert (await handle.describe()).run_id == busy_run
+        for n in range(3, 12):  # one event at a time: a run long enough to idle out
+            await send(ts_env.client, config, life.events[n:n + 1])
+            await until(handle, quiet(n + 1))
         await ts_env.sleep(dt.timedelta(seconds=601))
         idle_run = (await until_new_run(handle, busy_run)).run_id
         # the fresh run is short: it waits for work without an idle timer of its own
         await ts_env.sleep(dt.timedelta(seconds=1801))
         assert (await handle.describe()).run_id == idle_run
-        await send(ts_env.client, config, life.events)  # three repeats and the last invoice
-        view = await until(handle, quiet(4))
+        await send(ts_env.client, config, life.events)  # repeats and the last invoice
+        view = await until(handle, quiet(13))
         audit = await handle.query(SubscriptionWorkflow.audit_trail)
-    assert view.events_applied == 4 and view.state == "Active"
-    assert sum(1 for k in world.erp.kinds() if k == "invoice") == 3  # dedup carried over
+    assert view.events_applied == 13 and view.state == "Active"
+    assert sum(1 for k in world.erp.kinds() if k == "invoice") == 12  # dedup carried over
     assert (await handle.describe()).run_id == idle_run
-    assert len({a.event_id for a in audit if a.event_id}) == 4  # the trail carried over too
+    assert len({a.event_id for a in audit if a.event_id}) == 13  # the trail carried over
 
 
 async def until_new_run(handle: WorkflowHandle, run_id: str) -> WorkflowExecutionDescription:
