@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
 )
+
+from payload_converter import shared_data_converter
 
 from .keys import KeyRing
 
@@ -77,13 +78,14 @@ class AesGcmCodec(PayloadCodec):
 
 
 def data_converter(ring: KeyRing | None) -> DataConverter:
-    """The pydantic converter, encrypting payloads and failure details when a ring is given.
+    """The pydantic converter (adapters shared across workflows: payload_converter.py),
+    encrypting payloads and failure details when a ring is given.
 
     Failure messages and stack traces are moved into an encoded payload too, since an
     error text may quote customer data.
     """
     if ring is None:
-        return pydantic_data_converter
+        return shared_data_converter
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=AesGcmCodec(ring),
+        shared_data_converter, payload_codec=AesGcmCodec(ring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

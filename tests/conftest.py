@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.binaries import temporal_cli, temporal_test_server
+from payload_converter import shared_data_converter
 from workflows.search import ALL_KEYS
 
 
@@ -18,7 +18,7 @@ from workflows.search import ALL_KEYS
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (no custom search attributes there)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=shared_data_converter,
         test_server_existing_path=temporal_test_server())
     yield env
     await env.shutdown()
@@ -28,7 +28,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (in memory, on a free port) with our search attributes."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_cli(),
+        data_converter=shared_data_converter, dev_server_existing_path=temporal_cli(),
         search_attributes=ALL_KEYS,
         dev_server_extra_args=["--dynamic-config-value", "frontend.namespaceCount=5000"])
     yield env

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.sandbox.db import drop_schema
@@ -25,6 +24,7 @@ from canonical.schemas import dump_event
 from devstack import streams
 from devstack.binaries import temporal_cli
 from gateway.store import ForwardItem, InboxMessage
+from payload_converter import shared_data_converter
 from tests.integration.gateway_harness import (
     API_KEY,
     config,
@@ -123,7 +123,7 @@ async def test_gateway_accepts_while_temporal_is_down_and_drains_in_order_after(
     port, started = late_temporal
 
     async def connect() -> Client:
-        return await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        return await Client.connect(f"127.0.0.1:{port}", data_converter=shared_data_converter)
 
     events = scenario(3)
     cfg = config(tmp_path, connect=connect)
@@ -137,7 +137,7 @@ async def test_gateway_accepts_while_temporal_is_down_and_drains_in_order_after(
             assert (await http.get("/v1/backlog")).json()["pending"] == len(events)
             assert "cashloop_gateway_backlog_events 21" in (await http.get("/metrics")).text
         env = await WorkflowEnvironment.start_local(
-            port=port, data_converter=pydantic_data_converter,
+            port=port, data_converter=shared_data_converter,
             dev_server_existing_path=temporal_cli())
         started.append(env)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from payload_converter import shared_data_converter
 from worker import WORKFLOWS, workflow_runner
 from workflows.amendments import (
     PATCH_AMENDMENT_WAITS,
@@ -66,7 +66,7 @@ def test_every_promised_history_is_committed() -> None:
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in HISTORIES.glob("*.json")))
 async def test_history_replays_with_the_current_code(name: str) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=shared_data_converter,
                         workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history(name), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"

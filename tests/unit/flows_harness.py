@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -37,6 +36,7 @@ from canonical.payment import PaymentFailure
 from canonical.subscription import Amendment, ProrationBasis, SubscriptionItem
 from devstack import streams
 from devstack.binaries import temporal_test_server
+from payload_converter import shared_data_converter
 from settings import load_entities
 from tests.unit.fakes import FakeCrm, FakeErp, FakePayments, FakeProvisioning, FakeTax
 from worker import Ports, build_workers
@@ -66,7 +66,7 @@ class World:
 async def fresh_ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of its own, so skipping months does not move other tests."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server())
+        data_converter=shared_data_converter, test_server_existing_path=temporal_test_server())
     try:
         yield env
     finally:
