@@ -15,7 +15,7 @@ from settings_secrets import Secrets, load_secrets
 async def connect(settings: Settings, secrets: Secrets | None = None, *,
                   runtime: Runtime | None = None) -> Client:
     """A client for the configured namespace: pydantic payloads, AES-GCM encrypted when
-    codec keys are configured, and OpenTelemetry tracing of every call when an exporter is.
+    codec keys are configured, and OpenTelemetry tracing of every call.
 
     Without configured keys, the development key of the data dir (created by `make up`)
     is used if present, so the CLI reads what the local stack wrote.
@@ -26,5 +26,4 @@ async def connect(settings: Settings, secrets: Secrets | None = None, *,
         ring = KeyRing.from_file(dev_key)
     return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace,
                                 data_converter=data_converter(ring),
-                                interceptors=client_interceptors(settings.otel_exporter != "none"),
-                                runtime=runtime)
+                                interceptors=client_interceptors(), runtime=runtime)

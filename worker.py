@@ -89,11 +89,10 @@ def workflow_runner() -> SandboxedWorkflowRunner:
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
-def worker_interceptors(client: Client, tracing: bool = True) -> list[Any]:
-    """Tracing (when on, unless the client already brings it) and the activity
-    observability."""
-    own = [] if has_tracing(client.config()["interceptors"]) else client_interceptors(tracing)
-    return [*own, ObservabilityInterceptor()]
+def worker_interceptors(client: Client) -> list[Any]:
+    """Tracing (unless the client already brings it) and the activity observability."""
+    tracing = [] if has_tracing(client.config()["interceptors"]) else client_interceptors()
+    return [*tracing, ObservabilityInterceptor()]
 
 
 def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
@@ -101,8 +100,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   recognition: dict[str, RecognitionMethod] | None = None,
                   task_queue: str, erp_task_queue: str,
                   erp_max_postings_per_s: float | None = None,
-                  max_cached_workflows: int = 2000, sandboxed: bool = True,
-                  tracing: bool = True) -> list[Worker]:
+                  max_cached_workflows: int = 2000, sandboxed: bool = True) -> list[Worker]:
     """The main and ERP workers; tests call this with their own ports and queues.
 
     `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
@@ -128,7 +126,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
         erp.get_erp_receipt,
         erp.list_open_revenue_periods, erp.lock_erp_period,
     ]
-    interceptors = worker_interceptors(client, tracing)
+    interceptors = worker_interceptors(client)
     main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=main_activities,
                   workflow_runner=(workflow_runner() if sandboxed
@@ -198,8 +196,7 @@ async def run(settings: Settings) -> None:
             task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
             erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch,
             sandboxed=settings.workflow_sandbox,
-            max_cached_workflows=settings.worker_max_cached_workflows,
-            tracing=settings.otel_exporter != "none")
+            max_cached_workflows=settings.worker_max_cached_workflows)
         async with contextlib.AsyncExitStack() as stack:
             for w in workers:
                 await stack.enter_async_context(w)

@@ -24,13 +24,9 @@ class TracingUnavailableError(RuntimeError):
     """The configured exporter needs a package that is not installed."""
 
 
-def client_interceptors(enabled: bool = True) -> list[Any]:
-    """Interceptors for every Temporal client (and so for the workers built on it).
-
-    None when tracing is off (`CASHLOOP_OTEL_EXPORTER=none`): its spans would go nowhere,
-    and the interceptor still cost 6-8 % of the worker's CPU in py-spy profiles.
-    """
-    return [TracingInterceptor()] if enabled else []
+def client_interceptors() -> list[Any]:
+    """Interceptors for every Temporal client (and so for the workers built on it)."""
+    return [TracingInterceptor()]
 
 
 def has_tracing(interceptors: Any) -> bool:
