@@ -65,7 +65,7 @@ S = SubscriptionState
 # Issue 3 added commands after activation (the renewal child); histories recorded
 # before it replay on the old path (tests/histories/subscription_before_flows.json).
 PATCH_FLOWS = "o2c-flows-v1"
-# Only a run this long idles out: replaying it costs a cache miss about 25 ms of worker
+# Only a run this long idles out: replaying it costs a cache miss about 20 ms of worker
 # CPU more than a fresh run (docs/performance.md), more than a continue-as-new costs,
 # while shorter runs (most entities, most of the time) keep their waits free of an idle
 # timer, which costs every quiet spell a timer start and cancel (+7 % server CPU per
