@@ -45,8 +45,8 @@ class FlowConfig(BaseModel):
     # so the next event after a quiet spell replays a short run instead of everything
     # since the last continue-as-new: what an event for an entity evicted from the
     # worker's cache costs (bench/scale.py). Deployments set it (cli/send.py flow_config:
-    # CASHLOOP_IDLE_CONTINUE_AS_NEW_S); inputs without it never idle out, so histories
-    # recorded before it replay unchanged.
+    # an hour, overridable in CASHLOOP_FLOW_CONFIG_JSON); inputs without it never idle
+    # out, so histories recorded before it replay unchanged.
     idle_continue_as_new_s: float | None = Field(default=None, gt=0)
     seen_event_ids_max: int = Field(default=5000, ge=10)
     # Off where the server has no Cashloop search attributes (the time-skipping server).

@@ -24,10 +24,7 @@ import sys
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from canonical.billing import BillingReason
-from canonical.catalog import BillingPeriod
 from canonical.errors import RejectedError
-from devstack.streams import add_months
 from tests.histories import record_edges as edges
 from tests.histories.recording import DAY, queue, save
 from tests.unit.flows_harness import (
@@ -37,6 +34,7 @@ from tests.unit.flows_harness import (
     fail_payment,
     fresh_ts_env,
     gross,
+    monthly,
     parked_step,
     quiet,
     running,
@@ -163,15 +161,11 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
     assert first_run and first_run != described.run_id  # it did continue as new
     await save(env.client, "subscription_continued_as_new", first.id, first_run)
 
+
 async def idled_out(env: WorkflowEnvironment) -> None:
     """A run long enough to idle out (subscription.IDLE_MIN_HISTORY): monthly invoices
     applied one at a time, then an idle spell; the last invoice lands in the next run."""
-    world, life = World(), annual("sub_rec_i", price="100.00", period=BillingPeriod.MONTH,
-                                  invoice=False)
-    start = life.subscription.term_start
-    for n in range(10):
-        life.invoice(f"in_sub_rec_i_{n + 1}", add_months(start, n), add_months(start, n + 1),
-                     BillingReason.SUBSCRIPTION_CYCLE)
+    world, life = World(), monthly("sub_rec_i", 10)
     async with running(env.client, queue(), world, idle_continue_as_new_s=600) as config:
         for n in range(10):
             handle = await send(env.client, config, life.events[n:n + 1])

@@ -168,6 +168,16 @@ def annual(sub_id: str, start: dt.date = dt.date(2026, 1, 1), price: str = "1200
     return life
 
 
+def monthly(sub_id: str, invoices: int) -> streams.Lifecycle:
+    """Activation of a monthly subscription and its first `invoices` cycle invoices."""
+    life = annual(sub_id, price="100.00", period=BillingPeriod.MONTH, invoice=False)
+    start = life.subscription.term_start
+    for n in range(invoices):
+        life.invoice(f"in_{sub_id}_{n + 1}", streams.add_months(start, n),
+                     streams.add_months(start, n + 1), BillingReason.SUBSCRIPTION_CYCLE)
+    return life
+
+
 def _env(life: streams.Lifecycle, suffix: str, at: dt.datetime) -> dict[str, Any]:
     return {"event_id": f"evt_{life.subscription_id}_{suffix}", "occurred_at": at,
             "source": "billing", "sequence": len(life.events) + 1,

@@ -11,8 +11,6 @@ import pytest
 from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from canonical.billing import BillingReason
-from canonical.catalog import BillingPeriod
 from canonical.events import BusinessKeys, InvoiceVoided, InvoiceVoidedEvent
 from devstack import streams
 from tests.unit.flows_harness import (
@@ -22,6 +20,7 @@ from tests.unit.flows_harness import (
     cancel,
     fresh_ts_env,
     gross,
+    monthly,
     quiet,
     running,
     send,
@@ -36,15 +35,6 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     wait, and on the shared server they sometimes stalled a later test's entity."""
     async with fresh_ts_env() as env:
         yield env
-
-
-def monthly(sub_id: str, invoices: int) -> streams.Lifecycle:
-    life = annual(sub_id, price="100.00", period=BillingPeriod.MONTH, invoice=False)
-    start = life.subscription.term_start
-    for n in range(invoices):
-        life.invoice(f"in_{sub_id}_{n + 1}", streams.add_months(start, n),
-                     streams.add_months(start, n + 1), BillingReason.SUBSCRIPTION_CYCLE)
-    return life
 
 
 async def test_dedup_survives_continue_as_new_and_the_window_stays_bounded(
