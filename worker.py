@@ -128,12 +128,16 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     ]
     interceptors = worker_interceptors(client)
     main = Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                  activities=main_activities,
+                  # ERP calls run here first as local activities (workflows/calls.py _erp),
+                  # through the same batchers as the ERP worker's
+                  activities=[*main_activities, *erp_activities],
                   workflow_runner=(workflow_runner() if sandboxed
                                    else UnsandboxedWorkflowRunner()),
                   interceptors=interceptors,
                   max_cached_workflows=max_cached_workflows,
-                  max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20)
+                  max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20,
+                  # local ERP calls wait in the batcher for their batch call: many at once
+                  max_concurrent_local_activities=ERP_CONCURRENT_ACTIVITIES)
     erp_worker = Worker(client, task_queue=erp_task_queue, activities=erp_activities,
                         interceptors=interceptors,
                         max_task_queue_activities_per_second=erp_max_postings_per_s,

@@ -1,4 +1,8 @@
-"""ERP activities; they run on the ERP task queue, which is throttled to the ERP's limit."""
+"""ERP activities; they run on the ERP task queue, which is throttled to the ERP's limit.
+
+Workflows try the posting calls as local activities first (workflows/calls.py, `_erp`);
+a local attempt that fails is never final: the ERP queue takes the call over.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ from .io import (
     PostToErpInput,
     ReverseErpDocumentInput,
 )
+
+# The calls workflows make locally before the ERP queue (their activity type names).
+LOCAL_FIRST = frozenset({"post_to_erp", "post_routed", "reverse_erp_document",
+                         "cancel_erp_contract", "get_erp_receipt"})
 
 
 class ErpActivities:

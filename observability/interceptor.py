@@ -25,6 +25,8 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from activities.erp import LOCAL_FIRST
+
 from . import metrics, workflow_metrics
 from .tracing import CORRELATION_ATTRIBUTE
 
@@ -40,6 +42,8 @@ def error_type(err: BaseException) -> str:
 
 def is_final(err: BaseException, info: activity.Info) -> bool:
     """True when Temporal will not retry this failure."""
+    if info.is_local and info.activity_type in LOCAL_FIRST:
+        return False  # the ERP queue takes the call over (activities/erp.py)
     if isinstance(err, ApplicationError) and err.non_retryable:
         return True
     policy = info.retry_policy

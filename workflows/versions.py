@@ -31,6 +31,7 @@ VERSION_1 = frozenset({
 FOLDED: dict[int, frozenset[str]] = {
     1: VERSION_1,
     2: VERSION_1 | {"activation-in-entity"},
+    3: VERSION_1 | {"activation-in-entity", "perf-erp-local-first"},
 }
 
 

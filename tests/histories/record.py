@@ -165,15 +165,16 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
 async def idled_out(env: WorkflowEnvironment) -> None:
     """A run long enough to idle out (subscription.IDLE_MIN_HISTORY): monthly invoices
     applied one at a time, then an idle spell; the last invoice lands in the next run."""
-    world, life = World(), monthly("sub_rec_i", 10)
+    busy = 14  # events applied one at a time: enough history with ERP calls as local ones
+    world, life = World(), monthly("sub_rec_i", busy)
     async with running(env.client, queue(), world, idle_continue_as_new_s=600) as config:
-        for n in range(10):
+        for n in range(busy):
             handle = await send(env.client, config, life.events[n:n + 1])
             await until(handle, quiet(n + 1))
         busy_run = (await handle.describe()).run_id
         await env.sleep(dt.timedelta(seconds=601))
-        await send(env.client, config, life.events[10:])  # lands in the run after the idle one
-        await until(handle, quiet(11))
+        await send(env.client, config, life.events[busy:])  # lands in the run after the idle one
+        await until(handle, quiet(busy + 1))
         described = await handle.describe()
     assert busy_run != described.run_id  # it did continue as new while idle
     await save(env.client, "subscription_idled_out", handle.id, busy_run)
