@@ -72,19 +72,21 @@ def claim(engine: Engine, owner: str, limit: int, max_hold_s: float,
             col(ForwardItem.id).in_(ids), col(ForwardItem.claimed_by) == owner,
             col(ForwardItem.forwarded_at).is_(None)).order_by(col(ForwardItem.id))).all())
         subs = {r.subscription_id for r in mine}
-        # Pending rows of these subscriptions that are not ours and older than ours: their
-        # forwarder (or the next round) sends them first, so ours wait.
-        first = {sub: min(r.id or 0 for r in mine if r.subscription_id == sub) for sub in subs}
-        others = s.exec(select(ForwardItem.subscription_id, func.min(ForwardItem.id)).where(
+        # Pending rows of these subscriptions that are not ours: their forwarder (or the
+        # next round) sends them first, so ours that are newer wait — also those newer
+        # than a row between ours, which a concurrent claimer had locked while our select
+        # skipped it (PostgreSQL's SKIP LOCKED; found by the claims test).
+        others = dict(s.exec(select(ForwardItem.subscription_id, func.min(ForwardItem.id)).where(
             col(ForwardItem.subscription_id).in_(subs),
             col(ForwardItem.forwarded_at).is_(None),
             or_(col(ForwardItem.claimed_by).is_(None), col(ForwardItem.claimed_by) != owner))
-            .group_by(col(ForwardItem.subscription_id))).all()
-        yielded = {sub for sub, oldest in others if oldest < first[sub]}
-        _release(s, owner, [r.id for r in mine
-                            if r.subscription_id in yielded and r.id is not None])
+            .group_by(col(ForwardItem.subscription_id))).all())
+        kept = [r for r in mine if r.id is not None
+                and (r.subscription_id not in others or r.id < others[r.subscription_id])]
+        kept_ids = {r.id for r in kept}
+        _release(s, owner, [r.id for r in mine if r.id is not None and r.id not in kept_ids])
         s.commit()
-        return [r for r in mine if r.subscription_id not in yielded]
+        return kept
 
 
 def release(engine: Engine, owner: str, ids: list[int]) -> None:
