@@ -7,9 +7,9 @@ import base64
 import json
 from pathlib import Path
 
+from activities.erp import LOCAL_FIRST as ERP_CALLS
+
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
-ERP_CALLS = {"post_to_erp", "post_routed", "reverse_erp_document", "cancel_erp_contract",
-             "get_erp_receipt"}
 
 
 def steps(name: str) -> list[tuple[str, str, bool]]:
