@@ -10,6 +10,7 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     # and the replay tests always run workflows sandboxed, so non-deterministic code
     # still fails there.
     workflow_sandbox: bool = False
+    # The worker's and the sandboxes' event loop: uvloop (where installed) or asyncio
+    # (event_loop.py; docs/performance.md).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Workflows the worker keeps in memory; beyond it the least recently used are evicted
     # (and replayed from history when they wake), so memory is bounded by this number,
     # not by the number of subscriptions.

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import event_loop
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.payments import PaymentsActivities
@@ -40,6 +41,7 @@ from adapters.rates.port import RatePort
 from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.tax.port import TaxPort
 from adapters.tax.sandbox import SandboxTaxAdapter
+from adapters.transport import async_client
 from canonical.accounts import LegalEntity
 from canonical.catalog import RecognitionMethod
 from cli.cookbook import PARKED_NOW
@@ -156,8 +158,7 @@ async def sandbox_ports(settings: Settings,
         def client(name: str) -> httpx.AsyncClient:
             headers = ({"Authorization": f"Bearer {tokens[name].get_secret_value()}"}
                        if name in tokens else None)
-            c = httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=HTTP_TIMEOUT,
-                                  headers=headers)
+            c = async_client(settings.sandbox_url(name), timeout=HTTP_TIMEOUT, headers=headers)
             stack.push_async_callback(c.aclose)
             return c
 
@@ -218,7 +219,8 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    asyncio.run(run(Settings()))
+    settings = Settings()
+    event_loop.run(run(settings), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ SHARED_SETTINGS = ("host", "temporal_port", "temporal_ui_port", "temporal_namesp
                    "gateway_port", "sandbox_port", "codec_port", "worker_metrics_port",
                    "sdk_metrics_port", "task_queue", "erp_task_queue", "erp_max_rps",
                    "erp_max_concurrency", "erp_max_batch", "worker_max_cached_workflows",
-                   "workflow_sandbox")
+                   "workflow_sandbox", "event_loop")
 
 
 def child_env(settings: Settings, secrets: Secrets | None = None) -> dict[str, str]:

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 
 from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.tax.sandbox import SandboxTaxAdapter
+from adapters.transport import async_client
 
 from . import postvalidation
 from .auth import ApiKeys
@@ -46,7 +46,7 @@ class Gateway:
         self._routes = {"stripe": StoreRoutes(self.engine, "stripe")}
         self.metrics = Metrics()
         self.forwarder = Forwarder(self.engine, config.connect, config.flow)
-        self._http = [httpx.AsyncClient(base_url=url, timeout=config.validation_timeout_s)
+        self._http = [async_client(url, timeout=config.validation_timeout_s)
                       for url in (config.crm_url, config.tax_url)]
         self.breakers = {name: CircuitBreaker(name, config.breaker_failures,
                                               config.breaker_cooldown_s)

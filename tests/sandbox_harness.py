@@ -26,6 +26,7 @@ from adapters.erp.port import (
 )
 from adapters.erp.sandbox import SandboxErpAdapter, SandboxErpReader
 from adapters.sandbox.serve import running_sandboxes
+from adapters.transport import async_client
 from canonical.accounts import LegalEntity
 from canonical.billing import Invoice, InvoiceLine, LineKind
 from canonical.catalog import BillingPeriod, Plan
@@ -87,7 +88,7 @@ async def erp_sandbox(store_url_factory: Callable[[str], str],
                       name: str = "erp-test") -> AsyncIterator[ErpHandle]:
     """One sandbox ERP on a free port."""
     async with running_sandboxes([name], store_url_factory, ENTITIES) as urls, \
-            httpx.AsyncClient(base_url=urls[name], timeout=HTTP_TIMEOUT) as client:
+            async_client(urls[name], timeout=HTTP_TIMEOUT) as client:
         yield ErpHandle(name, urls[name], client, SandboxErpAdapter(name, client),
                         SandboxErpReader(client))
 

@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -26,6 +27,9 @@ from .payments_service import create_payments_app
 from .provisioning_service import create_provisioning_app
 from .rates_service import create_rates_app
 from .tax_service import create_tax_app
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 # Every sandbox `serve` starts by default, in this order.
 SERVICES: tuple[str, ...] = ("crm", "tax", "provisioning", "payments", "erp-legacy",
@@ -170,12 +174,11 @@ async def running_sandboxes(
         await _stop(sandboxes)
 
 
-async def _serve(names: list[str]) -> int:
+async def _serve(names: list[str], settings: Settings) -> int:
     from observability.logging import configure_logging
     from observability.tracing import configure_tracing
-    from settings import Settings, load_entities  # entry point only: libraries get arguments
+    from settings import load_entities  # entry point only: libraries get arguments
 
-    settings = Settings()
     configure_logging(settings.log_format, settings.log_level, service="sandboxes")
     configure_tracing(settings.otel_exporter, "sandboxes")
     entities = load_entities(settings.entities_file)
@@ -214,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             kind_of(name)
         except ValueError as exc:
             parser.error(str(exc))
-    return asyncio.run(_serve(names))
+    import event_loop
+    from settings import Settings  # entry point only: libraries get arguments
+
+    settings = Settings()
+    return event_loop.run(_serve(names, settings), settings.event_loop)
 
 
 if __name__ == "__main__":

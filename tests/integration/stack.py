@@ -21,6 +21,7 @@ from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.sandbox.faults import FaultSettings
 from adapters.sandbox.serve import running_sandboxes
 from adapters.tax.sandbox import SandboxTaxAdapter
+from adapters.transport import async_client
 from settings import ERP_TARGETS, PROJECT_ROOT, load_entities, load_recognition_methods
 from tests.sandbox_harness import sqlite_stores
 from worker import Ports, build_workers
@@ -62,7 +63,7 @@ async def running_engine(client: Client, tmp: Path, *,
             SANDBOXES, stores or sqlite_stores(tmp), ENTITIES, faults))
 
         def http(name: str) -> httpx.AsyncClient:
-            return httpx.AsyncClient(base_url=urls[name], timeout=10)
+            return async_client(urls[name], timeout=10)
 
         clients = {n: await stack.enter_async_context(http(n)) for n in SANDBOXES}
         ports = Ports(crm=SandboxCrmAdapter(clients["crm"]),
