@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, select, update
 
 from adapters.erp.port import (
     ErpReceipt,
@@ -190,9 +190,13 @@ class ErpStore(ErpReversals):
                                f"{entry.legal_entity} has no account(s) {', '.join(unknown)}")
 
     def _number(self, s: Session, prefix: str) -> str:
-        last = s.exec(update(Sequence).where(col(Sequence.prefix) == prefix)
-                      .values(last=col(Sequence.last) + 1).returning(col(Sequence.last))).one()
-        return f"{prefix}-{last[0]:06d}"
+        # A Core statement on the session's connection: the ORM's bulk-update path
+        # (session synchronisation) cost more than the update itself.
+        table = Sequence.__table__
+        last = s.connection().execute(
+            update(table).where(table.c.prefix == prefix)
+            .values(last=table.c.last + 1).returning(table.c.last)).scalar_one()
+        return f"{prefix}-{last:06d}"
 
     def _create(self, s: Session, p: Posting, body: dict[str, Any], digest: str,
                 correlation_id: str | None) -> tuple[Document, str | None]:
