@@ -31,9 +31,10 @@ with workflow.unsafe.imports_passed_through():
     from canonical.proration import service_lines
     from canonical.subscription import Amendment
 
-from . import versions
+from . import search, versions
 from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
+from .amendment_inline import PATCH_INLINE_AMENDMENT, amend_inline
 from .calls import Calls
 from .flow import Skipped
 from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
@@ -103,14 +104,20 @@ class Amendments:
         prior = o._state
         o._transition(S.AMENDING, event_id=event_id, note=f"generation {generation}")
         child_id = f"amendment-{a.amendment_id}" + (f"-g{generation}" if generation > 1 else "")
-        result = await o._step("amendment", lambda _: workflow.execute_child_workflow(
-            AmendmentFlow.run,
-            AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
-                           lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
-                           config=o._config, generation=generation,
-                           invoice_rates=invoice_rates(o._invoices)),
-            id=child_id, task_queue=o._config.task_queue))
-        o._children.pop(child_id, None)
+        inp = AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
+                             lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
+                             config=o._config, generation=generation,
+                             invoice_rates=invoice_rates(o._invoices))
+        result: AmendmentResult | Skipped | None = None
+        if versions.patched(o._config, PATCH_INLINE_AMENDMENT):
+            result = await amend_inline(inp)
+            if result is not None and result.rebill is not None:
+                # What the child would have shown on its own record.
+                o._upsert(search.INVOICE_POSTED_AT.value_set(workflow.now()))
+        if result is None:  # a step failed for good: the flow compensates and parks
+            result = await o._step("amendment", lambda _: workflow.execute_child_workflow(
+                AmendmentFlow.run, inp, id=child_id, task_queue=o._config.task_queue))
+            o._children.pop(child_id, None)
         if isinstance(result, Skipped) or result.state != AS.AMENDED:
             reason = result.reason if isinstance(result, Skipped) else result.skipped_reason
             o._intake.finding("AmendmentNotApplied", None, f"{a.amendment_id}: {reason}")

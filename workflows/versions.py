@@ -32,6 +32,7 @@ FOLDED: dict[int, frozenset[str]] = {
     1: VERSION_1,
     2: VERSION_1 | {"activation-in-entity"},
     3: VERSION_1 | {"activation-in-entity", "perf-erp-local-first"},
+    4: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity"},
 }
 
 

@@ -57,7 +57,6 @@ async def amendment_and_dunning(env: WorkflowEnvironment) -> None:
         await until(handle, lambda v: v.state == "Cancelled", env, DAY)
         await until(handle, lambda v: not v.busy and not v.children)
     await save(env.client, "subscription", handle.id)
-    await save(env.client, "amendment", "amendment-am_sub_rec_a_1")
     await save(env.client, "dunning_written_off", "dunning-in_sub_rec_a")
     await save(env.client, "cancellation_non_payment", "cancellation-sub_rec_a")
 
@@ -134,6 +133,20 @@ async def taken_over(env: WorkflowEnvironment) -> None:
     await save(env.client, "subscription_activation_taken_over", handle.id)
 
 
+async def amendment_taken_over(env: WorkflowEnvironment) -> None:
+    """The entity's own amendment attempt runs out of retries (the tax engine down for
+    both of its quotes of the rebill); AmendmentFlow runs it again and succeeds."""
+    world, life = World(), annual("sub_rec_o")
+    amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
+    world.tax.unavailable["in_sub_rec_o_a1"] = 2  # the harness's activity_max_attempts
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Active" and not v.busy
+                    and len(v.invoices) == 2)
+    await save(env.client, "amendment", "amendment-am_sub_rec_o_1")
+    await save(env.client, "subscription_amendment_taken_over", handle.id)
+
+
 async def compensated(env: WorkflowEnvironment) -> None:
     world, life = World(), annual("sub_rec_k")
     amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
@@ -182,7 +195,7 @@ async def idled_out(env: WorkflowEnvironment) -> None:
 
 RECORDERS = {f.__name__: f for f in (
     amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
-    parked_then_retried, taken_over, compensated, continued_as_new, idled_out,
+    parked_then_retried, taken_over, amendment_taken_over, compensated, continued_as_new, idled_out,
     edges.paid_before_cancel,
     edges.voided_in_dunning, edges.late_paid_amendment, edges.late_cancellation,
     edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted)}

@@ -137,6 +137,9 @@ async def upstream_amendment(env: WorkflowEnvironment) -> None:
                                    payload=CreditMemoIssued(credit_memo=memo))]
     unsequenced = [e.model_copy(update={"sequence": None})
                    for e in (life.events[0], life.events[-1], invoice_event)]
+    # The entity's attempts at ending the schedule (3 local, 2 on the ERP queue) fail:
+    # AmendmentFlow takes the amendment over (code version 4 runs it in the entity).
+    world.erp.unavailable["sche:in_sub_rec_u:in_sub_rec_u-1:am_sub_rec_u_1"] = 5
     async with running(env.client, queue(), world) as config:
         handle = await send(env.client, config, unsequenced[1:2])  # the amendment first
         await until(handle, lambda v: len(v.pending) == 1)

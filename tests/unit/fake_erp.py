@@ -14,7 +14,7 @@ from adapters.erp.port import (
     ScheduleEnd,
     SchedulePosting,
 )
-from canonical.errors import CashloopError, NotFoundError, RejectedError
+from canonical.errors import CashloopError, NotFoundError, RejectedError, UnavailableError
 from canonical.ledger import JournalEntry, Side
 from canonical.money import Money, round_amount
 
@@ -34,6 +34,8 @@ class FakeErp:
         self.fail_kinds: dict[str, CashloopError] = {}
         self.locks: set[tuple[str, str]] = set()
         self.fail_ids: dict[str, CashloopError] = {}  # external id -> error of its posting
+        # external id -> calls answered "unavailable" (transient) before it is taken
+        self.unavailable: dict[str, int] = {}
         self.fail_cancel: dict[str, CashloopError] = {}  # contract external id -> error
         self.pending_kinds: set[str] = set()  # answered pending until confirm() is called
 
@@ -45,6 +47,9 @@ class FakeErp:
                 raise self.fail_kinds[p.kind]
             if p.external_id in self.fail_ids:
                 raise self.fail_ids[p.external_id]
+            if self.unavailable.get(p.external_id, 0) > 0:
+                self.unavailable[p.external_id] -= 1
+                raise UnavailableError(f"{p.external_id}: ERP unavailable", system="erp")
             if p.external_id in self.receipts:
                 result.append(self.receipts[p.external_id].model_copy(update={"duplicate": True}))
                 continue

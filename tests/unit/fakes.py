@@ -73,10 +73,15 @@ class FakeTax:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        # invoice id -> quotes answered "unavailable" (transient) before a real one
+        self.unavailable: dict[str, int] = {}
 
     async def calculate(self, invoice: Invoice, ship_to: Address, *,
                         correlation_id: str) -> TaxResult:
         self.calls.append(invoice.invoice_id)
+        if self.unavailable.get(invoice.invoice_id, 0) > 0:
+            self.unavailable[invoice.invoice_id] -= 1
+            raise UnavailableError("tax engine down", system="tax")
         lines = [TaxLine(line_id=ln.line_id, jurisdiction=ship_to.country, rate=self.RATE,
                          taxable=ln.amount,
                          amount=Money(amount=round_amount(ln.amount.amount * self.RATE,
