@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from tests.unit.flows_harness import World, amend, annual, quiet, running, send, until
+from tests.unit.test_amendment_flow import JUL_2
 from workflows.amendment import AmendmentFlow
-
-JUL_2 = dt.datetime(2026, 7, 2, tzinfo=dt.UTC)
 
 
 async def test_a_smooth_amendment_starts_no_child_workflow(
