@@ -16,6 +16,10 @@ from canonical.schedules import kept_share
 from .common import SandboxError
 from .erp_models import Document, Entry, Line, Period, Schedule
 
+_INSERT_ENTRY = insert(Entry.__table__).returning(Entry.__table__.c.id)
+_INSERT_LINES = insert(Line.__table__)
+_INSERT_PERIODS = insert(Period.__table__)
+
 
 def book_entry(s: Session, doc: Document, entry: JournalEntry,
                original_posting_date: dt.date | None = None) -> None:
@@ -25,28 +29,25 @@ def book_entry(s: Session, doc: Document, entry: JournalEntry,
     the entry is booked in a later open period instead.
     """
     assert doc.id is not None
-    row = Entry(
+    # Core statements: an ORM object and flush per entry, and an object per line, were
+    # most of the cost of a posting (docs/performance.md).
+    entry_pk = s.connection().execute(_INSERT_ENTRY, dict(
         document_pk=doc.id, document_id=doc.document_id, external_id=entry.external_id,
         legal_entity=entry.legal_entity, posting_date=entry.posting_date,
         currency=entry.currency, memo=entry.memo, source_type=entry.source_type,
         source_id=entry.source_id, functional_currency=entry.functional_currency,
         rate=entry.rate, correlation_id=entry.correlation_id,
         original_posting_date=original_posting_date,
-    )
-    s.add(row)
-    s.flush()
-    assert row.id is not None
-    # One executemany of plain rows: building a SQLModel object per line was most of the
-    # cost of a posting (docs/performance.md).
+    )).scalar_one()
     lines = [
-        {"entry_pk": row.id, "line_no": no, "account": ln.account, "side": ln.side.value,
+        {"entry_pk": entry_pk, "line_no": no, "account": ln.account, "side": ln.side.value,
          "amount": ln.amount.amount, "currency": ln.amount.currency,
          "functional_amount": fn.amount if (fn := ln.functional_amount) else None,
          "functional_currency": fn.currency if fn else None,
          "customer_id": ln.customer_id, "memo": ln.memo}
         for no, ln in enumerate(entry.lines)]
     if lines:
-        s.execute(insert(Line), lines)
+        s.connection().execute(_INSERT_LINES, lines)
 
 
 def entry_model(row: Entry, lines: list[Line]) -> JournalEntry:
@@ -113,7 +114,7 @@ def open_schedule(s: Session, doc: Document, schedule: RevenueSchedule) -> None:
         for p in schedule.periods
         for fn in [p.functional_amount.amount if p.functional_amount else None]]
     if periods:
-        s.execute(insert(Period), periods)
+        s.connection().execute(_INSERT_PERIODS, periods)
 
 
 def find_schedule(s: Session, schedule_id: str) -> Schedule | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -34,9 +35,13 @@ def _next(period: str) -> str:
     return f"{year + (month == 12):04d}-{month % 12 + 1:02d}"
 
 
+_LOCKS = PeriodLock.__table__
+# Asked for every journal posting: built once, run on the session's connection (Core).
+_LOCKED = select(_LOCKS.c.period).where(_LOCKS.c.legal_entity == bindparam("legal_entity"))
+
+
 def locked_periods(s: Session, legal_entity: str) -> set[str]:
-    rows = s.exec(select(PeriodLock.period).where(PeriodLock.legal_entity == legal_entity))
-    return set(rows.all())
+    return set(s.connection().execute(_LOCKED, {"legal_entity": legal_entity}).scalars())
 
 
 def relocate(s: Session, entry: JournalEntry) -> tuple[JournalEntry, str | None]:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, update
 
@@ -38,6 +38,17 @@ from .erp_postings import (
 )
 from .erp_reversals import ErpReversals
 from .faults import Stats
+
+# The posting path's statements, built once: building a statement and its cache key per
+# call cost about as much as running it (docs/performance.md).
+DOCS = Document.__table__
+SEQS = Sequence.__table__
+_DOC_PK = select(DOCS.c.id).where(DOCS.c.external_id == bindparam("external_id"))
+_INVOICE_PK = select(DOCS.c.id).where(DOCS.c.kind == "invoice",
+                                      DOCS.c.business_key == bindparam("invoice_id"))
+_INSERT_DOC = insert(DOCS).returning(DOCS.c.id)
+_NEXT_NUMBER = (update(SEQS).where(SEQS.c.prefix == bindparam("seq_prefix"))
+                .values(last=SEQS.c.last + 1).returning(SEQS.c.last))
 
 
 class ErpStore(ErpReversals):
@@ -99,6 +110,13 @@ class ErpStore(ErpReversals):
     def _doc(s: Session, external_id: str) -> Document | None:
         return s.exec(select(Document).where(Document.external_id == external_id)).first()
 
+    @staticmethod
+    def _known(s: Session, external_id: str) -> Document | None:
+        """`_doc` for the posting path, where the answer is almost always "none": a Core
+        lookup of the key, the ORM only for a document that exists."""
+        pk = s.connection().execute(_DOC_PK, {"external_id": external_id}).scalar()
+        return None if pk is None else s.get(Document, pk)
+
     def receipt(self, external_id: str) -> ErpReceipt:
         """The current receipt of a document; 404 if unknown."""
         with self._session() as s:
@@ -142,7 +160,7 @@ class ErpStore(ErpReversals):
         digest = stable_hash(body)
         try:
             with s.begin_nested():
-                existing = self._doc(s, posting.external_id)
+                existing = self._known(s, posting.external_id)
                 if existing is not None:
                     return self._repeat(s, existing, posting.kind, body, digest), False
                 doc, note = self._create(s, posting, body, digest, correlation_id)
@@ -190,12 +208,7 @@ class ErpStore(ErpReversals):
                                f"{entry.legal_entity} has no account(s) {', '.join(unknown)}")
 
     def _number(self, s: Session, prefix: str) -> str:
-        # A Core statement on the session's connection: the ORM's bulk-update path
-        # (session synchronisation) cost more than the update itself.
-        table = Sequence.__table__
-        last = s.connection().execute(
-            update(table).where(table.c.prefix == prefix)
-            .values(last=table.c.last + 1).returning(table.c.last)).scalar_one()
+        last = s.connection().execute(_NEXT_NUMBER, {"seq_prefix": prefix}).scalar_one()
         return f"{prefix}-{last:06d}"
 
     def _create(self, s: Session, p: Posting, body: dict[str, Any], digest: str,
@@ -213,40 +226,43 @@ class ErpStore(ErpReversals):
         entry = entry_of(p)
         if entry is not None:
             self._check_entry(entry, code)
-        if isinstance(p, PaymentPosting) and not s.exec(select(Document.id).where(
-                Document.kind == "invoice",
-                Document.business_key == p.payment.invoice_id)).first():
+        if isinstance(p, PaymentPosting) and s.connection().execute(
+                _INVOICE_PK, {"invoice_id": p.payment.invoice_id}).first() is None:
             raise SandboxError(409, "unknown_invoice",
                                f"unknown invoice inv:{p.payment.invoice_id} in {self.name}")
+        # What the document row holds is settled before it is written, so it goes in as
+        # one Core INSERT: the ORM's unit of work (add, flush, update) cost more than the
+        # statements themselves (docs/performance.md).
+        note = booked = moved_to = None
+        values: dict[str, Any] = {}
+        if entry is not None:
+            booked, moved_to = erp_periods.relocate(s, entry)
+            if moved_to is not None:
+                values["posted_period"] = moved_to
+                note = (f"period {entry.posting_date.isoformat()[:7]} is locked; "
+                        f"posted in {moved_to}")
+        elif isinstance(p, ScheduleEnd):
+            assert sched is not None
+            note, released, released_f = books.end_schedule(s, sched, p.end_on, p.external_id)
+            values.update(amount=released, currency=sched.currency)
+            if released_f is not None:
+                values.update(functional_amount=released_f,
+                              functional_currency=sched.functional_currency)
         pending = p.kind in self.config.pending_kinds
-        doc = Document(
+        values.update(
             external_id=p.external_id, kind=p.kind,
             document_id=self._number(s, PREFIXES[p.kind]),
             status=(ReceiptStatus.PENDING if pending else ReceiptStatus.POSTED).value,
             legal_entity=code, business_key=business_key(p), body=body, body_hash=digest,
-            correlation_id=correlation_id, created_at=now_utc(),
-        )
-        s.add(doc)
-        s.flush()
-        note = None
+            correlation_id=correlation_id, created_at=now_utc())
+        pk = s.connection().execute(_INSERT_DOC, values).scalar_one()
+        # Not in the session: it only answers the receipt and keys the rows below.
+        doc = Document.model_construct(id=pk, **values)
         if entry is not None:
-            booked, moved_to = erp_periods.relocate(s, entry)
-            if moved_to is not None:
-                doc.posted_period = moved_to
-                note = (f"period {entry.posting_date.isoformat()[:7]} is locked; "
-                        f"posted in {moved_to}")
-                s.add(doc)
+            assert booked is not None
             books.book_entry(s, doc, booked, entry.posting_date if moved_to else None)
             if isinstance(p, JournalPosting) and entry.source_type == "recognition":
                 books.link_recognition(s, doc, entry)
         elif isinstance(p, SchedulePosting):
             books.open_schedule(s, doc, p.schedule)
-        elif isinstance(p, ScheduleEnd):
-            assert sched is not None
-            note, released, released_f = books.end_schedule(s, sched, p.end_on, p.external_id)
-            doc.amount, doc.currency = released, sched.currency
-            if released_f is not None:
-                doc.functional_amount = released_f
-                doc.functional_currency = sched.functional_currency
-            s.add(doc)
         return doc, note
