@@ -36,6 +36,7 @@ from .calls import Calls
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
 from .dunning_state import (
     PATCH_STOP_BEFORE_CANCEL,
+    PATCH_WAITS_ONLY,
     TRANSITIONS,
     DunningInput,
     DunningResult,
@@ -128,7 +129,8 @@ class DunningFlow(Flow):
                     await workflow.wait_condition(self._stopped, timeout=left,
                                                   timeout_summary="dunning retry")
             self._next = None
-            await self._notify_parent()
+            if not versions.patched(self._config, PATCH_WAITS_ONLY):
+                await self._notify_parent()
             if self._voided is not None:
                 return await self._void()
             if self._paid_by is not None:

@@ -38,6 +38,11 @@ S = DunningState
 # Workflow patch: a payment or void that arrives after the last attempt failed (during
 # its notice) stops the ladder before the cancellation instead of cancelling.
 PATCH_STOP_BEFORE_CANCEL = "dunning-stop-before-cancel"
+# Workflow patch: the ladder reports its waits (and parking, and its end) to the entity,
+# not the end of each wait. Each report cost a workflow task in both workflows (the
+# signal, and its acknowledgement in the sender); the next wait or the end follows a
+# retry within seconds, so the entity shows the retry's time until then.
+PATCH_WAITS_ONLY = "dunning-reports-waits-only"
 TRANSITIONS: dict[DunningState, frozenset[DunningState]] = {
     S.STARTED: frozenset({S.WAITING_TO_RETRY, S.RECOVERING}),
     S.WAITING_TO_RETRY: frozenset({S.RETRYING, S.RECOVERING, S.VOIDED}),

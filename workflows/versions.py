@@ -33,6 +33,8 @@ FOLDED: dict[int, frozenset[str]] = {
     2: VERSION_1 | {"activation-in-entity"},
     3: VERSION_1 | {"activation-in-entity", "perf-erp-local-first"},
     4: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity"},
+    5: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity",
+                    "dunning-reports-waits-only"},
 }
 
 
