@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowReplayResult
 
 from payload_converter import shared_data_converter
 from worker import WORKFLOWS, workflow_runner
@@ -64,12 +66,44 @@ def test_every_promised_history_is_committed() -> None:
     assert {p.stem for p in HISTORIES.glob("*.json")} >= REQUIRED
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in HISTORIES.glob("*.json")))
-async def test_history_replays_with_the_current_code(name: str) -> None:
+NAMES = sorted(p.stem for p in HISTORIES.glob("*.json"))
+
+
+async def _replay_all() -> dict[str, BaseException | None]:
+    """Each history's replay failure (None: replayed), by one replayer whose worker is
+    set up once: a worker per history (the sandbox preparing every workflow class) cost
+    more than the replays."""
     replayer = Replayer(workflows=WORKFLOWS, data_converter=shared_data_converter,
                         workflow_runner=workflow_runner())
-    result = await replayer.replay_workflow(history(name), raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{name}: {result.replay_failure}"
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for name in NAMES:
+            yield history(name)
+
+    failures: dict[str, BaseException | None] = {}
+    async with replayer.workflow_replay_iterator(histories()) as results:
+        async for name, result in _named(results):
+            failures[name] = result.replay_failure
+    return failures
+
+
+async def _named(results: AsyncIterator[WorkflowReplayResult]
+                 ) -> AsyncIterator[tuple[str, WorkflowReplayResult]]:
+    names = iter(NAMES)
+    async for result in results:  # in the order the histories went in
+        yield next(names), result
+
+
+@pytest.fixture(scope="module")
+def replayed() -> dict[str, BaseException | None]:
+    return asyncio.run(_replay_all())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_history_replays_with_the_current_code(
+        name: str, replayed: dict[str, BaseException | None]) -> None:
+    assert name in replayed, f"{name} was not replayed"
+    assert replayed[name] is None, f"{name}: {replayed[name]}"
 
 
 def test_history_from_before_the_patch_takes_the_old_path() -> None:
