@@ -108,12 +108,8 @@ class ErpStore(ErpReversals):
 
     @staticmethod
     def _doc(s: Session, external_id: str) -> Document | None:
-        return s.exec(select(Document).where(Document.external_id == external_id)).first()
-
-    @staticmethod
-    def _known(s: Session, external_id: str) -> Document | None:
-        """`_doc` for the posting path, where the answer is almost always "none": a Core
-        lookup of the key, the ORM only for a document that exists."""
+        """The document of an external id: a Core lookup of the key (on the posting path
+        the answer is almost always "none"), the ORM only for a document that exists."""
         pk = s.connection().execute(_DOC_PK, {"external_id": external_id}).scalar()
         return None if pk is None else s.get(Document, pk)
 
@@ -160,7 +156,7 @@ class ErpStore(ErpReversals):
         digest = stable_hash(body)
         try:
             with s.begin_nested():
-                existing = self._known(s, posting.external_id)
+                existing = self._doc(s, posting.external_id)
                 if existing is not None:
                     return self._repeat(s, existing, posting.kind, body, digest), False
                 doc, note = self._create(s, posting, body, digest, correlation_id)
