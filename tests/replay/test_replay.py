@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer, WorkflowReplayResult
+from temporalio.worker import Replayer
 
 from payload_converter import shared_data_converter
 from worker import WORKFLOWS, workflow_runner
@@ -81,17 +81,11 @@ async def _replay_all() -> dict[str, BaseException | None]:
             yield history(name)
 
     failures: dict[str, BaseException | None] = {}
-    async with replayer.workflow_replay_iterator(histories()) as results:
-        async for name, result in _named(results):
-            failures[name] = result.replay_failure
-    return failures
-
-
-async def _named(results: AsyncIterator[WorkflowReplayResult]
-                 ) -> AsyncIterator[tuple[str, WorkflowReplayResult]]:
     names = iter(NAMES)
-    async for result in results:  # in the order the histories went in
-        yield next(names), result
+    async with replayer.workflow_replay_iterator(histories()) as results:
+        async for result in results:  # in the order the histories went in
+            failures[next(names)] = result.replay_failure
+    return failures
 
 
 @pytest.fixture(scope="module")
