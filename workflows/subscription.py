@@ -71,6 +71,17 @@ PATCH_FLOWS = "o2c-flows-v1"
 # timer, which costs every quiet spell a timer start and cancel (+7 % server CPU per
 # event in bench/throughput.py when every run armed one).
 IDLE_MIN_HISTORY = 100
+# A run whose only event was the activation continues as new once it has had nothing
+# to do for FRESH_RUN_AFTER. A later event for an entity evicted from the worker's cache
+# then replays a start (one activation) instead of the activation's steps (four: the
+# signal, then one per local activity resolved from its marker), which was most of what
+# a cache miss cost (docs/performance.md, scale). It costs each subscription a timer, two
+# workflow tasks and a run. The wait is a timer, not a continue-as-new in the task that
+# ran the activation: a signal arriving during that task makes the server refuse the
+# continue-as-new, and the task's local-activity markers go with it, so the activation's
+# steps would run again.
+PATCH_FRESH_AFTER_ACTIVATION = "fresh-run-after-activation"
+FRESH_RUN_AFTER = timedelta(seconds=5)
 
 
 @workflow.defn
@@ -96,6 +107,7 @@ class SubscriptionWorkflow(Flow):
         self._windows = RenewalWindows(self)
         self._rules = DocumentRules(self)
         self._run_events = 0
+        self._activated = False  # this run applied an activation
         self._busy = False
         self._progress = False  # a child reported progress since the last search upsert
         self._reported: set[str] = set()  # children that reported in this run (see _start)
@@ -215,6 +227,9 @@ class SubscriptionWorkflow(Flow):
 
     def _idle_timeout(self) -> timedelta | None:
         """How long to wait for work before continuing as new; None: wait as long as it takes."""
+        if (self._activated and self._run_events == 1 and not self._children
+                and self._patched(PATCH_FRESH_AFTER_ACTIVATION)):
+            return FRESH_RUN_AFTER
         after = self._config.idle_continue_as_new_s
         if after is None or workflow.info().get_current_history_length() < IDLE_MIN_HISTORY:
             return None
@@ -304,6 +319,7 @@ class SubscriptionWorkflow(Flow):
             self._intake.finding("IllegalEvent", event,
                                  f"activation while {self._state}; recorded, not applied")
             return
+        self._activated = True
         customer, sub = event.payload.customer, event.payload.subscription
         self._snap.customer, self._snap.subscription = customer, sub
         self._snap.correlation_id = self._correlation_id = event.correlation_id

@@ -35,6 +35,8 @@ FOLDED: dict[int, frozenset[str]] = {
     4: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity"},
     5: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity",
                     "dunning-reports-waits-only"},
+    6: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity",
+                    "dunning-reports-waits-only", "fresh-run-after-activation"},
 }
 
 

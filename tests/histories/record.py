@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical.errors import RejectedError
 from tests.histories import record_edges as edges
-from tests.histories.recording import DAY, queue, save
+from tests.histories.recording import DAY, first_run, queue, save
 from tests.unit.flows_harness import (
     World,
     amend,
@@ -40,6 +40,7 @@ from tests.unit.flows_harness import (
     running,
     send,
     until,
+    until_new_run,
 )
 from workflows.flow import RetryInput, SkipInput
 from workflows.subscription import SubscriptionWorkflow
@@ -130,7 +131,24 @@ async def taken_over(env: WorkflowEnvironment) -> None:
         handle = await send(env.client, config, life.events)
         await until(handle, lambda v: v.state == "Active")
     await save(env.client, "activation", "activation-sub_rec_t")
-    await save(env.client, "subscription_activation_taken_over", handle.id)
+    # the run that took the activation over (it then continued as new: nothing else came)
+    await save(env.client, "subscription_activation_taken_over", handle.id,
+               await first_run(env.client, handle.id))
+
+
+async def fresh_after_activation(env: WorkflowEnvironment) -> None:
+    """An activation alone: the run applies it, goes idle and continues as new; the next
+    event (an invoice) lands in the fresh run."""
+    world, life = World(), monthly("sub_rec_f", 1)
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events[:1])
+        first = handle.result_run_id
+        assert first
+        await until_new_run(handle, first)
+        await send(env.client, config, life.events[1:])
+        await until(handle, quiet(2))
+    await save(env.client, "subscription_fresh_after_activation", handle.id, first)
+    await save(env.client, "subscription_after_fresh_run", handle.id)
 
 
 async def amendment_taken_over(env: WorkflowEnvironment) -> None:
@@ -178,11 +196,16 @@ async def continued_as_new(env: WorkflowEnvironment) -> None:
 async def idled_out(env: WorkflowEnvironment) -> None:
     """A run long enough to idle out (subscription.IDLE_MIN_HISTORY): monthly invoices
     applied one at a time, then an idle spell; the last invoice lands in the next run."""
-    busy = 14  # events applied one at a time: enough history with ERP calls as local ones
+    # events applied one at a time: enough history with ERP calls as local ones (the
+    # activation, alone, has a run of its own: PATCH_FRESH_AFTER_ACTIVATION)
+    busy = 16
     world, life = World(), monthly("sub_rec_i", busy)
     async with running(env.client, queue(), world, idle_continue_as_new_s=600) as config:
         for n in range(busy):
             handle = await send(env.client, config, life.events[n:n + 1])
+            if n == 0:  # the activation, alone, continues as new: no query meanwhile
+                assert handle.result_run_id
+                await until_new_run(handle, handle.result_run_id)
             await until(handle, quiet(n + 1))
         busy_run = (await handle.describe()).run_id
         await env.sleep(dt.timedelta(seconds=601))
@@ -195,7 +218,8 @@ async def idled_out(env: WorkflowEnvironment) -> None:
 
 RECORDERS = {f.__name__: f for f in (
     amendment_and_dunning, recovered_dunning, renewal, cancellation_request,
-    parked_then_retried, taken_over, amendment_taken_over, compensated, continued_as_new, idled_out,
+    parked_then_retried, taken_over, fresh_after_activation, amendment_taken_over, compensated,
+    continued_as_new, idled_out,
     edges.paid_before_cancel,
     edges.voided_in_dunning, edges.late_paid_amendment, edges.late_cancellation,
     edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted)}

@@ -26,5 +26,11 @@ async def save(client: Client, name: str, workflow_id: str, run_id: str | None =
     print(f"recorded {name}{SUFFIX}.json ({len(history.events)} events)")
 
 
+async def first_run(client: Client, workflow_id: str) -> str:
+    """The run an entity began with (it may have continued as new since)."""
+    described = await client.get_workflow_handle(workflow_id).describe()
+    return described.raw_description.workflow_execution_info.first_run_id
+
+
 def queue() -> str:
     return f"rec-{uuid.uuid4().hex[:8]}"

@@ -42,6 +42,7 @@ REQUIRED = {  # what the suite promises to cover
     "activation_before_perf", "subscription_before_perf", "amendment_before_perf",
     "renewal_before_perf", "dunning_recovered_before_perf", "subscription_renewal_deferred",
     "subscription_idled_out_v2", "subscription_idled_out_v3",
+    "subscription_fresh_after_activation_v6", "subscription_after_fresh_run_v6",
 }
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -143,6 +143,22 @@ async def parked_step(handle: WorkflowHandle) -> ParkedStep:
                 return found
         await asyncio.sleep(0.05)
     raise AssertionError(f"{handle.id} never parked")
+
+
+async def until_new_run(handle: WorkflowHandle, run_id: str) -> WorkflowExecutionDescription:
+    """Wait (by describe, not query) until the entity has continued as new from `run_id`.
+
+    An entity whose run held only its activation continues as new a few seconds after it
+    (subscription.FRESH_RUN_AFTER); a query that reaches the time-skipping test server
+    while that happens can hang for 30 s and leave its time skipping locked, so tests
+    that need the fresh run wait for it this way.
+    """
+    for _ in range(400):
+        described = await handle.describe()
+        if described.run_id != run_id:
+            return described
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} is still on run {run_id}")
 
 
 def quiet(applied: int) -> Callable[[SubscriptionView], bool]:

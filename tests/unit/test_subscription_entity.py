@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.events import BusinessKeys, InvoiceVoided, InvoiceVoidedEvent
@@ -25,6 +23,7 @@ from tests.unit.flows_harness import (
     running,
     send,
     until,
+    until_new_run,
 )
 from workflows.subscription import SubscriptionWorkflow
 
@@ -218,10 +217,30 @@ async def test_an_idle_entity_continues_as_new_once_and_the_next_event_lands_in_
     assert len({a.event_id for a in audit if a.event_id}) == 13  # the trail carried over
 
 
-async def until_new_run(handle: WorkflowHandle, run_id: str) -> WorkflowExecutionDescription:
-    for _ in range(200):
-        described = await handle.describe()
-        if described.run_id != run_id:
-            return described
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{handle.id} is still on run {run_id}")
+
+
+async def test_a_run_that_only_activated_continues_as_new_and_the_next_event_lands_after(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), monthly("sub_fresh", 2)
+    async with running(ts_env.client, task_queue, world) as config:
+        handle = await send(ts_env.client, config, life.events[:1])
+        activated_run = handle.result_run_id
+        assert activated_run
+        fresh = await until_new_run(handle, activated_run)
+        await send(ts_env.client, config, life.events[1:2])
+        view = await until(handle, quiet(2))
+        invoices = sum(1 for k in world.erp.kinds() if k == "invoice")
+        old = await ts_env.client.get_workflow_handle(handle.id,
+                                                      run_id=activated_run).fetch_history()
+        new = await ts_env.client.get_workflow_handle(handle.id,
+                                                      run_id=fresh.run_id).fetch_history()
+        # activation and an invoice arriving together stay in one run
+        both = await send(ts_env.client, config, monthly("sub_both", 2).events[:2])
+        await until(both, quiet(2))
+        both_runs = await both.describe()
+    assert old.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    assert not any(e.HasField("marker_recorded_event_attributes") for e in new.events[:4])
+    assert view.state == "Active" and view.events_applied == 2
+    assert (await handle.describe()).run_id == fresh.run_id  # the invoice did not move it on
+    assert invoices == 1
+    assert both_runs.run_id == both_runs.raw_description.workflow_execution_info.first_run_id
