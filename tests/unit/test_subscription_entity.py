@@ -217,8 +217,6 @@ async def test_an_idle_entity_continues_as_new_once_and_the_next_event_lands_in_
     assert len({a.event_id for a in audit if a.event_id}) == 13  # the trail carried over
 
 
-
-
 async def test_a_run_that_only_activated_continues_as_new_and_the_next_event_lands_after(
         ts_env: WorkflowEnvironment, task_queue: str) -> None:
     world, life = World(), monthly("sub_fresh", 2)

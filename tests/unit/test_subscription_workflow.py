@@ -18,9 +18,10 @@ from canonical.money import Money
 from devstack import streams
 from settings import load_entities
 from tests.unit.fakes import FakeCrm, FakeErp, FakeProvisioning, FakeTax
+from tests.unit.flows_harness import until_new_run
 from worker import Ports, build_workers
 from workflows.config import CODE_VERSION, FlowConfig
-from workflows.subscription import FRESH_RUN_AFTER, SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import SubscriptionInput
 
 ENTITIES = load_entities(Path("config/entities.toml"))
@@ -128,9 +129,11 @@ async def test_sequence_gap_proceeds_after_the_wait_with_a_finding(
     async with running(ts_env.client, task_queue, ports) as config:
         handle = await send(ts_env.client, config, [life.events[0], life.events[2]])
         await settled(handle, 1, pending=1)
-        # past the gap, and past the fresh run the entity then starts (its run held only
-        # the activation): a query while it continues as new can hang the test server
-        await ts_env.sleep(dt.timedelta(seconds=gap_seconds + 1) + FRESH_RUN_AFTER * 2)
+        await ts_env.sleep(dt.timedelta(seconds=gap_seconds + 1))
+        # past the gap, the run (which applied only the activation) continues as new: wait
+        # for that before querying, a query meanwhile can hang the time-skipping server
+        assert handle.result_run_id
+        await until_new_run(handle, handle.result_run_id)
         view = await handle.query(SubscriptionWorkflow.state)
     assert [f.kind for f in view.findings] == ["SequenceGap"]
     # the payment went past the gap but still waits for its invoice, visibly
