@@ -44,19 +44,21 @@ IDLE_S = 5.0
 QUIET = {"temporal": 0.1, "worker": 0.05}  # CPU seconds per second: what counts as idle
 
 
-async def quiet_rate(meter: CpuMeter) -> dict[str, float]:
-    """Waits for the stack to go quiet; its idle CPU seconds per second then."""
-    while True:
-        meter.start()
-        await asyncio.sleep(IDLE_S)
-        rate = {name: seconds / IDLE_S for name, seconds in meter.stop().items()}
-        if all(rate[name] <= limit for name, limit in QUIET.items()):
-            break
-        progress(f"waiting for a quiet stack: {rate}")
-    await asyncio.sleep(SETTLE_S)  # the last tasks' timers
+async def cpu_rate(meter: CpuMeter) -> dict[str, float]:
+    """CPU seconds per second of each process over the next IDLE_S."""
     meter.start()
     await asyncio.sleep(IDLE_S)
     return {name: seconds / IDLE_S for name, seconds in meter.stop().items()}
+
+
+async def quiet_rate(meter: CpuMeter) -> dict[str, float]:
+    """Waits for the stack to go quiet; its idle CPU seconds per second then."""
+    rate = await cpu_rate(meter)
+    while any(rate[name] > limit for name, limit in QUIET.items()):
+        progress(f"waiting for a quiet stack: {rate}")
+        rate = await cpu_rate(meter)
+    await asyncio.sleep(SETTLE_S)  # the last tasks' timers
+    return await cpu_rate(meter)
 
 
 async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, Any]:

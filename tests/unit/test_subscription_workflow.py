@@ -133,6 +133,7 @@ async def test_sequence_gap_proceeds_after_the_wait_with_a_finding(
         assert handle.result_run_id
         await until_new_run(handle, handle.result_run_id)
         view = await handle.query(SubscriptionWorkflow.state)
+    assert view.events_applied == 1  # the activation, carried into the fresh run
     assert [f.kind for f in view.findings] == ["SequenceGap"]
     # the payment went past the gap but still waits for its invoice, visibly
     assert [p.waiting_for for p in view.pending] == ["invoice in_sub_d"]
