@@ -11,8 +11,9 @@ worker's workflow cache smaller than N (`--cache`), most probed subscriptions ar
 longer in memory: they are replayed from history when their event arrives, and
 continue-as-new keeps those histories short. Prints per size: probe events/s, server and
 worker CPU per probe event, workflow tasks per event, the worker's resident memory
-before and after, and the per-event cost of the largest size over the smallest
-(target <= 1.3). Writes bench/results/scale-<date>.json.
+before and after, the machine's pace just before the probe (bench/machine.py: runs
+minutes apart here can differ by half), and the per-event cost of the largest size over
+the smallest (target <= 1.3). Writes bench/results/scale-<date>.json.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import random
 import time
 from typing import Any
 
-from bench import report
+from bench import machine, report
 from bench.burst import invoice_run
 from bench.harness import bench_settings, pid_of, running_stack
 from bench.probe import SdkCounters, await_documents, last_created, post_all, progress
@@ -88,6 +89,7 @@ async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, An
         await await_documents(settings, {report.document_of(life.events[0]) or ""
                                          for life in lives}, poll_s=5.0)
         idle = await quiet_rate(meter)
+        pace = machine.speed_ms()  # the stack is quiet: the machine's own pace
         rss_before = rss_mib(worker)
         sdk = SdkCounters(settings)
         before = await sdk.read()
@@ -107,6 +109,7 @@ async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, An
     cpu = {name: max(0.0, settled[name] - idle[name] * window) for name in settled}
     return {
         "subscriptions": size, "probe_events": probe, "cache": cache,
+        "machine_pace_ms": pace,
         "events_per_s": round(probe / seconds, 1),
         "cpu_ms_per_event": report.per_event(cpu, probe),
         # what earlier runs reported: CPU from the probe's start to its last posting
@@ -118,21 +121,41 @@ async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, An
     }
 
 
+def cost(run: dict[str, Any]) -> float:
+    cpu = run["cpu_ms_per_event"]
+    return float(cpu["temporal"] + cpu["worker"])
+
+
+def growth(runs: list[dict[str, Any]], per_pace: bool = False) -> float:
+    """Mean cost per event at the largest size over the mean at the smallest.
+
+    A size may be run more than once (`--sizes 1000,10000,1000`): the machine's pace
+    drifts over the minutes between runs, and a smaller size run before and after a
+    larger one cancels a steady drift. `per_pace` divides each run's cost by the
+    machine's pace at its probe first — a rough correction that assumes server and
+    worker slow down as bench/machine.py's workload does.
+    """
+    def mean_at(size: int) -> float:
+        costs = [cost(r) / (r["machine_pace_ms"] if per_pace else 1.0)
+                 for r in runs if r["subscriptions"] == size]
+        return sum(costs) / len(costs)
+
+    sizes = [r["subscriptions"] for r in runs]
+    return round(mean_at(max(sizes)) / mean_at(min(sizes)), 2)
+
+
 async def measure(sizes: list[int], probe: int, cache: int, seed: int) -> dict[str, Any]:
     runs = [await one_size(size, probe, cache, seed) for size in sizes]
-
-    def cost(run: dict[str, Any]) -> float:
-        cpu = run["cpu_ms_per_event"]
-        return float(cpu["temporal"] + cpu["worker"])
-
-    return {"runs": runs, "cost_growth": round(cost(runs[-1]) / cost(runs[0]), 2)}
+    return {"runs": runs, "cost_growth": growth(runs),
+            "cost_growth_per_pace": growth(runs, per_pace=True)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="200,1000",
-                   help="comma-separated subscription counts (e.g. 1000,10000,100000)")
+                   help="comma-separated subscription counts (e.g. 1000,10000,100000); a size may "
+                        "repeat (1000,10000,1000) to cancel the machine's drift")
     p.add_argument("--subscriptions", type=int, default=None,
                    help="one size only (same as --sizes N)")
     p.add_argument("--probe-events", type=int, default=300)
