@@ -89,7 +89,7 @@ async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, An
         await await_documents(settings, {report.document_of(life.events[0]) or ""
                                          for life in lives}, poll_s=5.0)
         idle = await quiet_rate(meter)
-        pace = machine.speed_ms()  # the stack is quiet: the machine's own pace
+        pace = machine.speed_ms()  # on the quiet stack, so the probe's work is not in it
         rss_before = rss_mib(worker)
         sdk = SdkCounters(settings)
         before = await sdk.read()
@@ -126,18 +126,15 @@ def cost(run: dict[str, Any]) -> float:
     return float(cpu["temporal"] + cpu["worker"])
 
 
-def growth(runs: list[dict[str, Any]], per_pace: bool = False) -> float:
+def growth(runs: list[dict[str, Any]]) -> float:
     """Mean cost per event at the largest size over the mean at the smallest.
 
     A size may be run more than once (`--sizes 1000,10000,1000`): the machine's pace
     drifts over the minutes between runs, and a smaller size run before and after a
-    larger one cancels a steady drift. `per_pace` divides each run's cost by the
-    machine's pace at its probe first — a rough correction that assumes server and
-    worker slow down as bench/machine.py's workload does.
+    larger one cancels a steady drift.
     """
     def mean_at(size: int) -> float:
-        costs = [cost(r) / (r["machine_pace_ms"] if per_pace else 1.0)
-                 for r in runs if r["subscriptions"] == size]
+        costs = [cost(r) for r in runs if r["subscriptions"] == size]
         return sum(costs) / len(costs)
 
     sizes = [r["subscriptions"] for r in runs]
@@ -146,8 +143,7 @@ def growth(runs: list[dict[str, Any]], per_pace: bool = False) -> float:
 
 async def measure(sizes: list[int], probe: int, cache: int, seed: int) -> dict[str, Any]:
     runs = [await one_size(size, probe, cache, seed) for size in sizes]
-    return {"runs": runs, "cost_growth": growth(runs),
-            "cost_growth_per_pace": growth(runs, per_pace=True)}
+    return {"runs": runs, "cost_growth": growth(runs)}
 
 
 def main() -> None:
