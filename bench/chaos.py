@@ -60,6 +60,9 @@ from temporal_client import connect  # noqa: E402
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")
 RESULTS = Path(__file__).resolve().parent / "results"
+# The clean stack's layout starts this far above the chaos stack's; a layout spans 2,232
+# ports, so both fit between 61233 and 65535.
+CLEAN_OFFSET = 2000
 
 
 def lifecycles(events: int, seed: int) -> list[Lifecycle]:
@@ -247,9 +250,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-span", type=span, default=(0.05, 0.9),
                    help="where in the run faults may fall, as FROM,TO shares (default "
                         "0.05,0.9 of the progress, or of --fault-window-s with --together)")
-    p.add_argument("--temporal-port", type=int, default=27233,
+    # Above Linux's ephemeral range (32768-60999), as bench/harness.BENCH_PORTS: inside it
+    # a client connection's local port can hold a port the stack is about to bind.
+    p.add_argument("--temporal-port", type=int, default=61233,
                    help="the chaos stack's Temporal port; its other ports and the clean "
-                        "stack's (+10000) are laid out from it (bench/harness.ports_from)")
+                        f"stack's (+{CLEAN_OFFSET}) are laid out from it "
+                        "(bench/harness.ports_from)")
     p.add_argument("--keep", action="store_true", help="keep both stacks' data dirs")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     return p
@@ -279,7 +285,7 @@ def emit(result: dict[str, Any], as_json: bool) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     chaos_ports = ports_from(args.temporal_port)
-    clean_ports = ports_from(args.temporal_port + 10_000)
+    clean_ports = ports_from(args.temporal_port + CLEAN_OFFSET)
     try:
         result = asyncio.run(drill(args, chaos_ports, clean_ports))
     except TimeoutError as exc:
