@@ -49,7 +49,13 @@ from bench.delivery import (  # noqa: E402
     max_displacement,
     out_of_order,
 )
-from bench.harness import StackControl, bench_settings, ports_from, running_stack  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BENCH_PORTS,
+    StackControl,
+    bench_settings,
+    ports_from,
+    running_stack,
+)
 from bench.mayhem import Mayhem, schedule  # noqa: E402
 from bench.mixed import Mix, subscription  # noqa: E402
 from bench.settle import Settled, await_settled, erp_postings  # noqa: E402
@@ -60,8 +66,9 @@ from temporal_client import connect  # noqa: E402
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")
 RESULTS = Path(__file__).resolve().parent / "results"
-# The clean stack's layout starts this far above the chaos stack's; a layout spans 2,232
-# ports, so both fit between 61233 and 65535.
+# The clean stack's layout starts this far above the chaos stack's (by default the
+# benchmarks' layout, above the ephemeral port range: bench/harness.BENCH_PORTS); a layout
+# spans 2,232 ports, so both fit below 65535.
 CLEAN_OFFSET = 2000
 
 
@@ -250,9 +257,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-span", type=span, default=(0.05, 0.9),
                    help="where in the run faults may fall, as FROM,TO shares (default "
                         "0.05,0.9 of the progress, or of --fault-window-s with --together)")
-    # Above Linux's ephemeral range (32768-60999), as bench/harness.BENCH_PORTS: inside it
-    # a client connection's local port can hold a port the stack is about to bind.
-    p.add_argument("--temporal-port", type=int, default=61233,
+    p.add_argument("--temporal-port", type=int, default=BENCH_PORTS["temporal_port"],
                    help="the chaos stack's Temporal port; its other ports and the clean "
                         f"stack's (+{CLEAN_OFFSET}) are laid out from it "
                         "(bench/harness.ports_from)")

@@ -20,4 +20,3 @@ def test_a_repeated_size_counts_as_its_mean() -> None:
     # 1,000 before (20 ms) and after (24 ms) the 10,000 run: the drift between cancels
     runs = [run(1000, 10, 10), run(10_000, 14, 19), run(1000, 12, 12)]
     assert growth(runs) == 1.5
-
