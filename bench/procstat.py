@@ -19,6 +19,39 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / _TICKS
 
 
+def major_faults(pid: int) -> int:
+    """Page faults of a process that had to read from disk (e.g. its files' pages
+    after the kernel dropped them from memory)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[9])
+    except OSError:
+        return 0
+
+
+def read_bytes(pid: int) -> int:
+    """Bytes a process caused to be read from storage (not from the page cache)."""
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("read_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def kernel_threads_cpu_seconds(prefix: str) -> float:
+    """CPU seconds of the kernel threads whose name starts with `prefix` (e.g.
+    "kdamond", the kernel's proactive memory reclaim where it is configured)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().startswith(prefix):
+                total += cpu_seconds(int(comm.parent.name))
+        except OSError:
+            continue
+    return total
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process in MiB."""
     try:

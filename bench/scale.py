@@ -1,37 +1,46 @@
 """Per-event cost and worker memory as the number of subscriptions grows.
 
-    python -m bench.scale [--sizes 200,1000] [--probe-events 300] [--cache 500] [--json]
+    python -m bench.scale [--sizes 200,1000] [--probe-events 300] [--cache 500]
+                          [--rounds 4] [--json]
 
-For each size N, on a fresh private stack: N subscriptions are activated (untimed set-up,
-the population), then a fixed probe of invoice events for distinct subscriptions drawn across the
-whole population (seeded) is posted at once and timed to its last ERP posting. Its CPU is
-counted from a quiet stack until the server's timers for the probe's workflow tasks have
-fired, less what the idle stack uses in that time (see SETTLE_S). With the
+One private stack per size, all up at once: on each, N subscriptions are activated
+(untimed set-up, the population). Then a fixed probe of invoice events for distinct
+subscriptions drawn across each population (seeded) is sent in rounds, the stacks taking
+turns (A B, B A, ...), each round's batch posted at once and timed to its last ERP
+posting. The machines here are shared and their pace drifts by half within minutes
+(docs/performance.md, scale); probed in turns, every size meets the same drift, where
+probed one after the other the larger size always came last, after its long population.
+A batch's CPU is counted from a quiet stack until the server's timers for its workflow
+tasks have fired, less what the idle stack uses in that time (see SETTLE_S). With the
 worker's workflow cache smaller than N (`--cache`), most probed subscriptions are no
 longer in memory: they are replayed from history when their event arrives, and
 continue-as-new keeps those histories short. Prints per size: probe events/s, server and
-worker CPU per probe event, workflow tasks per event, the worker's resident memory
-before and after, the machine's pace just before the probe (bench/machine.py: runs
-minutes apart here can differ by half), and the per-event cost of the largest size over
-the smallest (target <= 1.3). Writes bench/results/scale-<date>.json.
+worker CPU per probe event (and per round), workflow tasks per event, the worker's
+resident memory before and after, the machine's pace before each batch
+(bench/machine.py), and the per-event cost of the largest size over the smallest (target
+<= 1.3). Writes bench/results/scale-<date>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import random
 import time
+from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 from bench import machine, report
 from bench.burst import invoice_run
-from bench.harness import bench_settings, pid_of, running_stack
+from bench.harness import BENCH_PORTS, bench_settings, pid_of, ports_from, running_stack
 from bench.probe import SdkCounters, await_documents, last_created, post_all, progress
-from bench.procstat import CpuMeter, rss_mib
+from bench.procstat import CpuMeter, kernel_threads_cpu_seconds, major_faults, read_bytes, rss_mib
 from devstack.streams import add_months
+from settings import Settings
 
 # The server arms two timers per workflow task (schedule-to-start on the sticky queue,
 # start-to-close), 10 s each, and handles each when it fires, loading the execution's
@@ -43,6 +52,19 @@ from devstack.streams import add_months
 SETTLE_S = 12.0
 IDLE_S = 5.0
 QUIET = {"temporal": 0.1, "worker": 0.05}  # CPU seconds per second: what counts as idle
+# Stacks side by side: layouts 20 ports apart never collide for up to 5 stacks (a
+# layout's sandbox ports run 100-106 above its gateway port).
+STACK_STRIDE = 20
+MAX_STACKS = 5
+# Invoice events sent to each stack before the probe, untimed: a worker's first invoices
+# pay for code paths the activations did not take (twice the CPU of later ones, in a
+# first round measured without it).
+WARMUP = 20
+# The kernel's proactive reclaim (DAMON, on the machines here: cold pages paged out after
+# about a minute untouched, so an idle stack's database and code are read back from disk
+# when the probe reaches them): its CPU and the processes' major faults during each round
+# are kept beside the figures as context.
+RECLAIM_THREADS = "kdamond"
 
 
 async def cpu_rate(meter: CpuMeter) -> dict[str, float]:
@@ -62,7 +84,10 @@ async def quiet_rate(meter: CpuMeter) -> dict[str, float]:
     return await cpu_rate(meter)
 
 
-async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, Any]:
+def probe_batches(size: int, probe: int, rounds: int, seed: int
+                  ) -> tuple[list, list, list[list]]:
+    """The population's activations, a warm-up batch and the probe's invoice events split
+    into rounds."""
     lives, _ = invoice_run(size, 0, dt.datetime.now(dt.UTC).date())
     rnd = random.Random(seed)
     probed = []
@@ -71,54 +96,116 @@ async def one_size(size: int, probe: int, cache: int, seed: int) -> dict[str, An
     # population's probe held more events per subscription (1,000 subscriptions: 1.27 for
     # 500 events), which the entity drains in one workflow task, so its events looked
     # cheaper for a reason that has nothing to do with the population's size.
-    picks = (rnd.sample(range(size), probe) if probe <= size
-             else [rnd.randrange(size) for _ in range(probe)])
+    drawn = probe + WARMUP
+    picks = (rnd.sample(range(size), drawn) if drawn <= size
+             else [rnd.randrange(size) for _ in range(drawn)])
     for n, pick in enumerate(picks):
         life = lives[pick]
         month = sum(1 for e in life.events if e.event_type == "invoice.issued")
         begin = add_months(life.subscription.term_start, month)
         life.invoice(f"sin{n:07d}", begin, add_months(begin, 1))
         probed.append(life.events[-1])
-    settings = bench_settings(worker_max_cached_workflows=cache,
-                              flow_config_json=json.dumps({"renewals_enabled": False}))
-    with running_stack(settings) as procs:
-        worker = pid_of(procs, "worker")
-        meter = CpuMeter({name: pid_of(procs, name) for name in ("temporal", "worker")})
-        progress(f"size {size}: activating the population (untimed)")
-        await post_all(settings, [life.events[0] for life in lives])
-        await await_documents(settings, {report.document_of(life.events[0]) or ""
-                                         for life in lives}, poll_s=5.0)
-        idle = await quiet_rate(meter)
+    warmup, probed = probed[:WARMUP], probed[WARMUP:]
+    return ([life.events[0] for life in lives], warmup,
+            [probed[r::rounds] for r in range(rounds)])
+
+
+@dataclass
+class Population:
+    """One size's stack, its probe and what its rounds measured."""
+
+    size: int
+    settings: Settings
+    meter: CpuMeter
+    worker: int
+    batches: list[list]
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    rss_before: float = 0.0
+
+    async def probe_round(self, batch: list) -> None:
+        idle = await quiet_rate(self.meter)
         pace = machine.speed_ms()  # on the quiet stack, so the probe's work is not in it
-        rss_before = rss_mib(worker)
-        sdk = SdkCounters(settings)
+        if not self.rounds:
+            self.rss_before = rss_mib(self.worker)
+        sdk = SdkCounters(self.settings)
         before = await sdk.read()
-        progress(f"size {size}: probe of {probe} invoice events")
-        meter.start()
+        faults = {name: major_faults(pid) for name, pid in self.meter.pids.items()}
+        reads = {name: read_bytes(pid) for name, pid in self.meter.pids.items()}
+        reclaim = kernel_threads_cpu_seconds(RECLAIM_THREADS)
+        progress(f"size {self.size}: round {len(self.rounds) + 1}, {len(batch)} invoice events")
+        self.meter.start()
         started = time.time()
-        await post_all(settings, probed)
-        ids = {f"inv:{e.payload.invoice.invoice_id}" for e in probed}
-        docs = await await_documents(settings, ids)
-        until_posted = meter.stop()
+        await post_all(self.settings, batch)
+        ids = {f"inv:{e.payload.invoice.invoice_id}" for e in batch}
+        docs = await await_documents(self.settings, ids)
+        until_posted = self.meter.stop()
         await asyncio.sleep(SETTLE_S)
-        settled = meter.stop()
+        settled = self.meter.stop()
         window = time.time() - started
         after = await sdk.read()
-        rss_after = rss_mib(worker)
-    seconds = last_created(docs, ids) - started
-    cpu = {name: max(0.0, settled[name] - idle[name] * window) for name in settled}
-    return {
-        "subscriptions": size, "probe_events": probe, "cache": cache,
-        "machine_pace_ms": pace,
-        "events_per_s": round(probe / seconds, 1),
-        "cpu_ms_per_event": report.per_event(cpu, probe),
-        # what earlier runs reported: CPU from the probe's start to its last posting
-        "cpu_ms_per_event_until_posted": report.per_event(until_posted, probe),
-        "idle_cpu_ms_per_s": {name: round(rate * 1000, 1) for name, rate in idle.items()},
-        "workflow_tasks_per_event": round(
-            (after["workflow_tasks"] - before["workflow_tasks"]) / probe, 2),
-        "worker_rss_mib": {"before_probe": round(rss_before), "after_probe": round(rss_after)},
-    }
+        self.rounds.append({
+            "major_faults": {name: major_faults(pid) - faults[name]
+                             for name, pid in self.meter.pids.items()},
+            "disk_read_bytes": {name: read_bytes(pid) - reads[name]
+                                for name, pid in self.meter.pids.items()},
+            "reclaim_cpu_s": kernel_threads_cpu_seconds(RECLAIM_THREADS) - reclaim,
+            "events": len(batch), "machine_pace_ms": pace,
+            "seconds": last_created(docs, ids) - started,
+            "cpu": {name: max(0.0, settled[name] - idle[name] * window) for name in settled},
+            "until_posted": until_posted,
+            "idle": idle,
+            "workflow_tasks": after["workflow_tasks"] - before["workflow_tasks"]})
+
+    def summary(self, cache: int) -> dict[str, Any]:
+        events = sum(r["events"] for r in self.rounds)
+
+        def total(key: str) -> dict[str, float]:
+            return {name: sum(r[key][name] for r in self.rounds) for name in self.meter.pids}
+
+        return {
+            "subscriptions": self.size, "probe_events": events, "cache": cache,
+            "rounds": len(self.rounds),
+            "machine_pace_ms": round(median(r["machine_pace_ms"] for r in self.rounds), 1),
+            "events_per_s": round(events / sum(r["seconds"] for r in self.rounds), 1),
+            "cpu_ms_per_event": report.per_event(total("cpu"), events),
+            # what earlier runs reported: CPU from the probe's start to its last posting
+            "cpu_ms_per_event_until_posted": report.per_event(total("until_posted"), events),
+            "cost_ms_per_round": [round(1000 * sum(r["cpu"].values()) / r["events"], 1)
+                                  for r in self.rounds],
+            "idle_cpu_ms_per_s": {name: round(1000 * median(r["idle"][name] for r in self.rounds),
+                                              1) for name in self.meter.pids},
+            "workflow_tasks_per_event": round(
+                sum(r["workflow_tasks"] for r in self.rounds) / events, 2),
+            "major_faults_per_event": {name: round(sum(r["major_faults"][name]
+                                                       for r in self.rounds) / events, 2)
+                                       for name in self.meter.pids},
+            "disk_read_kib_per_event": {name: round(sum(r["disk_read_bytes"][name]
+                                                        for r in self.rounds) / 1024 / events, 1)
+                                        for name in self.meter.pids},
+            "reclaim_cpu_ms_per_event": round(
+                1000 * sum(r["reclaim_cpu_s"] for r in self.rounds) / events, 2),
+            "worker_rss_mib": {"before_probe": round(self.rss_before),
+                               "after_probe": round(rss_mib(self.worker))},
+        }
+
+
+async def populate(stacks: contextlib.ExitStack, index: int, size: int, probe: int,
+                   cache: int, rounds: int, seed: int) -> Population:
+    """Starts the size's stack (ports STACK_STRIDE apart) and activates its population."""
+    activations, warmup, batches = probe_batches(size, probe, rounds, seed)
+    settings = bench_settings(**ports_from(BENCH_PORTS["temporal_port"] + STACK_STRIDE * index),
+                              worker_max_cached_workflows=cache,
+                              flow_config_json=json.dumps({"renewals_enabled": False}))
+    procs = stacks.enter_context(running_stack(settings))
+    meter = CpuMeter({name: pid_of(procs, name) for name in ("temporal", "worker")})
+    progress(f"size {size}: activating the population (untimed)")
+    await post_all(settings, activations)
+    await await_documents(settings, {report.document_of(e) or "" for e in activations},
+                          poll_s=5.0)
+    progress(f"size {size}: {len(warmup)} invoice events to warm up (untimed)")
+    await post_all(settings, warmup)
+    await await_documents(settings, {report.document_of(e) or "" for e in warmup})
+    return Population(size, settings, meter, pid_of(procs, "worker"), batches)
 
 
 def cost(run: dict[str, Any]) -> float:
@@ -127,12 +214,8 @@ def cost(run: dict[str, Any]) -> float:
 
 
 def growth(runs: list[dict[str, Any]]) -> float:
-    """Mean cost per event at the largest size over the mean at the smallest.
-
-    A size may be run more than once (`--sizes 1000,10000,1000`): the machine's pace
-    drifts over the minutes between runs, and a smaller size run before and after a
-    larger one cancels a steady drift.
-    """
+    """Mean cost per event at the largest size over the mean at the smallest (a size
+    given twice counts as the mean of its two stacks)."""
     def mean_at(size: int) -> float:
         costs = [cost(r) for r in runs if r["subscriptions"] == size]
         return sum(costs) / len(costs)
@@ -141,8 +224,18 @@ def growth(runs: list[dict[str, Any]]) -> float:
     return round(mean_at(max(sizes)) / mean_at(min(sizes)), 2)
 
 
-async def measure(sizes: list[int], probe: int, cache: int, seed: int) -> dict[str, Any]:
-    runs = [await one_size(size, probe, cache, seed) for size in sizes]
+async def measure(sizes: list[int], probe: int, cache: int, rounds: int, seed: int
+                  ) -> dict[str, Any]:
+    if len(sizes) > MAX_STACKS:
+        raise SystemExit(f"at most {MAX_STACKS} sizes side by side, got {len(sizes)}")
+    with contextlib.ExitStack() as stacks:
+        pops = [await populate(stacks, i, size, probe, cache, rounds, seed)
+                for i, size in enumerate(sizes)]
+        for r in range(rounds):
+            # A B, then B A: a steady drift over the rounds weighs on every size alike
+            for pop in (pops if r % 2 == 0 else pops[::-1]):
+                await pop.probe_round(pop.batches[r])
+        runs = [pop.summary(cache) for pop in pops]
     return {"runs": runs, "cost_growth": growth(runs)}
 
 
@@ -150,11 +243,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="200,1000",
-                   help="comma-separated subscription counts (e.g. 1000,10000,100000); a size may "
-                        "repeat (1000,10000,1000) to cancel the machine's drift")
+                   help="comma-separated subscription counts (e.g. 1000,10000,100000), "
+                        f"at most {MAX_STACKS}: their stacks run side by side")
     p.add_argument("--subscriptions", type=int, default=None,
                    help="one size only (same as --sizes N)")
-    p.add_argument("--probe-events", type=int, default=300)
+    p.add_argument("--probe-events", type=int, default=300, help="per size, over all rounds")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="batches the probe is split into, the sizes taking turns")
     p.add_argument("--cache", type=int, default=500,
                    help="the worker's max cached workflows (CASHLOOP_WORKER_MAX_CACHED_WORKFLOWS)")
     p.add_argument("--seed", type=int, default=11)
@@ -162,7 +257,7 @@ def main() -> None:
     args = p.parse_args()
     sizes = ([args.subscriptions] if args.subscriptions
              else [int(s) for s in args.sizes.split(",")])
-    result = asyncio.run(measure(sizes, args.probe_events, args.cache, args.seed))
+    result = asyncio.run(measure(sizes, args.probe_events, args.cache, args.rounds, args.seed))
     report.emit("scale", result, args.json)
 
 
