@@ -40,3 +40,15 @@ def test_the_same_seed_draws_the_same_probe() -> None:
     again = probe_batches(300, 40, 2, seed=5)[2]
     assert ([[e.event_id for e in r] for r in first]
             == [[e.event_id for e in r] for r in again])
+
+
+def test_a_small_population_repeats_subscriptions_across_batches_but_not_within() -> None:
+    _, warmup, rounds = probe_batches(100, 150, 2, seed=3)
+    assert [len(r) for r in rounds] == [75, 75]
+    for batch in [warmup, *rounds]:
+        subs = [subscription_of(e) for e in batch]
+        assert len(set(subs)) == len(subs)
+    seen = {subscription_of(e) for r in rounds for e in r}
+    assert len(seen) < 150  # 150 probe events over 100 subscriptions
+    ids = [e.payload.invoice.invoice_id for b in [warmup, *rounds] for e in b]
+    assert len(set(ids)) == len(ids)
