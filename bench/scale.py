@@ -1,7 +1,7 @@
 """Per-event cost and worker memory as the number of subscriptions grows.
 
     python -m bench.scale [--sizes 200,1000] [--probe-events 300] [--cache 500]
-                          [--rounds 4] [--json]
+                          [--rounds 2] [--json]
 
 One private stack per size, all up at once: on each, N subscriptions are activated
 (untimed set-up, the population). Then a fixed probe of invoice events for distinct
@@ -62,8 +62,8 @@ MAX_STACKS = 5
 WARMUP = 20
 # The kernel's proactive reclaim (DAMON, on the machines here: cold pages paged out after
 # about a minute untouched, so an idle stack's database and code are read back from disk
-# when the probe reaches them): its CPU and the processes' major faults during each round
-# are kept beside the figures as context.
+# when the probe reaches them): its CPU, and the server's and worker's disk reads and
+# major faults during each round, are kept beside the figures as context.
 RECLAIM_THREADS = "kdamond"
 
 
