@@ -8,24 +8,27 @@ from pathlib import Path
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int, *fields: int) -> list[int]:
+    """Numeric fields of /proc/PID/stat by their number in proc(5); zeros once the
+    process is gone."""
+    try:
+        # after the command name (which may hold spaces), field 3 comes first
+        after = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return [0] * len(fields)
+    return [int(after[f - 3]) for f in fields]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its reaped children so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # after the command name: state is field 3; utime 14, stime 15, cutime 16, cstime 17
-    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
-    return (utime + stime + cutime + cstime) / _TICKS
+    # utime 14, stime 15, cutime 16, cstime 17
+    return sum(_stat(pid, 14, 15, 16, 17)) / _TICKS
 
 
 def major_faults(pid: int) -> int:
     """Page faults of a process that had to read from disk (e.g. its files' pages
     after the kernel dropped them from memory)."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[9])
-    except OSError:
-        return 0
+    return _stat(pid, 12)[0]  # majflt
 
 
 def read_bytes(pid: int) -> int:

@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
@@ -88,9 +89,8 @@ def draw(rnd: random.Random, size: int, batches: list[int]) -> list[list[int]]:
     """Subscriptions (indexes into the population) for each batch: distinct across the
     batches while the population allows, else distinct within each batch."""
     if sum(batches) <= size:
-        flat = rnd.sample(range(size), sum(batches))
-        ends = [sum(batches[:i + 1]) for i in range(len(batches))]
-        return [flat[end - n:end] for n, end in zip(batches, ends, strict=True)]
+        picks = iter(rnd.sample(range(size), sum(batches)))
+        return [[next(picks) for _ in range(n)] for n in batches]
     return [rnd.sample(range(size), n) if n <= size else [rnd.randrange(size) for _ in range(n)]
             for n in batches]
 
@@ -139,8 +139,7 @@ class Population:
             self.rss_before = rss_mib(self.worker)
         sdk = SdkCounters(self.settings)
         before = await sdk.read()
-        faults = {name: major_faults(pid) for name, pid in self.meter.pids.items()}
-        reads = {name: read_bytes(pid) for name, pid in self.meter.pids.items()}
+        faults, reads = self._each(major_faults), self._each(read_bytes)
         reclaim = kernel_threads_cpu_seconds(RECLAIM_THREADS)
         progress(f"size {self.size}: round {len(self.rounds) + 1}, {len(batch)} invoice events")
         self.meter.start()
@@ -154,10 +153,10 @@ class Population:
         window = time.time() - started
         after = await sdk.read()
         self.rounds.append({
-            "major_faults": {name: major_faults(pid) - faults[name]
-                             for name, pid in self.meter.pids.items()},
-            "disk_read_bytes": {name: read_bytes(pid) - reads[name]
-                                for name, pid in self.meter.pids.items()},
+            "major_faults": {name: n - faults[name]
+                             for name, n in self._each(major_faults).items()},
+            "disk_read_bytes": {name: n - reads[name]
+                                for name, n in self._each(read_bytes).items()},
             "reclaim_cpu_s": kernel_threads_cpu_seconds(RECLAIM_THREADS) - reclaim,
             "events": len(batch), "machine_pace_ms": pace,
             "seconds": last_created(docs, ids) - started,
@@ -165,6 +164,10 @@ class Population:
             "until_posted": until_posted,
             "idle": idle,
             "workflow_tasks": after["workflow_tasks"] - before["workflow_tasks"]})
+
+    def _each(self, read: Callable[[int], int]) -> dict[str, int]:
+        """`read` of each metered process (server and worker)."""
+        return {name: read(pid) for name, pid in self.meter.pids.items()}
 
     def summary(self, cache: int) -> dict[str, Any]:
         events = sum(r["events"] for r in self.rounds)
@@ -186,12 +189,10 @@ class Population:
                                               1) for name in self.meter.pids},
             "workflow_tasks_per_event": round(
                 sum(r["workflow_tasks"] for r in self.rounds) / events, 2),
-            "major_faults_per_event": {name: round(sum(r["major_faults"][name]
-                                                       for r in self.rounds) / events, 2)
-                                       for name in self.meter.pids},
-            "disk_read_kib_per_event": {name: round(sum(r["disk_read_bytes"][name]
-                                                        for r in self.rounds) / 1024 / events, 1)
-                                        for name in self.meter.pids},
+            "major_faults_per_event": {name: round(n / events, 2)
+                                       for name, n in total("major_faults").items()},
+            "disk_read_kib_per_event": {name: round(n / 1024 / events, 1)
+                                        for name, n in total("disk_read_bytes").items()},
             "reclaim_cpu_ms_per_event": round(
                 1000 * sum(r["reclaim_cpu_s"] for r in self.rounds) / events, 2),
             "worker_rss_mib": {"before_probe": round(self.rss_before),
