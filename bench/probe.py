@@ -124,6 +124,8 @@ class SdkCounters:
         "workflow_tasks": "temporal_workflow_task_execution_latency_count",
         "activities": "temporal_activity_execution_latency_count",
         "local_activities": "temporal_local_activity_execution_latency_count",
+        # a workflow task for a run the worker had evicted: it fetched the run's history
+        "cache_misses": "temporal_sticky_cache_miss",
     }
 
     def __init__(self, settings: Settings) -> None:
@@ -131,9 +133,15 @@ class SdkCounters:
 
     async def read(self) -> dict[str, float]:
         async with httpx.AsyncClient(timeout=30) as c:
-            text = (await c.get(self.url)).text
+            return self.totals((await c.get(self.url)).text)
+
+    @classmethod
+    def totals(cls, text: str) -> dict[str, float]:
+        """Each counter summed over its label sets (0 where the worker has none yet)."""
         totals: dict[str, float] = {}
-        for key, metric in self.COUNTERS.items():
+        for key, metric in cls.COUNTERS.items():
+            # counters carry a _total suffix where the runtime's Prometheus config says so
+            names = (metric, metric + "_total")
             totals[key] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                              if line.startswith(metric + "{") or line.startswith(metric + " "))
+                              if line.split("{", 1)[0].split(" ", 1)[0] in names)
         return totals

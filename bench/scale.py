@@ -17,8 +17,10 @@ longer in memory: they are replayed from history when their event arrives, and
 continue-as-new keeps those histories short. Prints per size: probe events/s, server and
 worker CPU per probe event (and per round), workflow tasks per event, the worker's
 resident memory before and after, the machine's pace before each batch
-(bench/machine.py), and the per-event cost of the largest size over the smallest (target
-<= 1.3). Writes bench/results/scale-<date>.json.
+(bench/machine.py), the worker's cache misses per event, the per-event cost of the
+largest size over the smallest (target <= 1.3), and what a miss costs and the growth once
+every event misses, fitted through the two (`miss_model`: a 1,000/10,000 run then says
+what 100,000 will give). Writes bench/results/scale-<date>.json.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ WARMUP = 20
 # when the probe reaches them): its CPU, and the server's and worker's disk reads and
 # major faults during each round, are kept beside the figures as context.
 RECLAIM_THREADS = "kdamond"
+# Misses per event the largest size must exceed the smallest's by before the miss model
+# (miss_model) is fitted: below that, noise in the costs dominates the fitted miss cost.
+MIN_MISS_SPREAD = 0.3
 
 
 async def cpu_rate(meter: CpuMeter) -> dict[str, float]:
@@ -163,7 +168,8 @@ class Population:
             "cpu": {name: max(0.0, settled[name] - idle[name] * window) for name in settled},
             "until_posted": until_posted,
             "idle": idle,
-            "workflow_tasks": after["workflow_tasks"] - before["workflow_tasks"]})
+            "workflow_tasks": after["workflow_tasks"] - before["workflow_tasks"],
+            "cache_misses": after["cache_misses"] - before["cache_misses"]})
 
     def _each(self, read: Callable[[int], int]) -> dict[str, int]:
         """`read` of each metered process (server and worker)."""
@@ -189,6 +195,8 @@ class Population:
                                               1) for name in self.meter.pids},
             "workflow_tasks_per_event": round(
                 sum(r["workflow_tasks"] for r in self.rounds) / events, 2),
+            "cache_misses_per_event": round(
+                sum(r["cache_misses"] for r in self.rounds) / events, 2),
             "major_faults_per_event": {name: round(n / events, 2)
                                        for name, n in total("major_faults").items()},
             "disk_read_kib_per_event": {name: round(n / 1024 / events, 1)
@@ -224,15 +232,42 @@ def cost(run: dict[str, Any]) -> float:
     return float(cpu["temporal"] + cpu["worker"])
 
 
-def growth(runs: list[dict[str, Any]]) -> float:
-    """Mean cost per event at the largest size over the mean at the smallest (a size
-    given twice counts as the mean of its two stacks)."""
-    def mean_at(size: int) -> float:
-        costs = [cost(r) for r in runs if r["subscriptions"] == size]
-        return sum(costs) / len(costs)
+def _mean_at(runs: list[dict[str, Any]], size: int, figure: Callable[[dict], float]) -> float:
+    """`figure` of the size's runs, averaged (a size given twice: its two stacks)."""
+    values = [figure(r) for r in runs if r["subscriptions"] == size]
+    return sum(values) / len(values)
 
+
+def growth(runs: list[dict[str, Any]]) -> float:
+    """Mean cost per event at the largest size over the mean at the smallest."""
     sizes = [r["subscriptions"] for r in runs]
-    return round(mean_at(max(sizes)) / mean_at(min(sizes)), 2)
+    return round(_mean_at(runs, max(sizes), cost) / _mean_at(runs, min(sizes), cost), 2)
+
+
+def misses(run: dict[str, Any]) -> float:
+    return float(run["cache_misses_per_event"])
+
+
+def miss_model(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """What a cache miss adds to an event, and the growth once every event misses.
+
+    An event costs what it costs with its entity cached plus, when the entity was
+    evicted, what the miss adds (the history fetch and replay). Fitted through the
+    smallest and largest sizes; as the population outgrows the cache nearly every event
+    misses (1 - cache/N of them), so the growth tends to the figure for all misses. None
+    when the two sizes' miss rates are too close to tell the miss's cost from noise.
+    """
+    sizes = [r["subscriptions"] for r in runs]
+    small, large = min(sizes), max(sizes)
+    m_small, m_large = _mean_at(runs, small, misses), _mean_at(runs, large, misses)
+    if m_large - m_small < MIN_MISS_SPREAD:
+        return None
+    c_small, c_large = _mean_at(runs, small, cost), _mean_at(runs, large, cost)
+    extra = (c_large - c_small) / (m_large - m_small)
+    return {"ms_per_miss": round(extra, 1),
+            "ms_per_event_cached": round(c_small - m_small * extra, 1),
+            "growth_if_every_event_missed": round((c_small + (1 - m_small) * extra) / c_small,
+                                                  2)}
 
 
 async def measure(sizes: list[int], probe: int, cache: int, rounds: int, seed: int
@@ -247,7 +282,7 @@ async def measure(sizes: list[int], probe: int, cache: int, rounds: int, seed: i
             for pop in (pops if r % 2 == 0 else pops[::-1]):
                 await pop.probe_round(pop.batches[r])
         runs = [pop.summary(cache) for pop in pops]
-    return {"runs": runs, "cost_growth": growth(runs)}
+    return {"runs": runs, "cost_growth": growth(runs), "miss_model": miss_model(runs)}
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.scale import WARMUP, growth, probe_batches
+from bench.probe import SdkCounters
+from bench.scale import WARMUP, growth, miss_model, probe_batches
 
 
 def run(size: int, server_ms: float, worker_ms: float) -> dict[str, Any]:
@@ -52,3 +53,44 @@ def test_a_small_population_repeats_subscriptions_across_batches_but_not_within(
     assert len(seen) < 150  # 150 probe events over 100 subscriptions
     ids = [e.payload.invoice.invoice_id for b in [warmup, *rounds] for e in b]
     assert len(set(ids)) == len(ids)
+
+
+def missing(size: int, cost_ms: float, misses: float) -> dict[str, Any]:
+    return {**run(size, cost_ms / 2, cost_ms / 2), "cache_misses_per_event": misses}
+
+
+def test_the_miss_model_fits_the_cost_of_a_miss_through_the_two_sizes() -> None:
+    # cached events cost 40 ms, a miss adds 15: 0.8 misses per event cost 52
+    model = miss_model([missing(1000, 40, 0.0), missing(10_000, 52, 0.8)])
+    assert model == {"ms_per_miss": 15.0, "ms_per_event_cached": 40.0,
+                     "growth_if_every_event_missed": 1.38}
+
+
+def test_the_miss_model_counts_the_smaller_sizes_own_misses() -> None:
+    # 0.1 misses per event at the small size already: its 41.5 ms holds 1.5 of misses
+    model = miss_model([missing(1000, 41.5, 0.1), missing(10_000, 52, 0.8)])
+    assert model is not None
+    assert model["ms_per_miss"] == 15.0
+    assert model["ms_per_event_cached"] == 40.0
+    assert model["growth_if_every_event_missed"] == round(55 / 41.5, 2)
+
+
+def test_no_miss_model_when_both_sizes_miss_alike() -> None:
+    assert miss_model([missing(1000, 40, 0.5), missing(10_000, 41, 0.6)]) is None
+
+
+METRICS = """\
+# HELP temporal_sticky_cache_miss_total Count of sticky cache misses
+temporal_sticky_cache_miss_total{namespace="default",task_queue="cashloop"} 7
+temporal_sticky_cache_miss{namespace="default",task_queue="other"} 2
+temporal_sticky_cache_hit_total{namespace="default",workflow_type="W"} 40
+temporal_workflow_task_execution_latency_count{workflow_type="A"} 10
+temporal_workflow_task_execution_latency_count{workflow_type="B"} 5
+"""
+
+
+def test_sdk_counters_sum_label_sets_with_or_without_the_total_suffix() -> None:
+    totals = SdkCounters.totals(METRICS)
+    assert totals["cache_misses"] == 9  # the hits are not misses
+    assert totals["workflow_tasks"] == 15
+    assert totals["activities"] == 0  # none yet: the worker has not exported it
