@@ -19,8 +19,8 @@ worker CPU per probe event (and per round), workflow tasks per event, the worker
 resident memory before and after, the machine's pace before each batch
 (bench/machine.py), the worker's cache misses per event, the per-event cost of the
 largest size over the smallest (target <= 1.3), and what a miss costs and the growth once
-every event misses, fitted through the two (`miss_model`: a 1,000/10,000 run then says
-what 100,000 will give). Writes bench/results/scale-<date>.json.
+every event misses, fitted through the two (`miss_model`: from a 1,000/10,000 run, an
+estimate of where a far larger population tends). Writes bench/results/scale-<date>.json.
 """
 
 from __future__ import annotations
