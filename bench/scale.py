@@ -1,7 +1,7 @@
 """Per-event cost and worker memory as the number of subscriptions grows.
 
     python -m bench.scale [--sizes 200,1000] [--probe-events 300] [--cache 500]
-                          [--rounds 2] [--json]
+                          [--rounds 2] [--rpc-calls 300] [--json]
 
 One private stack per size, all up at once: on each, N subscriptions are activated
 (untimed set-up, the population). Then a fixed probe of invoice events for distinct
@@ -20,7 +20,9 @@ resident memory before and after, the machine's pace before each batch
 (bench/machine.py), the worker's cache misses per event, the per-event cost of the
 largest size over the smallest (target <= 1.3), and what a miss costs and the growth once
 every event misses, fitted through the two (`miss_model`: from a 1,000/10,000 run, an
-estimate of where a far larger population tends). Writes bench/results/scale-<date>.json.
+estimate of where a far larger population tends), and the server's CPU per history fetch
+(the request a miss adds) and per describe, timed after the probe: the part of a miss
+no change to Cashloop can remove. Writes bench/results/scale-<date>.json.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
+
+from temporalio.client import Client
 
 from bench import machine, report
 from bench.burst import invoice_run
@@ -71,6 +75,11 @@ RECLAIM_THREADS = "kdamond"
 # Misses per event the largest size must exceed the smallest's by before the miss model
 # (miss_model) is fitted: below that, noise in the costs dominates the fitted miss cost.
 MIN_MISS_SPREAD = 0.3
+# What the server spends on the one request a miss adds (the worker's fetch of the
+# entity's history), beside a plain request of about the same size (a describe): timed on
+# the quiet stack after the probe, over entities drawn across the population, so the
+# server's state for most of them is not cached either.
+RPC_CALLS = 300
 
 
 async def cpu_rate(meter: CpuMeter) -> dict[str, float]:
@@ -134,8 +143,10 @@ class Population:
     meter: CpuMeter
     worker: int
     batches: list[list]
+    subscription_ids: list[str]
     rounds: list[dict[str, Any]] = field(default_factory=list)
     rss_before: float = 0.0
+    rpc_ms: dict[str, float] = field(default_factory=dict)
 
     async def probe_round(self, batch: list) -> None:
         idle = await quiet_rate(self.meter)
@@ -171,6 +182,28 @@ class Population:
             "workflow_tasks": after["workflow_tasks"] - before["workflow_tasks"],
             "cache_misses": after["cache_misses"] - before["cache_misses"]})
 
+    async def time_rpcs(self, calls: int, seed: int) -> None:
+        """Server CPU per history fetch and per describe, on the quiet stack."""
+        if calls <= 0:
+            return
+        client = await Client.connect(self.settings.temporal_target,
+                                      namespace=self.settings.temporal_namespace)
+        rnd = random.Random(seed)
+        handles = [client.get_workflow_handle(f"subscription-{rnd.choice(self.subscription_ids)}")
+                   for _ in range(calls)]
+        requests: dict[str, Callable[[Any], Any]] = {
+            "history_fetch": lambda h: h.fetch_history(), "describe": lambda h: h.describe()}
+        for name, request in requests.items():
+            idle = await quiet_rate(self.meter)
+            progress(f"size {self.size}: {calls} requests of {name}")
+            self.meter.start()
+            started = time.time()
+            for handle in handles:
+                await request(handle)
+            window = time.time() - started
+            server = self.meter.stop()["temporal"] - idle["temporal"] * window
+            self.rpc_ms[name] = round(1000 * max(0.0, server) / calls, 2)
+
     def _each(self, read: Callable[[int], int]) -> dict[str, int]:
         """`read` of each metered process (server and worker)."""
         return {name: read(pid) for name, pid in self.meter.pids.items()}
@@ -205,6 +238,7 @@ class Population:
                 1000 * sum(r["reclaim_cpu_s"] for r in self.rounds) / events, 2),
             "worker_rss_mib": {"before_probe": round(self.rss_before),
                                "after_probe": round(rss_mib(self.worker))},
+            "server_cpu_ms_per_request": self.rpc_ms,
         }
 
 
@@ -224,7 +258,8 @@ async def populate(stacks: contextlib.ExitStack, index: int, size: int, probe: i
     progress(f"size {size}: {len(warmup)} invoice events to warm up (untimed)")
     await post_all(settings, warmup)
     await await_documents(settings, {report.document_of(e) or "" for e in warmup})
-    return Population(size, settings, meter, pid_of(procs, "worker"), batches)
+    return Population(size, settings, meter, pid_of(procs, "worker"), batches,
+                      [e.subscription_id for e in activations])
 
 
 def cost(run: dict[str, Any]) -> float:
@@ -270,8 +305,8 @@ def miss_model(runs: list[dict[str, Any]]) -> dict[str, float] | None:
                                                   2)}
 
 
-async def measure(sizes: list[int], probe: int, cache: int, rounds: int, seed: int
-                  ) -> dict[str, Any]:
+async def measure(sizes: list[int], probe: int, cache: int, rounds: int, seed: int,
+                  rpc_calls: int = RPC_CALLS) -> dict[str, Any]:
     if len(sizes) > MAX_STACKS:
         raise SystemExit(f"at most {MAX_STACKS} sizes side by side, got {len(sizes)}")
     with contextlib.ExitStack() as stacks:
@@ -281,6 +316,8 @@ async def measure(sizes: list[int], probe: int, cache: int, rounds: int, seed: i
             # A B, then B A: a steady drift over the rounds weighs on every size alike
             for pop in (pops if r % 2 == 0 else pops[::-1]):
                 await pop.probe_round(pop.batches[r])
+        for pop in pops:
+            await pop.time_rpcs(rpc_calls, seed)
         runs = [pop.summary(cache) for pop in pops]
     return {"runs": runs, "cost_growth": growth(runs), "miss_model": miss_model(runs)}
 
@@ -298,12 +335,16 @@ def main() -> None:
                    help="batches the probe is split into, the sizes taking turns")
     p.add_argument("--cache", type=int, default=500,
                    help="the worker's max cached workflows (CASHLOOP_WORKER_MAX_CACHED_WORKFLOWS)")
+    p.add_argument("--rpc-calls", type=int, default=RPC_CALLS,
+                   help="history fetches (and describes) timed per size after the probe, "
+                        "for the server's cost of the request a miss adds (0: skip)")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     args = p.parse_args()
     sizes = ([args.subscriptions] if args.subscriptions
              else [int(s) for s in args.sizes.split(",")])
-    result = asyncio.run(measure(sizes, args.probe_events, args.cache, args.rounds, args.seed))
+    result = asyncio.run(measure(sizes, args.probe_events, args.cache, args.rounds, args.seed,
+                                 args.rpc_calls))
     report.emit("scale", result, args.json)
 
 
