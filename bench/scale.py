@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-from temporalio.client import Client
-
 from bench import machine, report
 from bench.burst import invoice_run
 from bench.harness import BENCH_PORTS, bench_settings, pid_of, ports_from, running_stack
@@ -48,6 +46,7 @@ from bench.probe import SdkCounters, await_documents, last_created, post_all, pr
 from bench.procstat import CpuMeter, kernel_threads_cpu_seconds, major_faults, read_bytes, rss_mib
 from devstack.streams import add_months
 from settings import Settings
+from temporal_client import connect
 
 # The server arms two timers per workflow task (schedule-to-start on the sticky queue,
 # start-to-close), 10 s each, and handles each when it fires, loading the execution's
@@ -186,8 +185,7 @@ class Population:
         """Server CPU per history fetch and per describe, on the quiet stack."""
         if calls <= 0:
             return
-        client = await Client.connect(self.settings.temporal_target,
-                                      namespace=self.settings.temporal_namespace)
+        client = await connect(self.settings)
         rnd = random.Random(seed)
         handles = [client.get_workflow_handle(f"subscription-{rnd.choice(self.subscription_ids)}")
                    for _ in range(calls)]
