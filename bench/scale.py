@@ -47,6 +47,7 @@ from bench.procstat import CpuMeter, kernel_threads_cpu_seconds, major_faults, r
 from devstack.streams import add_months
 from settings import Settings
 from temporal_client import connect
+from workflows.subscription import entity_workflow_id
 
 # The server arms two timers per workflow task (schedule-to-start on the sticky queue,
 # start-to-close), 10 s each, and handles each when it fires, loading the execution's
@@ -187,7 +188,7 @@ class Population:
             return
         client = await connect(self.settings)
         rnd = random.Random(seed)
-        handles = [client.get_workflow_handle(f"subscription-{rnd.choice(self.subscription_ids)}")
+        handles = [client.get_workflow_handle(entity_workflow_id(rnd.choice(self.subscription_ids)))
                    for _ in range(calls)]
         requests: dict[str, Callable[[Any], Any]] = {
             "history_fetch": lambda h: h.fetch_history(), "describe": lambda h: h.describe()}

@@ -17,7 +17,7 @@ from devstack import stack
 from devstack.demo import settled
 from settings import ERP_TARGETS, Settings
 from workflows.flow import ParkedStep
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionView
 
 QUERY_GROUP = 200  # queries in flight at once
@@ -87,8 +87,8 @@ async def await_settled(settings: Settings, client: Client, expected: Mapping[st
 
 async def why_parked(client: Client, view: SubscriptionView) -> str:
     """Where the subscription's flows are parked and why (their `parked` queries)."""
-    ids = [f"subscription-{view.subscription_id}"] + [c.workflow_id for c in view.children
-                                                       if c.parked]
+    ids = [entity_workflow_id(view.subscription_id)] + [c.workflow_id for c in view.children
+                                                        if c.parked]
     found = []
     for workflow_id in ids:
         try:

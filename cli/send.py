@@ -23,7 +23,7 @@ from canonical.schemas import InvalidEventError, parse_event
 from settings import Settings
 from temporal_client import connect
 from workflows.config import CODE_VERSION, FlowConfig
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionInput
 
 
@@ -85,7 +85,7 @@ async def deliver(client: Client, events: list[Event], config: FlowConfig,
                 await client.start_workflow(
                     SubscriptionWorkflow.run,
                     SubscriptionInput(subscription_id=subscription_id, config=config),
-                    id=f"subscription-{subscription_id}", task_queue=config.task_queue,
+                    id=entity_workflow_id(subscription_id), task_queue=config.task_queue,
                     start_signal="submit", start_signal_args=[event])
 
     await asyncio.gather(*(one_subscription(s, e) for s, e in by_subscription.items()))

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from settings import Settings
 from temporal_client import connect
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import WORKFLOW_ID_PREFIX, SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionView
 
 
@@ -27,14 +27,14 @@ def register(sub: Any) -> None:
 async def subscription_ids(client: Client) -> list[str]:
     ids = []
     async for wf in client.list_workflows("WorkflowType = 'SubscriptionWorkflow'"):
-        ids.append(wf.id.removeprefix("subscription-"))
+        ids.append(wf.id.removeprefix(WORKFLOW_ID_PREFIX))
     return sorted(set(ids))
 
 
 async def subscription_views(client: Client, ids: Iterable[str]) -> list[SubscriptionView]:
     async def one(sub_id: str) -> SubscriptionView | None:
         try:
-            return await client.get_workflow_handle(f"subscription-{sub_id}").query(
+            return await client.get_workflow_handle(entity_workflow_id(sub_id)).query(
                 SubscriptionWorkflow.state)
         except RPCError:
             return None

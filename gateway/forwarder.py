@@ -29,7 +29,7 @@ from temporalio.client import Client
 
 from canonical.schemas import parse_event
 from workflows.config import FlowConfig
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionInput
 
 from .forward_claims import claim, owner_id, release
@@ -164,7 +164,7 @@ class Forwarder:
                     await client.start_workflow(
                         SubscriptionWorkflow.run,
                         SubscriptionInput(subscription_id=subscription_id, config=self._config),
-                        id=f"subscription-{subscription_id}", task_queue=self._config.task_queue,
+                        id=entity_workflow_id(subscription_id), task_queue=self._config.task_queue,
                         start_signal="submit_batch", start_signal_args=[events],
                         rpc_timeout=RPC_TIMEOUT)
                 except Exception as exc:  # Temporal down or slow: keep the rows, retry later

@@ -83,6 +83,14 @@ IDLE_MIN_HISTORY = 100
 PATCH_FRESH_AFTER_ACTIVATION = "fresh-run-after-activation"
 FRESH_RUN_AFTER = timedelta(seconds=5)
 
+WORKFLOW_ID_PREFIX = "subscription-"
+
+
+def entity_workflow_id(subscription_id: str) -> str:
+    """The id of a subscription's entity workflow: one per subscription, which is what lets
+    signal-with-start deliver every event for it to the same workflow."""
+    return WORKFLOW_ID_PREFIX + subscription_id
+
 
 @workflow.defn
 class SubscriptionWorkflow(Flow):

@@ -23,6 +23,7 @@ from gateway.signatures import sign
 from gateway.sources.customers import CustomerMap, parse_customers
 from settings import PROJECT_ROOT, load_entities
 from workflows.config import FlowConfig
+from workflows.subscription import entity_workflow_id
 
 API_KEY = "test-key"
 SECRET = "whsec_test_current"
@@ -117,7 +118,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], limit_s: float = 60.0
 
 async def signalled_event_ids(client: Client, subscription_id: str) -> list[str]:
     """Event ids delivered to `subscription-{id}` by signals, in history order."""
-    handle = client.get_workflow_handle(f"subscription-{subscription_id}")
+    handle = client.get_workflow_handle(entity_workflow_id(subscription_id))
     history = await handle.fetch_history()
     ids: list[str] = []
     for event in history.events:

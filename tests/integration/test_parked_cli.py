@@ -14,7 +14,7 @@ from devstack import streams
 from starter import parser
 from tests.integration.stack import Engine, running_engine
 from workflows.flow import RetryInput, SkipInput
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 
 
 async def wait_parked(engine: Engine, query: str, count: int) -> list[ParkedFlow]:
@@ -27,7 +27,7 @@ async def wait_parked(engine: Engine, query: str, count: int) -> list[ParkedFlow
 
 
 async def state_of(engine: Engine, sub_id: str, want: str) -> str:
-    handle = engine.client.get_workflow_handle(f"subscription-{sub_id}")
+    handle = engine.client.get_workflow_handle(entity_workflow_id(sub_id))
     for _ in range(900):
         view = await handle.query(SubscriptionWorkflow.state)
         if view.state == want:

@@ -42,7 +42,7 @@ from tests.unit.fakes import FakeCrm, FakeErp, FakePayments, FakeProvisioning, F
 from worker import Ports, build_workers
 from workflows.config import CODE_VERSION, FlowConfig
 from workflows.flow import ParkedStep
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionInput, SubscriptionView
 
 ENTITIES = load_entities(Path(__file__).resolve().parents[2] / "config" / "entities.toml")
@@ -98,7 +98,7 @@ async def send(client: Client, config: FlowConfig, events: Sequence[Any]) -> Wor
         handle = await client.start_workflow(
             SubscriptionWorkflow.run,
             SubscriptionInput(subscription_id=event.subscription_id, config=config),
-            id=f"subscription-{event.subscription_id}", task_queue=config.task_queue,
+            id=entity_workflow_id(event.subscription_id), task_queue=config.task_queue,
             start_signal="submit", start_signal_args=[event])
     assert handle is not None
     return handle

@@ -20,7 +20,7 @@ from tests.unit.fakes import FakeCrm, FakeErp, FakeProvisioning, FakeTax
 from tests.unit.flows_harness import until_new_run
 from worker import Ports, build_workers
 from workflows.config import CODE_VERSION, FlowConfig
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionInput
 
 ENTITIES = load_entities(Path("config/entities.toml"))
@@ -51,7 +51,7 @@ async def send(client: Client, config: FlowConfig, events: list) -> WorkflowHand
         handle = await client.start_workflow(
             SubscriptionWorkflow.run,
             SubscriptionInput(subscription_id=event.subscription_id, config=config),
-            id=f"subscription-{event.subscription_id}", task_queue=config.task_queue,
+            id=entity_workflow_id(event.subscription_id), task_queue=config.task_queue,
             start_signal="submit", start_signal_args=[event])
     assert handle is not None
     return handle
