@@ -66,6 +66,12 @@ def _install() -> None:
     sdk_instance._WorkflowInstanceImpl.activate = timed_activate  # type: ignore[method-assign]
     sdk_worker._WorkflowWorker._create_workflow_instance = timed_create  # type: ignore[method-assign]
 
+    # The collector runs its callbacks inside whichever thread allocated, possibly one that
+    # holds `lock` (the dump's copy): taking `lock` here would deadlock that thread, and
+    # with it the worker. Collections never overlap, so their totals need no lock; their
+    # keys exist from the start, so a copy never sees the dict grow.
+    gc_totals: dict[str, list[float]] = {
+        key: [0, 0.0] for g in range(3) for key in (f"gc{g}", f"gc{g}_collected_objects")}
     gc_started: dict[str, float] = {}
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
@@ -73,8 +79,10 @@ def _install() -> None:
             gc_started["t"] = time.thread_time()
             return
         generation = info["generation"]
-        add(f"gc{generation}", time.thread_time() - gc_started.get("t", time.thread_time()))
-        add(f"gc{generation}_collected_objects", 0.0, info["collected"])
+        pause = gc_totals[f"gc{generation}"]
+        pause[0] += 1
+        pause[1] += time.thread_time() - gc_started.get("t", time.thread_time())
+        gc_totals[f"gc{generation}_collected_objects"][0] += info["collected"]
 
     gc.callbacks.append(on_gc)
 
@@ -87,6 +95,7 @@ def _install() -> None:
             time.sleep(DUMP_EVERY_S)
             with lock:
                 data = {kind: list(entry) for kind, entry in totals.items()}
+            data.update({kind: list(entry) for kind, entry in gc_totals.items()})
             data["process_cpu"] = [1, time.process_time()]
             with open(path + ".tmp", "w") as f:
                 json.dump(data, f)
