@@ -220,18 +220,39 @@ async def run(settings: Settings) -> None:
 
 
 # A cache miss builds a workflow instance and lets an evicted one go, so a worker whose
-# cache is full keeps promoting objects into the oldest generation. With the default
-# thresholds a full collection (about 0.5 s of CPU over a cache of 2,000 workflows) ran
-# every ~400 misses: 14 % of the worker's CPU in bench/scale.py at 6,000 subscriptions.
-# Here a full collection waits for 100 middle-generation ones (~700,000 net allocations),
-# which still bounds what evicted workflows can leave uncollected; the modules imported
-# by then live as long as the process, so freezing them keeps them out of every scan.
-GC_THRESHOLDS = (700, 10, 100)
+# cache is full keeps promoting objects into the oldest generation, and only a full
+# collection frees an evicted workflow (its objects form cycles). A full collection scans
+# every live object — about 0.5 s of CPU over a cache of 2,000 workflows — so its cost per
+# event is its size over the allocations between two of them. With fixed thresholds that
+# grows with the cache: a worker holding 2,000 workflows paid twice what one holding 1,000
+# paid per event, 10,000 about five times. So after each full collection the next one is
+# set to wait for allocations in proportion to what survived it (FULL_GC_EVERY_LIVE times
+# the live objects, at least 100 middle-generation collections, ~700,000 allocations):
+# the collector's cost per event stays flat whatever the cache, and what evicted
+# workflows leave uncollected stays in proportion to the cache. The modules imported by
+# then live as long as the process; freezing them keeps them out of every scan.
+GC_YOUNG_THRESHOLDS = (700, 10)
+GC_MIN_FULL_EVERY = 100
+FULL_GC_EVERY_LIVE = 2.0
+
+
+def full_collection_threshold(live_objects: int) -> int:
+    """Middle-generation collections to wait for before the next full collection."""
+    young, middle = GC_YOUNG_THRESHOLDS
+    return max(GC_MIN_FULL_EVERY, round(FULL_GC_EVERY_LIVE * live_objects / (young * middle)))
+
+
+def _rescale_full_collections(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop" and info["generation"] == 2:
+        gc.set_threshold(*GC_YOUNG_THRESHOLDS,
+                         full_collection_threshold(len(gc.get_objects(generation=2))))
 
 
 def tune_gc() -> None:
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*GC_YOUNG_THRESHOLDS, GC_MIN_FULL_EVERY)
+    if _rescale_full_collections not in gc.callbacks:
+        gc.callbacks.append(_rescale_full_collections)
 
 
 def main() -> None:
