@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from settings import (
 )
 from settings_secrets import Secrets, load_secrets
 from temporal_client import connect
+from worker_gc import ActivationExecutor, FullCollections, tune_gc
 from workflows.activation import ActivationFlow
 from workflows.amendment import AmendmentFlow
 from workflows.cancellation import CancellationFlow
@@ -103,7 +103,8 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                   recognition: dict[str, RecognitionMethod] | None = None,
                   task_queue: str, erp_task_queue: str,
                   erp_max_postings_per_s: float | None = None,
-                  max_cached_workflows: int = 2000, sandboxed: bool = True) -> list[Worker]:
+                  max_cached_workflows: int = 2000, sandboxed: bool = True,
+                  activation_executor: ActivationExecutor | None = None) -> list[Worker]:
     """The main and ERP workers; tests call this with their own ports and queues.
 
     `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
@@ -138,6 +139,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
                                    else UnsandboxedWorkflowRunner()),
                   interceptors=interceptors,
                   max_cached_workflows=max_cached_workflows,
+                  workflow_task_executor=activation_executor,
                   max_concurrent_workflow_task_polls=20, max_concurrent_activity_task_polls=20,
                   # local ERP calls wait in the batcher for their batch call: many at once
                   max_concurrent_local_activities=ERP_CONCURRENT_ACTIVITIES)
@@ -194,65 +196,39 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with sandbox_ports(settings, secrets) as ports:
-        workers = build_workers(
-            client, ports, routing=RoutingTable.from_toml(settings.routing_file),
-            entities=load_entities(settings.entities_file),
-            recognition=load_recognition_methods(settings.plans_file),
-            task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
-            erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch,
-            sandboxed=settings.workflow_sandbox,
-            max_cached_workflows=settings.worker_max_cached_workflows)
-        async with contextlib.AsyncExitStack() as stack:
-            for w in workers:
-                await stack.enter_async_context(w)
-            log.info("worker_started", task_queues=[settings.task_queue,
-                                                    settings.erp_task_queue],
-                     temporal=settings.temporal_target,
-                     metrics=metrics_server.url if metrics_server else None,
-                     payload_encryption=client.data_converter.payload_codec is not None)
-            print(f"worker polling {settings.task_queue} and {settings.erp_task_queue} "
-                  f"on {settings.temporal_target}", flush=True)
-            await stop.wait()
+    # activations counted so that full collections run between them (worker_gc.py)
+    activations = ActivationExecutor()
+    collections = asyncio.create_task(FullCollections(activations).run())
+    try:
+        async with sandbox_ports(settings, secrets) as ports:
+            workers = build_workers(
+                client, ports, routing=RoutingTable.from_toml(settings.routing_file),
+                entities=load_entities(settings.entities_file),
+                recognition=load_recognition_methods(settings.plans_file),
+                task_queue=settings.task_queue, erp_task_queue=settings.erp_task_queue,
+                erp_max_postings_per_s=settings.erp_max_rps * settings.erp_max_batch,
+                sandboxed=settings.workflow_sandbox,
+                max_cached_workflows=settings.worker_max_cached_workflows,
+                activation_executor=activations)
+            async with contextlib.AsyncExitStack() as stack:
+                for w in workers:
+                    await stack.enter_async_context(w)
+                log.info("worker_started", task_queues=[settings.task_queue,
+                                                        settings.erp_task_queue],
+                         temporal=settings.temporal_target,
+                         metrics=metrics_server.url if metrics_server else None,
+                         payload_encryption=client.data_converter.payload_codec is not None)
+                print(f"worker polling {settings.task_queue} and {settings.erp_task_queue} "
+                      f"on {settings.temporal_target}", flush=True)
+                await stop.wait()
+    finally:
+        collections.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collections
+        activations.shutdown(wait=False)
     unobserve()
     if metrics_server:
         metrics_server.close()
-
-
-# A cache miss builds a workflow instance and lets an evicted one go, so a worker whose
-# cache is full keeps promoting objects into the oldest generation, and only a full
-# collection frees an evicted workflow (its objects form cycles). A full collection scans
-# every live object — about 0.5 s of CPU over a cache of 2,000 workflows — so its cost per
-# event is its size over the allocations between two of them. With fixed thresholds that
-# grows with the cache: a worker holding 2,000 workflows paid twice what one holding 1,000
-# paid per event, 10,000 about five times. So after each full collection the next one is
-# set to wait for allocations in proportion to what survived it (FULL_GC_EVERY_LIVE times
-# the live objects, at least 100 middle-generation collections, ~700,000 allocations):
-# the collector's cost per event stays flat whatever the cache, and what evicted
-# workflows leave uncollected stays in proportion to the cache. The modules imported by
-# then live as long as the process; freezing them keeps them out of every scan.
-GC_YOUNG_THRESHOLDS = (700, 10)
-GC_MIN_FULL_EVERY = 100
-FULL_GC_EVERY_LIVE = 2.0
-
-
-def full_collection_threshold(live_objects: int) -> int:
-    """Middle-generation collections to wait for before the next full collection."""
-    young, middle = GC_YOUNG_THRESHOLDS
-    return max(GC_MIN_FULL_EVERY, round(FULL_GC_EVERY_LIVE * live_objects / (young * middle)))
-
-
-def _rescale_full_collections(phase: str, info: dict[str, int]) -> None:
-    if phase == "stop" and info["generation"] == 2:
-        gc.set_threshold(*GC_YOUNG_THRESHOLDS,
-                         full_collection_threshold(len(gc.get_objects(generation=2))))
-
-
-def tune_gc() -> None:
-    gc.freeze()
-    gc.set_threshold(*GC_YOUNG_THRESHOLDS, GC_MIN_FULL_EVERY)
-    if _rescale_full_collections not in gc.callbacks:
-        gc.callbacks.append(_rescale_full_collections)
 
 
 def main() -> None:

@@ -1,11 +1,16 @@
 """The worker's garbage-collector tuning: full collections spaced by the live heap."""
 
+import asyncio
+import concurrent.futures
+import contextlib
 import gc
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-import worker
+import worker_gc as worker
 
 
 @pytest.fixture
@@ -42,3 +47,86 @@ def test_a_full_collection_rescales_the_next_one(restored_gc: None) -> None:
     assert gc.get_threshold()[2] < threshold
     worker.tune_gc()  # a second call does not register the callback twice
     assert gc.callbacks.count(worker._rescale_full_collections) == 1
+
+
+def test_the_executor_counts_activations_until_they_are_done() -> None:
+    release = threading.Event()
+    with worker.ActivationExecutor(max_workers=2) as pool:
+        futures = [pool.submit(release.wait, 10) for _ in range(3)]
+        assert pool.in_flight == 3
+        release.set()
+        concurrent.futures.wait(futures, timeout=10)
+        assert all(f.result() for f in futures)
+        assert pool.in_flight == 0
+
+
+@pytest.fixture
+def full_starts() -> Iterator[list[float]]:
+    starts: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            starts.append(time.monotonic())
+
+    gc.callbacks.append(on_gc)
+    yield starts
+    gc.callbacks.remove(on_gc)
+
+
+def _churn() -> None:
+    """Enough surviving allocations for the due count of middle-generation collections."""
+    young, middle = worker.GC_YOUNG_THRESHOLDS
+    kept = [[i] for i in range(2 * young * middle * worker.GC_MIN_FULL_EVERY)]
+    del kept
+
+
+async def test_full_collections_wait_for_the_activations_in_flight(
+        restored_gc: None, full_starts: list[float]) -> None:
+    worker.tune_gc()
+    release = threading.Event()
+    with worker.ActivationExecutor(max_workers=1) as pool:
+        collections = worker.FullCollections(pool, check_every_s=0.01, max_wait_s=30)
+        task = asyncio.create_task(collections.run())
+        await asyncio.sleep(0.05)
+        assert gc.get_threshold()[2] == worker.NEVER  # Python starts none itself
+        busy = pool.submit(release.wait, 10)
+        _churn()
+        assert gc.get_count()[2] >= worker.GC_MIN_FULL_EVERY
+        await asyncio.sleep(0.3)
+        assert full_starts == [] and collections.collections == 0
+        released_at = time.monotonic()
+        release.set()
+        busy.result(timeout=10)
+        for _ in range(200):
+            if collections.collections:
+                break
+            await asyncio.sleep(0.01)
+        assert collections.collections == 1 and collections.forced == 0
+        assert full_starts and full_starts[0] >= released_at
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # automatic again, spaced by the live heap, once the scheduler stops
+    assert gc.get_threshold()[2] < worker.NEVER
+    assert worker._rescale_full_collections in gc.callbacks
+
+
+async def test_a_flood_that_never_pauses_is_collected_after_the_wait(
+        restored_gc: None) -> None:
+    release = threading.Event()
+    with worker.ActivationExecutor(max_workers=1) as pool:
+        collections = worker.FullCollections(pool, check_every_s=0.01, max_wait_s=0.2)
+        task = asyncio.create_task(collections.run())
+        await asyncio.sleep(0.05)
+        busy = pool.submit(release.wait, 10)
+        _churn()
+        for _ in range(300):
+            if collections.collections:
+                break
+            await asyncio.sleep(0.01)
+        assert collections.collections == 1 and collections.forced == 1
+        release.set()
+        busy.result(timeout=10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
