@@ -1,4 +1,4 @@
-"""The worker's garbage-collector tuning: full collections spaced by the live heap."""
+"""The worker's collector: full collections spaced by the live heap, run between activations."""
 
 import asyncio
 import concurrent.futures
@@ -10,48 +10,48 @@ from collections.abc import Iterator
 
 import pytest
 
-import worker_gc as worker
+import worker_gc
 
 
 @pytest.fixture
 def restored_gc() -> Iterator[None]:
     thresholds = gc.get_threshold()
     yield
-    if worker._rescale_full_collections in gc.callbacks:
-        gc.callbacks.remove(worker._rescale_full_collections)
+    if worker_gc._rescale_full_collections in gc.callbacks:
+        gc.callbacks.remove(worker_gc._rescale_full_collections)
     gc.unfreeze()
     gc.set_threshold(*thresholds)
 
 
 def test_a_small_heap_keeps_the_floor() -> None:
-    assert worker.full_collection_threshold(0) == worker.GC_MIN_FULL_EVERY
-    assert worker.full_collection_threshold(300_000) == worker.GC_MIN_FULL_EVERY
+    assert worker_gc.full_collection_threshold(0) == worker_gc.GC_MIN_FULL_EVERY
+    assert worker_gc.full_collection_threshold(300_000) == worker_gc.GC_MIN_FULL_EVERY
 
 
 def test_the_wait_grows_in_proportion_to_the_live_heap() -> None:
-    small, large = (worker.full_collection_threshold(n) for n in (1_000_000, 4_000_000))
-    assert small > worker.GC_MIN_FULL_EVERY
+    small, large = (worker_gc.full_collection_threshold(n) for n in (1_000_000, 4_000_000))
+    assert small > worker_gc.GC_MIN_FULL_EVERY
     assert large == pytest.approx(4 * small, rel=0.01)
 
 
 def test_a_full_collection_rescales_the_next_one(restored_gc: None) -> None:
-    worker.tune_gc()
-    assert gc.get_threshold() == (*worker.GC_YOUNG_THRESHOLDS, worker.GC_MIN_FULL_EVERY)
+    worker_gc.tune_gc()
+    assert gc.get_threshold() == (*worker_gc.GC_YOUNG_THRESHOLDS, worker_gc.GC_MIN_FULL_EVERY)
     live = [[i] for i in range(1_500_000)]  # tracked containers that survive the collection
     gc.collect()
     threshold = gc.get_threshold()[2]
-    assert threshold == worker.full_collection_threshold(len(gc.get_objects(generation=2)))
-    assert threshold >= worker.full_collection_threshold(len(live))
+    assert threshold == worker_gc.full_collection_threshold(len(gc.get_objects(generation=2)))
+    assert threshold >= worker_gc.full_collection_threshold(len(live))
     del live
     gc.collect()
     assert gc.get_threshold()[2] < threshold
-    worker.tune_gc()  # a second call does not register the callback twice
-    assert gc.callbacks.count(worker._rescale_full_collections) == 1
+    worker_gc.tune_gc()  # a second call does not register the callback twice
+    assert gc.callbacks.count(worker_gc._rescale_full_collections) == 1
 
 
 def test_the_executor_counts_activations_until_they_are_done() -> None:
     release = threading.Event()
-    with worker.ActivationExecutor(max_workers=2) as pool:
+    with worker_gc.ActivationExecutor(max_workers=2) as pool:
         futures = [pool.submit(release.wait, 10) for _ in range(3)]
         assert pool.in_flight == 3
         release.set()
@@ -75,23 +75,23 @@ def full_starts() -> Iterator[list[float]]:
 
 def _churn() -> None:
     """Enough surviving allocations for the due count of middle-generation collections."""
-    young, middle = worker.GC_YOUNG_THRESHOLDS
-    kept = [[i] for i in range(2 * young * middle * worker.GC_MIN_FULL_EVERY)]
+    young, middle = worker_gc.GC_YOUNG_THRESHOLDS
+    kept = [[i] for i in range(2 * young * middle * worker_gc.GC_MIN_FULL_EVERY)]
     del kept
 
 
 async def test_full_collections_wait_for_the_activations_in_flight(
         restored_gc: None, full_starts: list[float]) -> None:
-    worker.tune_gc()
+    worker_gc.tune_gc()
     release = threading.Event()
-    with worker.ActivationExecutor(max_workers=1) as pool:
-        collections = worker.FullCollections(pool, check_every_s=0.01, max_wait_s=30)
+    with worker_gc.ActivationExecutor(max_workers=1) as pool:
+        collections = worker_gc.FullCollections(pool, check_every_s=0.01, max_wait_s=30)
         task = asyncio.create_task(collections.run())
         await asyncio.sleep(0.05)
-        assert gc.get_threshold()[2] == worker.NEVER  # Python starts none itself
+        assert gc.get_threshold()[2] == worker_gc.NEVER  # Python starts none itself
         busy = pool.submit(release.wait, 10)
         _churn()
-        assert gc.get_count()[2] >= worker.GC_MIN_FULL_EVERY
+        assert gc.get_count()[2] >= worker_gc.GC_MIN_FULL_EVERY
         await asyncio.sleep(0.3)
         assert full_starts == [] and collections.collections == 0
         released_at = time.monotonic()
@@ -107,15 +107,15 @@ async def test_full_collections_wait_for_the_activations_in_flight(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     # automatic again, spaced by the live heap, once the scheduler stops
-    assert gc.get_threshold()[2] < worker.NEVER
-    assert worker._rescale_full_collections in gc.callbacks
+    assert gc.get_threshold()[2] < worker_gc.NEVER
+    assert worker_gc._rescale_full_collections in gc.callbacks
 
 
 async def test_a_flood_that_never_pauses_is_collected_after_the_wait(
         restored_gc: None) -> None:
     release = threading.Event()
-    with worker.ActivationExecutor(max_workers=1) as pool:
-        collections = worker.FullCollections(pool, check_every_s=0.01, max_wait_s=0.2)
+    with worker_gc.ActivationExecutor(max_workers=1) as pool:
+        collections = worker_gc.FullCollections(pool, check_every_s=0.01, max_wait_s=0.2)
         task = asyncio.create_task(collections.run())
         await asyncio.sleep(0.05)
         busy = pool.submit(release.wait, 10)
