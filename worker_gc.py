@@ -19,6 +19,9 @@ every live object — about 0.5 s of CPU over a cache of 2,000 workflows, 1-3 s 
   inside an activation). `FullCollections` runs them on the event loop instead, at a
   moment when no activation is in flight (`ActivationExecutor` counts them): the SDK
   hands activations to the pool from the event loop, so none starts while it collects.
+  Each one is counted and timed (cashloop_worker_full_collections,
+  cashloop_worker_full_collection_pause_seconds), and one forced on activations in flight
+  that held the interpreter for a second or more is logged: the next such may fail them.
 
 docs/performance.md (the design table's GC rows; scale, fifteenth session).
 """
@@ -29,8 +32,14 @@ import asyncio
 import concurrent.futures
 import gc
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
+
+from observability import metrics
+from observability.logging import get_logger
+
+log = get_logger("cashloop.worker.gc")
 
 GC_YOUNG_THRESHOLDS = (700, 10)
 GC_MIN_FULL_EVERY = 100
@@ -39,6 +48,9 @@ FULL_GC_EVERY_LIVE = 2.0
 NEVER = 1_000_000_000
 # The SDK sizes its own pool like this when given no executor and no slot count.
 ACTIVATION_THREADS = 500
+# The SDK fails an activation not done 2 s after it reached the pool ("potential deadlock");
+# a forced collection this long is half-way there.
+SLOW_FORCED_PAUSE_S = 1.0
 
 
 def full_collection_threshold(live_objects: int) -> int:
@@ -93,6 +105,17 @@ class ActivationExecutor(concurrent.futures.ThreadPoolExecutor):
             self._in_flight -= 1
 
 
+def _report(pause_s: float, in_flight: int, live_objects: int) -> None:
+    labels = {"forced": "true" if in_flight else "false"}
+    metrics.worker_full_collections.add(1, labels)
+    metrics.worker_full_collection_pause.record(pause_s, labels)
+    if in_flight and pause_s >= SLOW_FORCED_PAUSE_S:
+        log.warning("full_collection_held_activations", pause_s=round(pause_s, 2),
+                    activations_in_flight=in_flight, live_objects=live_objects,
+                    hint="activations held 2 s fail as a potential deadlock and are retried; "
+                         "a smaller CASHLOOP_WORKER_MAX_CACHED_WORKFLOWS shortens collections")
+
+
 class FullCollections:
     """Runs the worker's full collections on the event loop, between activations.
 
@@ -130,10 +153,15 @@ class FullCollections:
                     await asyncio.sleep(self._poll_s)
                 # nothing awaits between the check and the collection: no activation
                 # can be handed to the pool meanwhile
-                self.forced += bool(self._executor.in_flight)
+                in_flight = self._executor.in_flight
+                started = time.perf_counter()
                 gc.collect(2)
+                pause_s = time.perf_counter() - started
                 self.collections += 1
-                due = full_collection_threshold(_live_objects())
+                self.forced += bool(in_flight)
+                live = _live_objects()
+                _report(pause_s, in_flight, live)
+                due = full_collection_threshold(live)
         finally:
             gc.set_threshold(*GC_YOUNG_THRESHOLDS, due)
             if rescaling:

@@ -15,6 +15,8 @@ Instrument names as Prometheus shows them (counters get `_total`, the unit a suf
 | cashloop_renewal_processing_lag_seconds | histogram | legal_entity, outcome | renewal (measure) |
 | cashloop_inbox_backlog | gauge | source | gateway |
 | cashloop_reconciliation_exceptions | counter | legal_entity, kind | reconciliation (none yet) |
+| cashloop_worker_full_collections | counter | forced | worker_gc.py |
+| cashloop_worker_full_collection_pause_seconds | histogram | forced | worker_gc.py |
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ renewal_processing_lag = _meter.create_histogram(
     description="From a renewal's due time to its completion")
 reconciliation_exceptions = _meter.create_counter(
     "cashloop_reconciliation_exceptions", description="Reconciliation differences found")
+worker_full_collections = _meter.create_counter(
+    "cashloop_worker_full_collections",
+    description="The worker's full garbage collections (forced: run with activations in flight)")
+worker_full_collection_pause = _meter.create_histogram(
+    "cashloop_worker_full_collection_pause", unit="s",
+    description="How long a full garbage collection held the worker's interpreter",
+    # the SDK's deadlock detection fails an activation held 2 s
+    explicit_bucket_boundaries_advisory=[0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0])
 
 _backlog_sources: list[Callable[[], Iterable[tuple[int, dict[str, str]]]]] = []
 

@@ -60,6 +60,37 @@ def test_the_executor_counts_activations_until_they_are_done() -> None:
         assert pool.in_flight == 0
 
 
+class Recorded:
+    """Stands in for the worker's metric instruments: what was added and recorded."""
+
+    def __init__(self) -> None:
+        self.values: list[tuple[float, dict[str, str]]] = []
+
+    def add(self, value: float, labels: dict[str, str]) -> None:
+        self.values.append((value, labels))
+
+    record = add
+
+
+class Warnings:
+    """Stands in for the module's logger: the warnings it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+
+    def warning(self, event: str, **fields: object) -> None:
+        self.events.append((event, fields))
+
+
+@pytest.fixture
+def reported(monkeypatch: pytest.MonkeyPatch) -> tuple[Recorded, Recorded, Warnings]:
+    counts, pauses, warnings = Recorded(), Recorded(), Warnings()
+    monkeypatch.setattr(worker_gc.metrics, "worker_full_collections", counts)
+    monkeypatch.setattr(worker_gc.metrics, "worker_full_collection_pause", pauses)
+    monkeypatch.setattr(worker_gc, "log", warnings)
+    return counts, pauses, warnings
+
+
 @pytest.fixture
 def full_starts() -> Iterator[list[float]]:
     starts: list[float] = []
@@ -81,7 +112,9 @@ def _churn() -> None:
 
 
 async def test_full_collections_wait_for_the_activations_in_flight(
-        restored_gc: None, full_starts: list[float]) -> None:
+        restored_gc: None, full_starts: list[float], reported: tuple[Recorded, Recorded, Warnings],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_gc, "SLOW_FORCED_PAUSE_S", 0.0)
     worker_gc.tune_gc()
     release = threading.Event()
     with worker_gc.ActivationExecutor(max_workers=1) as pool:
@@ -102,6 +135,11 @@ async def test_full_collections_wait_for_the_activations_in_flight(
                 break
             await asyncio.sleep(0.01)
         assert collections.collections == 1 and collections.forced == 0
+        counts, pauses, warnings = reported
+        assert counts.values == [(1, {"forced": "false"})]
+        assert [labels for _, labels in pauses.values] == [{"forced": "false"}]
+        assert pauses.values[0][0] > 0
+        assert warnings.events == []  # nothing was held, however long it took
         assert full_starts and full_starts[0] >= released_at
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -112,7 +150,9 @@ async def test_full_collections_wait_for_the_activations_in_flight(
 
 
 async def test_a_flood_that_never_pauses_is_collected_after_the_wait(
-        restored_gc: None) -> None:
+        restored_gc: None, reported: tuple[Recorded, Recorded, Warnings],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_gc, "SLOW_FORCED_PAUSE_S", 0.0)
     release = threading.Event()
     with worker_gc.ActivationExecutor(max_workers=1) as pool:
         collections = worker_gc.FullCollections(pool, check_every_s=0.01, max_wait_s=0.2)
@@ -125,6 +165,12 @@ async def test_a_flood_that_never_pauses_is_collected_after_the_wait(
                 break
             await asyncio.sleep(0.01)
         assert collections.collections == 1 and collections.forced == 1
+        counts, pauses, warnings = reported
+        assert counts.values == [(1, {"forced": "true"})]
+        assert [labels for _, labels in pauses.values] == [{"forced": "true"}]
+        [(event, fields)] = warnings.events
+        assert event == "full_collection_held_activations"
+        assert fields["activations_in_flight"] == 1 and fields["live_objects"] > 0
         release.set()
         busy.result(timeout=10)
         task.cancel()
