@@ -104,6 +104,20 @@ def full_starts() -> Iterator[list[float]]:
     gc.callbacks.remove(on_gc)
 
 
+async def _first_collection(collections: worker_gc.FullCollections) -> None:
+    """Waits (up to 3 s) for the scheduler's first full collection."""
+    for _ in range(300):
+        if collections.collections:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def _churn() -> None:
     """Enough surviving allocations for the due count of middle-generation collections."""
     young, middle = worker_gc.GC_YOUNG_THRESHOLDS
@@ -130,10 +144,7 @@ async def test_full_collections_wait_for_the_activations_in_flight(
         released_at = time.monotonic()
         release.set()
         busy.result(timeout=10)
-        for _ in range(200):
-            if collections.collections:
-                break
-            await asyncio.sleep(0.01)
+        await _first_collection(collections)
         assert collections.collections == 1 and collections.forced == 0
         counts, pauses, warnings = reported
         assert counts.values == [(1, {"forced": "false"})]
@@ -141,9 +152,7 @@ async def test_full_collections_wait_for_the_activations_in_flight(
         assert pauses.values[0][0] > 0
         assert warnings.events == []  # nothing was held, however long it took
         assert full_starts and full_starts[0] >= released_at
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stopped(task)
     # automatic again, spaced by the live heap, once the scheduler stops
     assert gc.get_threshold()[2] < worker_gc.NEVER
     assert worker_gc._rescale_full_collections in gc.callbacks
@@ -160,10 +169,7 @@ async def test_a_flood_that_never_pauses_is_collected_after_the_wait(
         await asyncio.sleep(0.05)
         busy = pool.submit(release.wait, 10)
         _churn()
-        for _ in range(300):
-            if collections.collections:
-                break
-            await asyncio.sleep(0.01)
+        await _first_collection(collections)
         assert collections.collections == 1 and collections.forced == 1
         counts, pauses, warnings = reported
         assert counts.values == [(1, {"forced": "true"})]
@@ -173,6 +179,4 @@ async def test_a_flood_that_never_pauses_is_collected_after_the_wait(
         assert fields["activations_in_flight"] == 1 and fields["live_objects"] > 0
         release.set()
         busy.result(timeout=10)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stopped(task)
