@@ -31,6 +31,7 @@ class GatewayConfig:
     breaker_cooldown_s: float = 30.0
     cache_ttl_s: float = 300.0
     resequence_window_s: float = 2.0
+    max_engine_backlog: int = 0  # no limit: forward as fast as Temporal accepts
     signature_tolerance_s: int = DEFAULT_TOLERANCE_S
     forward: bool = True  # run the forwarder in this process
     post_validation_every_s: float = 5.0
@@ -59,4 +60,5 @@ class GatewayConfig:
             breaker_failures=settings.breaker_failures,
             breaker_cooldown_s=settings.breaker_cooldown_s,
             cache_ttl_s=settings.reference_cache_ttl_s,
-            resequence_window_s=settings.resequence_window_s)
+            resequence_window_s=settings.resequence_window_s,
+            max_engine_backlog=settings.forward_max_engine_backlog)

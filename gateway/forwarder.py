@@ -32,6 +32,7 @@ from workflows.config import FlowConfig
 from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionInput
 
+from .engine_backlog import EngineBacklog
 from .forward_claims import claim, owner_id, release
 from .store import ForwardItem, now_utc
 
@@ -83,13 +84,16 @@ class Forwarder:
     Args:
         connect: returns a connected Temporal client (called again after failures).
         config: the FlowConfig new subscription workflows start with.
+        engine_backlog: holds forwarding back while the engine's workflow tasks queue
+            up (gateway/engine_backlog.py); None forwards as fast as Temporal accepts.
     """
 
     def __init__(self, engine: Engine, connect: Callable[[], Awaitable[Client]],
                  config: FlowConfig, *, batch: int = 1000, concurrency: int = 16,
                  idle_s: float = 0.2, max_backoff_s: float = 5.0,
                  max_hold_s: float = 30.0, lease_s: float = 120.0,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None,
+                 engine_backlog: EngineBacklog | None = None) -> None:
         self._engine = engine
         self._connect = connect
         self._config = config
@@ -101,6 +105,7 @@ class Forwarder:
         # Claims (gateway/forward_claims.py): several gateways may drain one store.
         self._lease_s = lease_s
         self.owner = owner or owner_id()
+        self.engine_backlog = engine_backlog
         self._client: Client | None = None
         self.last_error: str | None = None
         self.forwarded_total = 0
@@ -123,10 +128,17 @@ class Forwarder:
     async def drain_once(self) -> int:
         """Send what is ready now; returns the number of events delivered."""
         client = await self.client()  # first: no point reading the queue while Temporal is away
-        rows = await asyncio.to_thread(claim, self._engine, self.owner, self._batch,
+        budget = await self.engine_backlog.budget(client) if self.engine_backlog else None
+        if budget == 0:
+            return 0
+        # a claimed row costs at most one signal: claiming no more rows than the budget
+        # keeps the signals within it
+        limit = self._batch if budget is None else min(self._batch, budget)
+        rows = await asyncio.to_thread(claim, self._engine, self.owner, limit,
                                        self._max_hold_s, self._lease_s)
         if not rows:
             return 0
+        signals_before = self.signals_total
         groups: dict[str, list[ForwardItem]] = defaultdict(list)
         for row in rows:
             groups[row.subscription_id].append(row)
@@ -134,6 +146,8 @@ class Forwarder:
                                          for sub, items in groups.items()),
                                        return_exceptions=True)
         delivered = sum(r for r in results if isinstance(r, int))
+        if self.engine_backlog:
+            self.engine_backlog.spend(self.signals_total - signals_before)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # what a failed subscription did not send goes back to the queue
             await asyncio.to_thread(release, self._engine, self.owner,

@@ -14,10 +14,13 @@ HELP = {
     "cashloop_gateway_forwarded_total": "canonical events delivered to Temporal",
     "cashloop_gateway_backlog_events": "canonical events in the inbox not yet delivered",
     "cashloop_gateway_backlog_oldest_age_seconds": "age of the oldest undelivered event",
+    "cashloop_gateway_engine_backlog_tasks": "workflow tasks queued in the engine at the "
+                                             "forwarder's last reading",
     "cashloop_gateway_breaker_state": "circuit breaker state (0 closed, 1 half-open, 2 open)",
     "cashloop_gateway_post_validations": "post-validations by status",
 }
 GAUGES = {"cashloop_gateway_backlog_events", "cashloop_gateway_backlog_oldest_age_seconds",
+          "cashloop_gateway_engine_backlog_tasks",
           "cashloop_gateway_breaker_state", "cashloop_gateway_post_validations"}
 
 Labels = tuple[tuple[str, str], ...]

@@ -36,6 +36,12 @@ class Backlog(BaseModel):
     oldest_pending_age_s: float
     forwarded: int
     forwarder_last_error: str | None
+    engine_backlog: int | None = Field(
+        None, description="workflow tasks waiting on the entity task queue at the forwarder's "
+                          "last reading (none yet, or no limit)")
+    engine_backlog_limit: int = Field(
+        0, description="the forwarder holds events here while the engine's backlog is at or "
+                       "above it (0: no limit)")
 
 
 class PostValidationItem(BaseModel):

@@ -17,6 +17,7 @@ from . import postvalidation
 from .auth import ApiKeys
 from .breakers import BreakerState, CircuitBreaker
 from .config import GatewayConfig
+from .engine_backlog import EngineBacklog
 from .forwarder import Forwarder, backlog
 from .inbox import Inbox, StoreRoutes
 from .metrics import Labels, Metrics
@@ -45,7 +46,9 @@ class Gateway:
         self.mappers: dict[str, Mapper] = {"events": self.canonical, "stripe": self.stripe}
         self._routes = {"stripe": StoreRoutes(self.engine, "stripe")}
         self.metrics = Metrics()
-        self.forwarder = Forwarder(self.engine, config.connect, config.flow)
+        self.forwarder = Forwarder(
+            self.engine, config.connect, config.flow,
+            engine_backlog=EngineBacklog(config.flow.task_queue, config.max_engine_backlog))
         self._http = [async_client(url, timeout=config.validation_timeout_s)
                       for url in (config.crm_url, config.tax_url)]
         self.breakers = {name: CircuitBreaker(name, config.breaker_failures,
@@ -107,15 +110,21 @@ class Gateway:
         b = backlog(self.engine)
         age = ((now_utc() - b.oldest_pending_at).total_seconds()
                if b.oldest_pending_at else 0.0)
+        gate = self.forwarder.engine_backlog
         return {"pending": b.pending, "subscriptions": b.subscriptions,
                 "oldest_pending_age_s": round(max(age, 0.0), 3), "forwarded": b.forwarded,
-                "forwarder_last_error": self.forwarder.last_error}
+                "forwarder_last_error": self.forwarder.last_error,
+                "engine_backlog": (gate.last_reading.backlog
+                                   if gate and gate.last_reading else None),
+                "engine_backlog_limit": gate.limit if gate else 0}
 
     def gauges(self) -> Iterable[tuple[str, Labels, float]]:
         b = self.backlog_json()
         yield "cashloop_gateway_backlog_events", (), float(b["pending"])
         yield "cashloop_gateway_backlog_oldest_age_seconds", (), float(b["oldest_pending_age_s"])
         yield "cashloop_gateway_forwarded_total", (), float(self.forwarder.forwarded_total)
+        if b["engine_backlog"] is not None:
+            yield "cashloop_gateway_engine_backlog_tasks", (), float(b["engine_backlog"])
         for name, breaker in self.breakers.items():
             yield ("cashloop_gateway_breaker_state", (("downstream", name),),
                    float(_BREAKER_LEVEL[breaker.state]))
