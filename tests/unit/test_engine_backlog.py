@@ -40,6 +40,14 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Server:
     return fake
 
 
+def gated(server: Server, readings: list[Any], *, limit: int, refresh_s: float,
+          queue: str = "q") -> tuple[EngineBacklog, Clock]:
+    """A gate on a fake clock, and the readings the server will answer it."""
+    server.answers.extend(readings)
+    clock = Clock()
+    return EngineBacklog(queue, limit=limit, refresh_s=refresh_s, clock=clock), clock
+
+
 async def test_no_limit_forwards_without_reading(server: Server) -> None:
     gate = EngineBacklog("q", limit=0)
     assert await gate.budget(object()) is None
@@ -47,9 +55,8 @@ async def test_no_limit_forwards_without_reading(server: Server) -> None:
 
 
 async def test_the_budget_is_the_room_left_until_the_next_reading(server: Server) -> None:
-    clock = Clock()
-    gate = EngineBacklog("entities", limit=300, refresh_s=2.0, clock=clock)
-    server.answers.extend([Reading(120, 0.0), Reading(310, 0.0)])
+    gate, clock = gated(server, [Reading(120, 0.0), Reading(310, 0.0)], limit=300,
+                        refresh_s=2.0, queue="entities")
     assert await gate.budget(object()) == 180
     gate.spend(150)
     assert await gate.budget(object()) == 30  # same reading: no second request
@@ -63,9 +70,7 @@ async def test_the_budget_is_the_room_left_until_the_next_reading(server: Server
 
 
 async def test_an_overspent_budget_holds_until_the_next_reading(server: Server) -> None:
-    clock = Clock()
-    gate = EngineBacklog("q", limit=10, refresh_s=1.0, clock=clock)
-    server.answers.extend([Reading(0, 0.0), Reading(4, 0.0)])
+    gate, clock = gated(server, [Reading(0, 0.0), Reading(4, 0.0)], limit=10, refresh_s=1.0)
     assert await gate.budget(object()) == 10
     gate.spend(25)
     assert await gate.budget(object()) == 0
@@ -74,9 +79,8 @@ async def test_an_overspent_budget_holds_until_the_next_reading(server: Server) 
 
 
 async def test_a_failed_reading_forwards_as_if_the_engine_kept_up(server: Server) -> None:
-    clock = Clock()
-    gate = EngineBacklog("q", limit=50, refresh_s=1.0, clock=clock)
-    server.answers.extend([RuntimeError("unavailable"), Reading(50, 0.0)])
+    gate, clock = gated(server, [RuntimeError("unavailable"), Reading(50, 0.0)], limit=50,
+                        refresh_s=1.0)
     assert await gate.budget(object()) == 50
     assert gate.last_reading is None
     clock.now += 1.0
@@ -85,9 +89,8 @@ async def test_a_failed_reading_forwards_as_if_the_engine_kept_up(server: Server
 
 
 async def test_the_engine_is_fed_at_the_pace_it_drains(server: Server) -> None:
-    clock = Clock()
-    gate = EngineBacklog("q", limit=100, refresh_s=5.0, clock=clock)
-    server.answers.extend([Reading(100, 24.5), Reading(250, 24.5), Reading(400, 10.0)])
+    gate, clock = gated(server, [Reading(100, 24.5), Reading(250, 24.5), Reading(400, 10.0)],
+                        limit=100, refresh_s=5.0)
     assert await gate.budget(object()) == 122  # at the limit: what 5 s of draining frees
     clock.now += 5.0
     assert await gate.budget(object()) == 0  # 150 over the limit: more than 5 s frees
@@ -97,11 +100,10 @@ async def test_the_engine_is_fed_at_the_pace_it_drains(server: Server) -> None:
 
 async def test_a_stream_the_engine_keeps_up_with_is_offered_twice_as_much(
         server: Server) -> None:
-    clock = Clock()
-    gate = EngineBacklog("q", limit=100, refresh_s=5.0, clock=clock)
     # its tasks go to the worker's sticky queue: this queue stays empty and idle
-    server.answers.extend([Reading(0, 0.0), Reading(0, 0.0), Reading(0, 0.0),
-                           Reading(180, 0.0)])
+    idle = Reading(0, 0.0)
+    gate, clock = gated(server, [idle, idle, idle, Reading(180, 0.0)], limit=100,
+                        refresh_s=5.0)
     assert await gate.budget(object()) == 100
     gate.spend(100)
     clock.now += 5.0
