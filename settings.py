@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     resequence_window_s: float = 2.0
     # Workflow tasks the engine's entity queue may hold before the forwarder waits for it
     # (gateway/engine_backlog.py): a burst waits in the inbox, not in Temporal. Off (0) by
-    # default: it bounds the engine's queue but cost a flood 10-21 % of its pace here.
+    # default: it bounds the engine's queue but slowed every burst measured (docs/gateway.md).
     forward_max_engine_backlog: int = 0
 
     @cached_property

@@ -7,8 +7,9 @@ session's queue was 35 minutes deep, and a task that timed out went back to its 
 Gated, the engine's queue stays near the limit and the burst waits in the gateway's inbox
 instead — durable, counted by cashloop_gateway_backlog_events. It is not faster: a
 10,000-activation flood drained in 11 min ungated against 12-14 min gated on this
-machine (docs/performance.md, scale), so it is for operators who want Temporal's queue
-bounded more than they want a flood's last minutes.
+machine, and the throughput bench's mixed stream lost a fifth of its pace
+(docs/performance.md), so it is for operators who want Temporal's queue bounded more
+than they want a burst's pace.
 
 The reading is the entity task queue's workflow-task statistics (DescribeTaskQueue with
 report_stats: the approximate backlog and the rate tasks leave it), which the server
