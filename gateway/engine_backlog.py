@@ -15,14 +15,14 @@ The reading is the entity task queue's workflow-task statistics (DescribeTaskQue
 report_stats: the approximate backlog and the rate tasks leave it), which the server
 refreshes about every 5 s, so the forwarder reads them as often (`refresh_s`). Until the
 next reading it may send the room left under the limit plus what the engine will take
-meanwhile: the queue's dispatch rate over the interval, or, while the backlog is under
-the limit, twice what was sent in the last interval. The queue counts the tasks of new
-and of evicted-and-timed-out workflows; an event for a workflow the worker holds goes to
-the worker's own (sticky) queue and never shows here, so a stream the engine keeps up
-with must not be held to this queue's rate: under the limit the budget doubles each
-interval instead. A backlog above the limit shrinks the next budget. A failed reading
-does not stop forwarding: the forwarder must never depend on more than the signal it
-sends.
+meanwhile: the larger of the queue's dispatch rate over the interval and, while the
+backlog is under the limit, twice what was sent in the last interval. The queue counts
+the tasks of new and of evicted-and-timed-out workflows; an event for a workflow the
+worker holds goes to the worker's own (sticky) queue and never shows here, so a stream
+the engine keeps up with must not be held to this queue's rate: under the limit the
+budget doubles each interval instead. A backlog above the limit shrinks the next budget.
+A failed reading does not stop forwarding: the forwarder must never depend on more than
+the signal it sends.
 """
 
 from __future__ import annotations
