@@ -146,7 +146,7 @@ class Forwarder:
                                          for sub, items in groups.items()),
                                        return_exceptions=True)
         delivered = sum(r for r in results if isinstance(r, int))
-        if self.engine_backlog:
+        if self.engine_backlog and budget is not None:
             self.engine_backlog.spend(self.signals_total - signals_before)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # what a failed subscription did not send goes back to the queue
