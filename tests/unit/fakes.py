@@ -1,4 +1,5 @@
-"""In-memory doubles of the ports, for unit tests only (real systems are in tests/integration)."""
+"""In-memory doubles of the ports and a hand-moved clock, for unit tests only (real systems are
+in tests/integration)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,18 @@ from canonical.money import Money, round_amount, total
 from canonical.payment import Payment
 from tests.unit.fake_erp import FakeErp
 
-__all__ = ["FakeCrm", "FakeErp", "FakePayments", "FakeProvisioning", "FakeRates", "FakeTax"]
+__all__ = ["Clock", "FakeCrm", "FakeErp", "FakePayments", "FakeProvisioning", "FakeRates",
+           "FakeTax"]
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (`clock.now += seconds`)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class FakeCrm:

@@ -8,14 +8,7 @@ import pytest
 
 from gateway import engine_backlog
 from gateway.engine_backlog import EngineBacklog, Reading
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fakes import Clock
 
 
 class Server:

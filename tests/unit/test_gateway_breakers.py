@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.breakers import BreakerOpenError, BreakerState, CircuitBreaker, TtlCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fakes import Clock
 
 
 def test_breaker_opens_after_n_consecutive_failures() -> None:
