@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     otel_exporter: str = "none"
     worker_metrics_port: int = 9464
     sdk_metrics_port: int = 9465
+    # The embedded dev server's own Prometheus /metrics (its task queues and persistence);
+    # 0 lets it pick a free port, as `temporal server start-dev` does by itself.
+    temporal_metrics_port: int = 9466
     # Sandbox URLs; default http://host:sandbox_port+offset.
     sandbox_urls: dict[str, str] = Field(default_factory=dict)
     # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter

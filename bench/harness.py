@@ -30,12 +30,12 @@ from settings import Settings
 
 def ports_from(temporal_port: int) -> dict[str, int]:
     """A stack's ports laid out from its Temporal port as the documented defaults are
-    (7233 -> UI 8233, gateway 8000, sandboxes 8100.., codec 8090, metrics 9464/9465)."""
+    (7233 -> UI 8233, gateway 8000, sandboxes 8100.., codec 8090, metrics 9464/9465/9466)."""
     base = temporal_port - 7233
     return {"temporal_port": temporal_port, "temporal_ui_port": base + 8233,
             "sandbox_port": base + 8100, "gateway_port": base + 8000,
             "codec_port": base + 8090, "worker_metrics_port": base + 9464,
-            "sdk_metrics_port": base + 9465}
+            "sdk_metrics_port": base + 9465, "temporal_metrics_port": base + 9466}
 
 
 def free_ports(rnd: random.Random, low: int = 10_000, high: int = 30_000) -> dict[str, int]:

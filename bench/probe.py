@@ -145,3 +145,38 @@ class SdkCounters:
             totals[key] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                               if line.split("{", 1)[0].split(" ", 1)[0] in names)
         return totals
+
+
+class ServerCounters:
+    """The dev server's task and persistence counters from its /metrics (Prometheus text):
+    history tasks by kind (transfer, timer, visibility) and database requests by operation
+    (GetWorkflowExecution is a load of an execution's state its cache did not hold)."""
+
+    FAMILIES = ("task_requests", "persistence_requests")
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = f"http://{settings.host}:{settings.temporal_metrics_port}/metrics"
+
+    async def read(self) -> dict[str, dict[str, float]]:
+        async with httpx.AsyncClient(timeout=30) as c:
+            return self.totals((await c.get(self.url)).text)
+
+    @classmethod
+    def totals(cls, text: str) -> dict[str, dict[str, float]]:
+        """Each family's counts by operation, summed over the other labels."""
+        totals: dict[str, Counter[str]] = {family: Counter() for family in cls.FAMILIES}
+        for line in text.splitlines():
+            name, _, rest = line.partition("{")
+            if name not in totals or 'operation="' not in rest:
+                continue
+            operation = rest.split('operation="', 1)[1].split('"', 1)[0]
+            totals[name][operation] += float(line.rsplit(" ", 1)[1])
+        return {family: dict(counts) for family, counts in totals.items()}
+
+    @staticmethod
+    def moved(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
+              family: str) -> dict[str, float]:
+        """What each operation of `family` counted between two readings (non-zero only)."""
+        old = before.get(family, {})
+        return {op: n - old.get(op, 0.0) for op, n in after.get(family, {}).items()
+                if n != old.get(op, 0.0)}

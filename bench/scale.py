@@ -22,7 +22,9 @@ largest size over the smallest (target <= 1.3), and what a miss costs and the gr
 every event misses, fitted through the two (`miss_model`: from a 1,000/10,000 run, an
 estimate of where a far larger population tends), and the server's CPU per history fetch
 (the request a miss adds) and per describe, timed after the probe: the part of a miss
-no change to Cashloop can remove. Writes bench/results/scale-<date>.json.
+no change to Cashloop can remove; and from the server's own /metrics, its history tasks
+and database requests per probe event (an execution's state loaded, a history read).
+Writes bench/results/scale-<date>.json.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import datetime as dt
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
@@ -42,7 +45,14 @@ from typing import Any
 from bench import machine, report
 from bench.burst import invoice_run
 from bench.harness import BENCH_PORTS, bench_settings, pid_of, ports_from, running_stack
-from bench.probe import SdkCounters, await_documents, last_created, post_all, progress
+from bench.probe import (
+    SdkCounters,
+    ServerCounters,
+    await_documents,
+    last_created,
+    post_all,
+    progress,
+)
 from bench.procstat import CpuMeter, kernel_threads_cpu_seconds, major_faults, read_bytes, rss_mib
 from devstack.streams import add_months
 from settings import Settings
@@ -80,6 +90,9 @@ MIN_MISS_SPREAD = 0.3
 # the quiet stack after the probe, over entities drawn across the population, so the
 # server's state for most of them is not cached either.
 RPC_CALLS = 300
+# Server operations counted fewer times than this per probe event are left out of the
+# result (the server's housekeeping, which the probe did not cause).
+MIN_SERVER_COUNT = 0.05
 
 
 async def cpu_rate(meter: CpuMeter) -> dict[str, float]:
@@ -89,12 +102,21 @@ async def cpu_rate(meter: CpuMeter) -> dict[str, float]:
     return {name: seconds / IDLE_S for name, seconds in meter.stop().items()}
 
 
-async def quiet_rate(meter: CpuMeter) -> dict[str, float]:
-    """Waits for the stack to go quiet; its idle CPU seconds per second then."""
-    rate = await cpu_rate(meter)
-    while any(rate[name] > limit for name, limit in QUIET.items()):
-        progress(f"waiting for a quiet stack: {rate}")
+async def quiet_rate(meter: CpuMeter, server: ServerCounters) -> dict[str, float]:
+    """Waits for the stack to go quiet (for IDLE_S no history task run by the server and
+    every process under QUIET); its idle CPU seconds per second then.
+
+    The CPU alone let the 50,000 stack pass with its server still burning 108 ms a second;
+    counting the server's history tasks too tells a server still working off the
+    population's flood from an idle one.
+    """
+    while True:
+        before = await server.read()
         rate = await cpu_rate(meter)
+        tasks = ServerCounters.moved(before, await server.read(), "task_requests")
+        if not tasks and all(rate[name] <= limit for name, limit in QUIET.items()):
+            break
+        progress(f"waiting for a quiet stack: {rate}, server tasks {tasks}")
     await asyncio.sleep(SETTLE_S)  # the last tasks' timers
     return await cpu_rate(meter)
 
@@ -142,6 +164,7 @@ class Population:
     settings: Settings
     meter: CpuMeter
     worker: int
+    server: ServerCounters
     batches: list[list]
     subscription_ids: list[str]
     rounds: list[dict[str, Any]] = field(default_factory=list)
@@ -149,12 +172,12 @@ class Population:
     rpc_ms: dict[str, float] = field(default_factory=dict)
 
     async def probe_round(self, batch: list) -> None:
-        idle = await quiet_rate(self.meter)
+        idle = await quiet_rate(self.meter, self.server)
         pace = machine.speed_ms()  # on the quiet stack, so the probe's work is not in it
         if not self.rounds:
             self.rss_before = rss_mib(self.worker)
         sdk = SdkCounters(self.settings)
-        before = await sdk.read()
+        before, server_before = await sdk.read(), await self.server.read()
         faults, reads = self._each(major_faults), self._each(read_bytes)
         reclaim = kernel_threads_cpu_seconds(RECLAIM_THREADS)
         progress(f"size {self.size}: round {len(self.rounds) + 1}, {len(batch)} invoice events")
@@ -167,7 +190,7 @@ class Population:
         await asyncio.sleep(SETTLE_S)
         settled = self.meter.stop()
         window = time.time() - started
-        after = await sdk.read()
+        after, server_after = await sdk.read(), await self.server.read()
         self.rounds.append({
             "major_faults": {name: n - faults[name]
                              for name, n in self._each(major_faults).items()},
@@ -180,7 +203,9 @@ class Population:
             "until_posted": until_posted,
             "idle": idle,
             "workflow_tasks": after["workflow_tasks"] - before["workflow_tasks"],
-            "cache_misses": after["cache_misses"] - before["cache_misses"]})
+            "cache_misses": after["cache_misses"] - before["cache_misses"],
+            **{family: ServerCounters.moved(server_before, server_after, family)
+               for family in ServerCounters.FAMILIES}})
 
     async def time_rpcs(self, calls: int, seed: int) -> None:
         """Server CPU per history fetch and per describe, on the quiet stack."""
@@ -193,7 +218,7 @@ class Population:
         requests: dict[str, Callable[[Any], Any]] = {
             "history_fetch": lambda h: h.fetch_history(), "describe": lambda h: h.describe()}
         for name, request in requests.items():
-            idle = await quiet_rate(self.meter)
+            idle = await quiet_rate(self.meter, self.server)
             progress(f"size {self.size}: {calls} requests of {name}")
             self.meter.start()
             started = time.time()
@@ -238,7 +263,18 @@ class Population:
             "worker_rss_mib": {"before_probe": round(self.rss_before),
                                "after_probe": round(rss_mib(self.worker))},
             "server_cpu_ms_per_request": self.rpc_ms,
+            # what the server did for the probe: its history tasks, and its database
+            # requests (an execution's state loaded: GetWorkflowExecution)
+            **{f"server_{family}_per_event": self._per_event(family, events)
+               for family in ServerCounters.FAMILIES},
         }
+
+    def _per_event(self, family: str, events: int) -> dict[str, float]:
+        counts: Counter[str] = Counter()
+        for r in self.rounds:
+            counts.update(r[family])
+        return {op: round(n / events, 2) for op, n in counts.most_common()
+                if n / events >= MIN_SERVER_COUNT}
 
 
 async def populate(stacks: contextlib.ExitStack, index: int, size: int, probe: int,
@@ -257,8 +293,8 @@ async def populate(stacks: contextlib.ExitStack, index: int, size: int, probe: i
     progress(f"size {size}: {len(warmup)} invoice events to warm up (untimed)")
     await post_all(settings, warmup)
     await await_documents(settings, {report.document_of(e) or "" for e in warmup})
-    return Population(size, settings, meter, pid_of(procs, "worker"), batches,
-                      [e.subscription_id for e in activations])
+    return Population(size, settings, meter, pid_of(procs, "worker"), ServerCounters(settings),
+                      batches, [e.subscription_id for e in activations])
 
 
 def cost(run: dict[str, Any]) -> float:

@@ -144,6 +144,8 @@ def temporal_command(settings: Settings) -> list[str]:
            "--ui-codec-endpoint", f"http://{settings.host}:{settings.codec_port}",
            # benchmarks and the demo wait on many workflows at once
            "--dynamic-config-value", "frontend.namespaceCount=5000"]
+    if settings.temporal_metrics_port:
+        cmd += ["--metrics-port", str(settings.temporal_metrics_port)]
     for pragma in SQLITE_PRAGMAS:
         cmd += ["--sqlite-pragma", pragma]
     return cmd + dev_server_flags()
@@ -163,7 +165,8 @@ def finance_pointer(settings: Settings) -> list[str]:
 def busy_ports(settings: Settings) -> list[int]:
     ports = [settings.temporal_port, settings.temporal_ui_port, settings.codec_port,
              settings.gateway_port]
-    ports += [p for p in (settings.worker_metrics_port, settings.sdk_metrics_port) if p]
+    ports += [p for p in (settings.worker_metrics_port, settings.sdk_metrics_port,
+                          settings.temporal_metrics_port) if p]
     ports += [settings.sandbox_port + off for off in SANDBOX_OFFSETS.values()]
     return [p for p in ports if processes.port_open(settings.host, p)]
 
@@ -221,7 +224,9 @@ def up(settings: Settings, extra_env: Mapping[str, str] | None = None) -> list[P
     try:
         temporal = processes.start(
             "temporal", temporal_command(settings), logs, env,
-            f"{settings.temporal_target} (UI http://{settings.host}:{settings.temporal_ui_port})")
+            f"{settings.temporal_target} (UI http://{settings.host}:{settings.temporal_ui_port}"
+            + (f"; metrics http://{settings.host}:{settings.temporal_metrics_port}/metrics)"
+               if settings.temporal_metrics_port else ")"))
         started.append(temporal)
         processes.wait_for_port(settings.host, settings.temporal_port, temporal)
         processes.wait_for_port(settings.host, settings.temporal_ui_port, temporal)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.probe import SdkCounters
+from bench.probe import SdkCounters, ServerCounters
 from bench.scale import WARMUP, growth, miss_model, probe_batches
 
 
@@ -94,3 +94,32 @@ def test_sdk_counters_sum_label_sets_with_or_without_the_total_suffix() -> None:
     assert totals["cache_misses"] == 9  # the hits are not misses
     assert totals["workflow_tasks"] == 15
     assert totals["activities"] == 0  # none yet: the worker has not exported it
+
+
+SERVER_METRICS = """# TYPE task_requests counter
+task_requests{archetype="workflow",namespace="default",operation="TimerActiveTaskUserTimer",\
+service_name="history",task_type="TimerActiveTaskUserTimer"} 1000
+task_requests{archetype="workflow",namespace="temporal_system",\
+operation="TimerActiveTaskUserTimer",service_name="history"} 2
+persistence_requests{namespace="default",operation="GetWorkflowExecution",\
+service_name="history"} 2001
+persistence_requests{namespace="default",operation="ReadHistoryBranch",service_name="history"} 4000
+persistence_latency_bucket{namespace="default",operation="GetWorkflowExecution",le="0.1"} 7
+service_requests{operation="PollWorkflowTaskQueue",service_name="frontend"} 9
+"""
+
+
+def test_server_counters_sum_each_operation_over_its_labels() -> None:
+    totals = ServerCounters.totals(SERVER_METRICS)
+    assert totals == {"task_requests": {"TimerActiveTaskUserTimer": 1002},
+                      "persistence_requests": {"GetWorkflowExecution": 2001,
+                                               "ReadHistoryBranch": 4000}}
+
+
+def test_server_counters_report_only_what_moved() -> None:
+    before = ServerCounters.totals(SERVER_METRICS)
+    after = ServerCounters.totals(SERVER_METRICS.replace("} 2001", "} 2051")
+                                  + 'persistence_requests{operation="CreateTasks"} 3\n')
+    assert ServerCounters.moved(before, after, "persistence_requests") == {
+        "GetWorkflowExecution": 50, "CreateTasks": 3}
+    assert ServerCounters.moved(before, after, "task_requests") == {}
