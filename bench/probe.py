@@ -117,6 +117,12 @@ def last_created(docs: dict[str, ErpDocument], ids: set[str]) -> float:
     return max(d.created_at.timestamp() for i in ids if (d := docs[i]).created_at)
 
 
+async def metrics_text(url: str) -> str:
+    """A Prometheus endpoint's text (the worker's SDK, the dev server)."""
+    async with httpx.AsyncClient(timeout=30) as c:
+        return (await c.get(url)).text
+
+
 class SdkCounters:
     """Task counters from the worker's SDK metrics endpoint (Prometheus text)."""
 
@@ -132,8 +138,7 @@ class SdkCounters:
         self.url = f"http://{settings.host}:{settings.sdk_metrics_port}/metrics"
 
     async def read(self) -> dict[str, float]:
-        async with httpx.AsyncClient(timeout=30) as c:
-            return self.totals((await c.get(self.url)).text)
+        return self.totals(await metrics_text(self.url))
 
     @classmethod
     def totals(cls, text: str) -> dict[str, float]:
@@ -158,8 +163,7 @@ class ServerCounters:
         self.url = f"http://{settings.host}:{settings.temporal_metrics_port}/metrics"
 
     async def read(self) -> dict[str, dict[str, float]]:
-        async with httpx.AsyncClient(timeout=30) as c:
-            return self.totals((await c.get(self.url)).text)
+        return self.totals(await metrics_text(self.url))
 
     @classmethod
     def totals(cls, text: str) -> dict[str, dict[str, float]]:

@@ -110,13 +110,15 @@ async def quiet_rate(meter: CpuMeter, server: ServerCounters) -> dict[str, float
     counting the server's history tasks too tells a server still working off the
     population's flood from an idle one.
     """
+    before = await server.read()
     while True:
-        before = await server.read()
         rate = await cpu_rate(meter)
-        tasks = ServerCounters.moved(before, await server.read(), "task_requests")
+        after = await server.read()
+        tasks = ServerCounters.moved(before, after, "task_requests")
         if not tasks and all(rate[name] <= limit for name, limit in QUIET.items()):
             break
         progress(f"waiting for a quiet stack: {rate}, server tasks {tasks}")
+        before = after
     await asyncio.sleep(SETTLE_S)  # the last tasks' timers
     return await cpu_rate(meter)
 
