@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from settings import Settings
 from workflows.search import ALL_KEYS
 
 DOCKER = Path(__file__).parents[2] / "docker"
@@ -31,3 +32,13 @@ def test_compose_file_is_valid() -> None:
         env={**os.environ, "POSTGRES_PASSWORD": "test"}, capture_output=True, text=True,
         check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_prometheus_scrapes_the_temporal_server_where_compose_serves_its_metrics() -> None:
+    compose = (DOCKER / "compose.yaml").read_text()
+    served = re.search(r"PROMETHEUS_ENDPOINT:\s*0\.0\.0\.0:(\d+)", compose)
+    assert served, "the temporal service serves no metrics"
+    scraped = re.findall(r'"temporal:(\d+)"', (DOCKER / "prometheus.yml").read_text())
+    # the same port as the embedded dev server's, so dashboards work against either
+    default = Settings.model_fields["temporal_metrics_port"].default
+    assert scraped == [served.group(1)] == [str(default)]
