@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canonical.accounts import Account, ChartOfAccounts, LegalEntity
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Workflows the worker keeps in memory; beyond it the least recently used are evicted
     # (and replayed from history when they wake), so memory is bounded by this number,
-    # not by the number of subscriptions.
+    # not by the number of subscriptions. At least 1: see _a_cache_is_needed.
     worker_max_cached_workflows: int = 2000
     otel_exporter: str = "none"
     worker_metrics_port: int = 9464
@@ -121,6 +121,19 @@ class Settings(BaseSettings):
     # (gateway/engine_backlog.py): a burst waits in the inbox, not in Temporal. Off (0) by
     # default: it bounds the engine's queue but slowed every burst measured (docs/gateway.md).
     forward_max_engine_backlog: int = 0
+
+    @field_validator("worker_max_cached_workflows")
+    @classmethod
+    def _a_cache_is_needed(cls, value: int) -> int:
+        # Without a cache sdk-core cancels a run's local activities (the ERP calls of an
+        # activation or an invoice) when it evicts the run after each workflow task, and
+        # runs them again on replay: the task times out (10 s) and is retried, at 0.2
+        # events/s (docs/performance.md, scale: "A miss without the history fetch").
+        if value < 1:
+            raise ValueError("CASHLOOP_WORKER_MAX_CACHED_WORKFLOWS must be at least 1: without "
+                             "a workflow cache the workflow tasks that run local activities "
+                             "time out and are retried")
+        return value
 
     @cached_property
     def temporal_target(self) -> str:
