@@ -23,6 +23,7 @@ from adapters.sandbox.faults import FaultSettings
 from canonical.events import InvoiceIssuedEvent, PaymentSucceededEvent
 from cli.cookbook import PARKED_NOW
 from devstack import streams
+from devstack.demo import wait_settled
 from gateway.client import GatewayClient
 from observability.metrics import MetricsServer, observe_parked, sdk_runtime
 from observability.parked import ParkedCount
@@ -30,7 +31,7 @@ from tests.integration.demo_data import apply_setup, demo
 from tests.integration.gateway_harness import API_KEY, SECRET, config, served_gateway
 from tests.integration.stack import running_engine
 from tests.integration.test_metrics import Samples, scrape, total
-from tests.observability_harness import free_port, settle
+from tests.observability_harness import free_port
 
 DUE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)  # globex's term ends: its renewal is due
 
@@ -87,7 +88,11 @@ async def test_worker_and_gateway_metrics_match_the_demo(dev_client: Client,
                 await sender.post_events(events)
                 again = await sender.post_events(d.events[:1])  # a redelivery
                 assert again[0]["accepted"] == 0
-                await settle(engine, Counter(e.subscription_id for e in d.events))
+                # As the demo waits: dunning ladders to their end too, or a retry's ERP
+                # call could land between the ERP's count and the SDK's below.
+                ok, views = await wait_settled(
+                    client, Counter(e.subscription_id for e in d.events))
+                assert ok, views
                 await parked_activation(client, blocked.subscription.subscription_id)
                 async with httpx.AsyncClient(base_url=engine.urls["erp-cloud"]) as erp:
                     erp_stats = await SandboxAdminClient(erp, "erp").stats()
