@@ -140,7 +140,11 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
         (_line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust), fx and fx.tax),
         (_line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust), fx and fx.gross),
     ]
-    pinned = [(line, f) for line, f in pinned if not line.amount.is_zero()]
+    # A release that rounds to nothing in the memo's currency can still be a cent of the
+    # schedules' functional deferral: its line stays (zero amount, functional only), or
+    # deferred revenue would keep a cent the schedules no longer hold.
+    pinned = [(line, f) for line, f in pinned
+              if not line.amount.is_zero() or (f is not None and not f.is_zero())]
     entry = JournalEntry(
         external_id=credit_memo_external_id(memo.credit_memo_id),
         legal_entity=memo.legal_entity, posting_date=memo.issued_on, currency=memo.currency,

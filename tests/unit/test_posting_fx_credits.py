@@ -17,6 +17,7 @@ from activities.io import CreditMemoJournalInput, WriteOffJournalInput
 from activities.rules import RulesActivities
 from canonical import posting
 from canonical.billing import CreditMemo, CreditMemoLine
+from canonical.catalog import RecognitionMethod
 from canonical.ledger import JournalEntry, Side
 from canonical.money import Money
 from canonical.schedules import end_schedule, schedules_for_invoice
@@ -119,3 +120,32 @@ async def test_write_off_journal_writes_off_at_the_booking_rate() -> None:
     assert rates.calls == []
     assert functional(entry) == {("6200", Side.DEBIT, ""): Decimal("1452.00"),
                                  ("1200", Side.CREDIT, ""): Decimal("1452.00")}
+
+
+def test_a_release_rounding_to_nothing_in_the_memo_currency_still_relieves_its_functional_cent(
+        ) -> None:
+    # Found by test_ledger_properties: EUR 0.06 over 156 days at 1.0834 defers 0.07 USD
+    # (five monthly periods of 0.01, June's 0.02 taking the remainder); ended two days
+    # early, June (1-6 June) keeps 0.01 EUR of 0.01 and 0.01 USD of 0.02, so the cut
+    # releases 0.00 EUR and 0.01 USD
+    start = dt.date(2026, 1, 1)
+    inv = annual("EUR", "0.06", "US01", start=start)
+    line = inv.lines[0].model_copy(update={"period_end": start + dt.timedelta(days=156)})
+    inv = inv.model_copy(update={"lines": [line]})
+    schedule = schedules_for_invoice(inv, {"pro-annual": RecognitionMethod.EXACT_DAYS},
+                                     functional_currency="USD", rate=Decimal("1.0834"))[0]
+    cut = end_schedule(schedule, start + dt.timedelta(days=154), recognised=frozenset())
+    assert (cut.released, cut.released_functional) == (m("0.00", "EUR"), m("0.01", "USD"))
+    credit = posting.credit_memo_entry(
+        memo([("0.01", "0.00", None)]), US, deferred_release=cut.released,
+        rate=Decimal("1.0834"), deferred_release_functional=cut.released_functional)
+    # the memo's cent reverses revenue (nothing of it was deferred in EUR), and deferred
+    # revenue gives up the functional cent the schedule released: the two functional
+    # cents against the receivable's one leave a cent of FX rounding
+    assert functional(credit) == {
+        ("2400", Side.DEBIT, ""): Decimal("0.01"),
+        ("4000", Side.DEBIT, "credited revenue already recognised"): Decimal("0.01"),
+        ("1200", Side.CREDIT, ""): Decimal("0.01"),
+        ("7900", Side.CREDIT, "FX rounding"): Decimal("0.01")}
+    kept = sum(p.functional_amount.amount for p in cut.periods if p.functional_amount)
+    assert kept == Decimal("0.06")  # what deferred revenue now holds: 0.07 - 0.01
