@@ -115,6 +115,9 @@ class PaymentJournalInput(_Io):
 class RefundJournalInput(_Io):
     refund: Refund
     correlation_id: str
+    # The refunded invoice's booking rate: the receivable is re-opened at it, as payments
+    # relieved it, and the difference to the refund date's rate is realised FX.
+    invoice_rate: Decimal | None = None
 
 
 class WriteOffJournalInput(_Io):

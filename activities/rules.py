@@ -108,7 +108,7 @@ class RulesActivities:
         chart = self._chart(r.legal_entity)
         rate = await self._rate(r.amount.currency, chart, r.refunded_on, req.correlation_id)
         with translated_errors():
-            return posting.refund_entry(r, chart, req.correlation_id, rate)
+            return posting.refund_entry(r, chart, req.correlation_id, rate, req.invoice_rate)
 
     @activity.defn
     async def write_off_journal(self, req: WriteOffJournalInput) -> JournalEntry:

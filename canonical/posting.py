@@ -189,18 +189,28 @@ def payment_entry(payment: Payment, coa: ChartOfAccounts,
 
 
 def refund_entry(refund: Refund, coa: ChartOfAccounts,
-                 correlation_id: str | None = None, rate: Decimal | None = None
-                 ) -> JournalEntry:
-    """Dr AR / Cr Cash clearing (in a foreign currency at the refund date's `rate`)."""
+                 correlation_id: str | None = None, rate: Decimal | None = None,
+                 invoice_rate: Decimal | None = None) -> JournalEntry:
+    """Dr AR / Cr Cash clearing.
+
+    In a foreign currency, cash at the refund date's `rate`; the receivable the refund
+    re-opens at `invoice_rate` (the refunded invoice's booking rate, the rate payments
+    relieved it at), the difference a realised FX gain or loss — so a receivable settled
+    in the invoice's currency is settled in the functional one too.
+    """
     cust = refund.customer_id
-    return in_functional(JournalEntry(
+    entry = JournalEntry(
         external_id=refund_external_id(refund.refund_id), legal_entity=refund.legal_entity,
         posting_date=refund.refunded_on, currency=refund.amount.currency,
         lines=[_line(coa, R.ACCOUNTS_RECEIVABLE, Side.DEBIT, refund.amount, cust),
                _line(coa, R.CASH_CLEARING, Side.CREDIT, refund.amount, cust)],
         memo=f"Refund {refund.refund_id} of payment {refund.payment_id}",
         source_type="refund", source_id=refund.refund_id, correlation_id=correlation_id,
-    ), coa, rate)
+    )
+    if entry.currency == coa.functional_currency or rate is None or invoice_rate is None:
+        return in_functional(entry, coa, rate)
+    reopened = convert(refund.amount, invoice_rate, coa.functional_currency)
+    return in_functional(entry, coa, rate, {0: reopened}, "realised FX difference")
 
 
 def recognition_entry(schedule_id: str, period: str, amount: Money, legal_entity: str,

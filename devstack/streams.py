@@ -16,6 +16,8 @@ from canonical.events import (
     InvoiceIssuedEvent,
     PaymentFailed,
     PaymentFailedEvent,
+    PaymentRefunded,
+    PaymentRefundedEvent,
     PaymentSucceeded,
     PaymentSucceededEvent,
     SubscriptionActivated,
@@ -24,7 +26,7 @@ from canonical.events import (
     SubscriptionAmendedEvent,
 )
 from canonical.money import Money
-from canonical.payment import Payment, PaymentFailure
+from canonical.payment import Payment, PaymentFailure, Refund
 from canonical.subscription import Amendment, Subscription, SubscriptionItem
 
 ENTITY_CURRENCY = {"US01": "USD", "DE01": "EUR", "JP01": "JPY"}
@@ -114,6 +116,16 @@ class Lifecycle:
         at = dt.datetime.combine(on, dt.time(12), dt.UTC)
         self.events.append(PaymentSucceededEvent(**self._env(f"pay_{payment_id}", at),
                                                  payload=PaymentSucceeded(payment=payment)))
+
+    def refund(self, refund_id: str, payment_id: str, invoice_id: str, amount: Money,
+               on: dt.date) -> None:
+        sub = self.subscription
+        refund = Refund(refund_id=refund_id, payment_id=payment_id, invoice_id=invoice_id,
+                        customer_id=sub.customer_id, legal_entity=sub.legal_entity,
+                        amount=amount, refunded_on=on)
+        at = dt.datetime.combine(on, dt.time(12), dt.UTC)
+        self.events.append(PaymentRefundedEvent(**self._env(f"ref_{refund_id}", at),
+                                                payload=PaymentRefunded(refund=refund)))
 
 
     def amend(self, amendment_id: str, at: dt.datetime, items: list[tuple[Plan, int]],

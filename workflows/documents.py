@@ -211,8 +211,9 @@ class DocumentPoster:
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
                                       entry=entry)]
         assert isinstance(event, PaymentRefundedEvent)
-        entry = await calls.refund_journal(RefundJournalInput(refund=event.payload.refund,
-                                                              correlation_id=cid))
+        r = event.payload.refund
+        entry = await calls.refund_journal(RefundJournalInput(
+            refund=r, correlation_id=cid, invoice_rate=self._booking_rate(r.invoice_id)))
         return [JournalPosting(external_id=entry.external_id, entry=entry)]
 
     def _booking_rate(self, invoice_id: str | None) -> Decimal | None:

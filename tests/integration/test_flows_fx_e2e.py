@@ -27,6 +27,7 @@ from tests.integration.test_flows_e2e import ONE_ERP, settle
 
 US01 = ENTITIES["US01"].chart
 AR, DEFERRED = US01.code(AccountRole.ACCOUNTS_RECEIVABLE), US01.code(AccountRole.DEFERRED_REVENUE)
+CASH = US01.code(AccountRole.CASH_CLEARING)
 REALISED = "realised FX difference"
 
 
@@ -61,13 +62,15 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     up.amend("am_fx_up", dt.datetime(2026, 5, 10, 15, 30, tzinfo=dt.UTC),
              [(streams.plan("pro-plus-annual", "EUR", "2400.00"), 1)], "cm_fx_up", "in_fx_up_a1")
     up.pay("py_fx_up", "in_fx_up_a1", Money.of("100.00", "EUR"), dt.date(2026, 7, 15))
+    up.refund("rf_fx_up", "py_fx_up", "in_fx_up_a1", Money.of("40.00", "EUR"),
+              dt.date(2026, 7, 20))
     lost.fail("py_fx_lost_f", "in_sub_fx_lost", Money.of("1287.00", "EUR"), dt.date(2026, 2, 1))
     async with running_engine(dev_client, tmp_path, routing=ONE_ERP, renewals_enabled=False,
                               day_seconds=0.3) as engine:
         await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
         await deliver(dev_client, up.events + lost.events, engine.config)
         views = {v.subscription_id: v for v in await settle(
-            engine, {"sub_fx_up": 4, "sub_fx_lost": 3})}
+            engine, {"sub_fx_up": 5, "sub_fx_lost": 3})}
         erp = engine.readers["erp-legacy"]
         entries = {e.external_id: e for e in await erp.journal_entries("US01")}
         booked, held = await functional_deferred_ties(erp)
@@ -83,8 +86,15 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     assert (pay.rate, functional(pay, AR, Side.CREDIT)) == (Decimal("1.15"), Decimal("109.00"))
     assert [(ln.side, ln.functional_amount.amount) for ln in pay.lines  # type: ignore[union-attr]
             if ln.memo == REALISED] == [(Side.CREDIT, Decimal("6.00"))]
-    assert not [e.external_id for e in entries.values() if e.source_type != "payment"
-                and any(ln.memo == REALISED for ln in e.lines)]
+    # 40.00 EUR of it refunded on 20 July at 1.15: cash 46.00 leaves, the receivable comes
+    # back at the rebill's 1.09 as the payment relieved it (43.60), a realised loss of 2.40
+    ref = entries["ref:rf_fx_up"]
+    assert (functional(ref, AR, Side.DEBIT), functional(ref, CASH, Side.CREDIT)) == (
+        Decimal("43.60"), Decimal("46.00"))
+    assert [(ln.side, ln.functional_amount.amount) for ln in ref.lines  # type: ignore[union-attr]
+            if ln.memo == REALISED] == [(Side.DEBIT, Decimal("2.40"))]
+    assert not [e.external_id for e in entries.values() if e.source_type not in (
+        "payment", "refund") and any(ln.memo == REALISED for ln in e.lines)]
     # 1,287.00 EUR booked at 1.10 = 1,415.70 USD, relieved by the credit of unused service
     # (327 days: 1,075.07 + 77.94 tax = 1,153.01 EUR -> 1,268.31 USD) and the write-off of
     # the rest (133.99 EUR -> 147.39 USD): nothing is left on the customer's receivable.

@@ -14,7 +14,7 @@ from canonical.catalog import RecognitionMethod
 from canonical.errors import InvalidDataError
 from canonical.ledger import JournalEntry, Side
 from canonical.money import Money
-from canonical.payment import Payment
+from canonical.payment import Payment, Refund
 from canonical.schedules import schedules_for_invoice
 from settings import load_entities
 
@@ -125,6 +125,24 @@ def test_eur_payment_at_a_lower_rate_books_a_realised_fx_loss() -> None:
                                   invoice_rate=Decimal("1.1"))
     # 1010.10 * 1.05 = 1060.605 -> 1060.61 against 1111.11 booked: a loss of 50.50
     assert rows(entry)[-1] == ("7900", Side.DEBIT, "0.00", "50.50")
+
+
+def test_eur_refund_reopens_the_receivable_at_the_booking_rate() -> None:
+    refund = Refund(refund_id="r1", payment_id="p1", invoice_id="in_eur", customer_id="c1",
+                    legal_entity="US01", amount=m("505.05", "EUR"),
+                    refunded_on=dt.date(2026, 3, 1))
+    entry = posting.refund_entry(refund, CHARTS["US01"], rate=Decimal("1.15"),
+                                 invoice_rate=Decimal("1.1"))
+    # cash 505.05 * 1.15 = 580.8075 -> 580.81 leaves; the receivable comes back as the
+    # payment relieved it, at 1.1: 555.555 -> 555.56; the 25.25 more cash out is a loss
+    assert rows(entry) == [("1200", Side.DEBIT, "505.05", "555.56"),
+                           ("1010", Side.CREDIT, "505.05", "580.81"),
+                           ("7900", Side.DEBIT, "0.00", "25.25")]
+    assert entry.lines[-1].memo == "realised FX difference"
+    # without the invoice's rate (a refund naming no invoice) both sides take the day's
+    unlinked = posting.refund_entry(refund, CHARTS["US01"], rate=Decimal("1.15"))
+    assert rows(unlinked) == [("1200", Side.DEBIT, "505.05", "580.81"),
+                              ("1010", Side.CREDIT, "505.05", "580.81")]
 
 
 def test_foreign_currency_entry_without_a_rate_is_refused() -> None:
