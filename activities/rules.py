@@ -100,7 +100,9 @@ class RulesActivities:
         chart = self._chart(p.legal_entity)
         rate = await self._rate(p.amount.currency, chart, p.received_on, req.correlation_id)
         with translated_errors():
-            return posting.payment_entry(p, chart, req.correlation_id, rate, req.invoice_rate)
+            settles = req.settles and (req.settles.total, req.settles.movements)
+            return posting.payment_entry(p, chart, req.correlation_id, rate, req.invoice_rate,
+                                         settles)
 
     @activity.defn
     async def refund_journal(self, req: RefundJournalInput) -> JournalEntry:

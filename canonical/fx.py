@@ -11,7 +11,7 @@ revenue always carry exactly their own converted amounts (docs/accounting.md "FX
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from pydantic import Field, field_validator
@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 from .base import Canonical
 from .billing import CreditMemo
 from .ledger import JournalEntry, JournalLine, Side
-from .money import CurrencyCode, Money, round_amount
+from .money import CurrencyCode, Money, quantum, round_amount
 
 # Rates are quoted with at most this many decimals (an ERP's usual rate precision).
 RATE_DECIMALS = 10
@@ -59,6 +59,26 @@ def convert(amount: Money, rate: Decimal, functional_currency: str) -> Money:
         return amount
     return Money(amount=round_amount(amount.amount * rate, functional_currency),
                  currency=functional_currency)
+
+
+def settling_relief(relief: Money, total: Money, movements: Sequence[Decimal], rate: Decimal
+                    ) -> Money:
+    """The functional relief of the payment that settles a foreign invoice's receivable.
+
+    `relief` is the payment converted on its own; `total` the invoice's receivable in its
+    currency (booked as `total` x `rate`, rounded) and `movements` what moved it since
+    (payments and credits +, refunds and reversals -), each converted on its own at
+    `rate`. What is left of the functional receivable differs from `relief` by at most
+    half a minor unit per conversion; the settling payment relieves exactly that, so the
+    receivable ends at zero in both currencies. A larger gap means the movements are not
+    the ones the books hold, and `relief` stands.
+    """
+    fc = relief.currency
+    left = convert(total, rate, fc).amount - sum(
+        (round_amount(m * rate, fc) for m in movements), Decimal(0))
+    if abs(left - relief.amount) * 2 <= quantum(fc) * (len(movements) + 2):
+        return Money(amount=left, currency=fc)
+    return relief
 
 
 class CreditedFunctional(Canonical):

@@ -8,13 +8,13 @@ idempotency key, derived from the business document so a retry never posts twice
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from .accounts import AccountRole, ChartOfAccounts
 from .billing import CreditMemo, Invoice, LineKind
 from .errors import InvalidDataError
-from .fx import convert, credited_functional, with_functional
+from .fx import convert, credited_functional, settling_relief, with_functional
 from .ledger import JournalEntry, JournalLine, Side
 from .money import Money, total
 from .payment import Payment, Refund
@@ -159,12 +159,16 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
 
 def payment_entry(payment: Payment, coa: ChartOfAccounts,
                   correlation_id: str | None = None, rate: Decimal | None = None,
-                  invoice_rate: Decimal | None = None) -> JournalEntry:
+                  invoice_rate: Decimal | None = None,
+                  settles: tuple[Money, Sequence[Decimal]] | None = None) -> JournalEntry:
     """Dr Cash clearing / Cr AR; the gateway fee: Dr Payment Fees / Cr Cash clearing.
 
     In a foreign currency, cash and fee are converted at `rate` (the payment date's),
     receivables are relieved at `invoice_rate` (the invoice's booking rate), and the
     difference is the realised FX gain (Cr) or loss (Dr) on the FX gain/loss account.
+    `settles`: the paid invoice's total and earlier receivable movements when this
+    payment settles it — the receivable is then relieved of exactly what is left of it
+    in the functional currency (canonical.fx.settling_relief), rounding included.
     """
     cust = payment.customer_id
     lines = [
@@ -185,6 +189,8 @@ def payment_entry(payment: Payment, coa: ChartOfAccounts,
     if entry.currency == coa.functional_currency or rate is None:
         return in_functional(entry, coa, rate)
     relieved = convert(payment.amount, invoice_rate or rate, coa.functional_currency)
+    if settles is not None and invoice_rate is not None:
+        relieved = settling_relief(relieved, settles[0], settles[1], invoice_rate)
     return in_functional(entry, coa, rate, {1: relieved}, "realised FX difference")
 
 

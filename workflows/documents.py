@@ -49,6 +49,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped
+from .ledger_view import posted_view, settled_receivable
 from .subscription_state import DeferredRelease, InvoiceStatus, InvoiceView
 from .subscription_view import amounts
 
@@ -102,6 +103,8 @@ class DocumentPoster:
         self._on_applied = on_applied
         # Booking rates of invoices built in this batch, before their views exist.
         self._new_rates: dict[str, Decimal | None] = {}
+        # Invoice views as the documents built so far in this batch will leave them.
+        self._projected: dict[str, InvoiceView] = {}
         # Upstream-billed amendments (canonical Amendment.documents_upstream): what their
         # schedule ends released, by credit memo id, and the events still buffered.
         self._releases = releases if releases is not None else {}
@@ -132,6 +135,7 @@ class DocumentPoster:
                 self._owner._record(str(self._owner._state), event_id=event.event_id,
                                     note=f"not posted: tax skipped ({taxes.reason})")
             return
+        self._projected = {}
         per_event = [await self._postings(e, taxes) for e in events]
         flat = [p for group in per_event for p in group]
         try:
@@ -189,19 +193,23 @@ class DocumentPoster:
             built = await calls.invoice_journal(InvoiceJournalInput(invoice=inv, tax=tax,
                                                                     correlation_id=cid))
             self._new_rates[inv.invoice_id] = built.entry.rate
+            taxed = inv.model_copy(update={"tax": tax})
+            self._projected[inv.invoice_id] = posted_view(taxed, built.entry.rate)
             postings: list[Posting] = [InvoicePosting(
-                external_id=built.entry.external_id,
-                invoice=inv.model_copy(update={"tax": tax}), entry=built.entry)]
+                external_id=built.entry.external_id, invoice=taxed, entry=built.entry)]
             postings += [SchedulePosting(external_id=f"sch:{s.schedule_id}", schedule=s)
                          for s in built.schedules]
             return postings
         if isinstance(event, PaymentSucceededEvent):
             p = event.payload.payment
+            view = self._project(p.invoice_id, lambda v: v.with_payment(p.payment_id, p.amount))
             entry = await calls.payment_journal(PaymentJournalInput(
-                payment=p, correlation_id=cid, invoice_rate=self._booking_rate(p.invoice_id)))
+                payment=p, correlation_id=cid, invoice_rate=self._booking_rate(p.invoice_id),
+                settles=view and settled_receivable(view, p.amount)))
             return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo
+            self._project(memo.invoice_id, lambda v: v.with_credit(memo.total))
             release = self._releases.get(memo.credit_memo_id)
             entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                 credit_memo=memo, correlation_id=cid,
@@ -212,9 +220,20 @@ class DocumentPoster:
                                       entry=entry)]
         assert isinstance(event, PaymentRefundedEvent)
         r = event.payload.refund
+        self._project(r.invoice_id, lambda v: v.with_payment(r.refund_id, -r.amount))
         entry = await calls.refund_journal(RefundJournalInput(
             refund=r, correlation_id=cid, invoice_rate=self._booking_rate(r.invoice_id)))
         return [JournalPosting(external_id=entry.external_id, entry=entry)]
+
+    def _project(self, invoice_id: str | None,
+                 move: Callable[[InvoiceView], InvoiceView]) -> InvoiceView | None:
+        """The invoice's view before this document (after the batch's earlier ones); the
+        view after it is kept for the batch's later documents."""
+        key = invoice_id or ""
+        view = self._projected.get(key) or self._invoices.get(key)
+        if view is not None:
+            self._projected[key] = move(view)
+        return view
 
     def _booking_rate(self, invoice_id: str | None) -> Decimal | None:
         """The booking rate of a foreign-currency invoice (None in functional currency)."""
@@ -244,10 +263,7 @@ class DocumentPoster:
     def _update_invoices(self, event: Event, first: Posting, receipt: ErpReceipt) -> str:
         if isinstance(first, InvoicePosting):
             inv = first.invoice  # with its tax
-            view = InvoiceView(invoice_id=inv.invoice_id, total=inv.total,
-                               paid=Money.zero(inv.currency), credited=Money.zero(inv.currency),
-                               status=InvoiceStatus.POSTED, erp_document_id=receipt.document_id,
-                               rate=first.entry.rate)
+            view = posted_view(inv, first.entry.rate, receipt.document_id)
             self._invoices[inv.invoice_id] = view
             if self._on_invoice is not None:
                 self._on_invoice(inv)

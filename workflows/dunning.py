@@ -190,7 +190,8 @@ class DunningFlow(Flow):
             assert payment is not None
             entry = await self._calls.payment_journal(PaymentJournalInput(
                 payment=payment, correlation_id=self._correlation_id,
-                invoice_rate=inp.invoice_rates.get(inp.invoice_id)))
+                invoice_rate=inp.invoice_rates.get(inp.invoice_id),
+                settles=inp.settles if payment.amount == inp.amount_due else None))
             posting = PaymentPosting(external_id=entry.external_id, payment=payment, entry=entry)
             return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                           self._correlation_id)

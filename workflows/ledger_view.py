@@ -7,6 +7,7 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.io import SettledReceivable
     from canonical.billing import Invoice
     from canonical.money import Money
     from canonical.proration import ServiceLine
@@ -16,18 +17,32 @@ from .subscription_state import InvoiceStatus, InvoiceView
 LINES_KEEP = 200  # newest service lines carried (older ones have long ended)
 
 
+def posted_view(invoice: Invoice, rate: Decimal | None = None,
+                document_id: str | None = None) -> InvoiceView:
+    """The view of a just-posted invoice (with its tax): nothing paid or credited yet."""
+    zero = Money.zero(invoice.currency)
+    return InvoiceView(
+        invoice_id=invoice.invoice_id, total=invoice.total, paid=zero, credited=zero,
+        status=InvoiceStatus.POSTED, erp_document_id=document_id, rate=rate,
+        movements=[] if rate is not None else None)
+
+
 def add_invoice(invoices: dict[str, InvoiceView], invoice: Invoice,
                 document_id: str | None = None, rate: Decimal | None = None) -> None:
     """An invoice a flow posted (rebill, renewal), with its tax and booking rate."""
-    zero = Money.zero(invoice.currency)
-    invoices[invoice.invoice_id] = InvoiceView(
-        invoice_id=invoice.invoice_id, total=invoice.total, paid=zero, credited=zero,
-        status=InvoiceStatus.POSTED, erp_document_id=document_id, rate=rate)
+    invoices[invoice.invoice_id] = posted_view(invoice, rate, document_id)
 
 
 def invoice_rates(invoices: dict[str, InvoiceView]) -> dict[str, Decimal]:
     """Booking rates of the foreign-currency invoices, for flows that credit or collect."""
     return {i: v.rate for i, v in invoices.items() if v.rate is not None}
+
+
+def settled_receivable(view: InvoiceView, amount: Money | None = None
+                       ) -> SettledReceivable | None:
+    """What a payment of `amount` (default: all that is open) settles of a foreign invoice."""
+    settled = view.settled_by(view.open_amount if amount is None else amount)
+    return settled and SettledReceivable(total=settled[0], movements=settled[1])
 
 
 def credit_invoices(invoices: dict[str, InvoiceView], credited: dict[str, Money]) -> None:

@@ -10,6 +10,7 @@ only on payment.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -46,6 +47,13 @@ def functional(entry: JournalEntry, account: str, side: Side) -> Decimal:
                 if ln.account == account and ln.side == side), Decimal(0))
 
 
+def functional_ar(entries: Iterable[JournalEntry], customer_id: str) -> Decimal:
+    return sum((ln.functional_amount.amount if ln.side == Side.DEBIT  # type: ignore[union-attr]
+                else -ln.functional_amount.amount  # type: ignore[union-attr]
+                for e in entries for ln in e.lines
+                if ln.account == AR and ln.customer_id == customer_id), Decimal(0))
+
+
 async def functional_deferred_ties(erp: SandboxErpReader) -> tuple[Money, Money]:
     """(deferred revenue in USD on the books, USD of the unrecognised schedule periods)."""
     tb = trial_balance(await erp.journal_entries("US01"), US01)
@@ -65,12 +73,19 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     up.refund("rf_fx_up", "py_fx_up", "in_fx_up_a1", Money.of("40.00", "EUR"),
               dt.date(2026, 7, 20))
     lost.fail("py_fx_lost_f", "in_sub_fx_lost", Money.of("1287.00", "EUR"), dt.date(2026, 2, 1))
+    split = eur_life("sub_fx_split")
+    split.pay("py_fx_split_1", "in_sub_fx_split", Money.of("300.05", "EUR"), dt.date(2026, 2, 1))
+    split.pay("py_fx_split_2", "in_sub_fx_split", Money.of("986.95", "EUR"), dt.date(2026, 4, 1))
+    dun = eur_life("sub_fx_dun")  # the same split, the rest collected by dunning's retry
+    dun.pay("py_fx_dun_1", "in_sub_fx_dun", Money.of("300.05", "EUR"), dt.date(2026, 2, 1))
+    dun.fail("py_fx_dun_f", "in_sub_fx_dun", Money.of("986.95", "EUR"), dt.date(2026, 2, 2))
     async with running_engine(dev_client, tmp_path, routing=ONE_ERP, renewals_enabled=False,
                               day_seconds=0.3) as engine:
         await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
-        await deliver(dev_client, up.events + lost.events, engine.config)
+        await deliver(dev_client, up.events + lost.events + split.events + dun.events,
+                      engine.config)
         views = {v.subscription_id: v for v in await settle(
-            engine, {"sub_fx_up": 5, "sub_fx_lost": 3})}
+            engine, {"sub_fx_up": 5, "sub_fx_lost": 3, "sub_fx_split": 4, "sub_fx_dun": 4})}
         erp = engine.readers["erp-legacy"]
         entries = {e.external_id: e for e in await erp.journal_entries("US01")}
         booked, held = await functional_deferred_ties(erp)
@@ -98,10 +113,17 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     # 1,287.00 EUR booked at 1.10 = 1,415.70 USD, relieved by the credit of unused service
     # (327 days: 1,075.07 + 77.94 tax = 1,153.01 EUR -> 1,268.31 USD) and the write-off of
     # the rest (133.99 EUR -> 147.39 USD): nothing is left on the customer's receivable.
-    lost_ar = sum((ln.functional_amount.amount if ln.side == Side.DEBIT  # type: ignore[union-attr]
-                   else -ln.functional_amount.amount  # type: ignore[union-attr]
-                   for e in entries.values() for ln in e.lines
-                   if ln.account == AR and ln.customer_id == "cus_sub_fx_lost"), Decimal(0))
-    assert lost_ar == 0
+    assert functional_ar(entries.values(), "cus_sub_fx_lost") == 0
+    # 1,287.00 EUR (1,415.70 USD) paid in two: 300.05 relieves 330.055 -> 330.06; the
+    # 986.95 that settles it relieves what is left, 1,085.64 (on its own 1,085.645 ->
+    # 1,085.65, and a cent would stay on the settled receivable)
+    second = entries["pay:py_fx_split_2"]
+    assert functional(second, AR, Side.CREDIT) == Decimal("1085.64")
+    assert functional_ar(entries.values(), "cus_sub_fx_split") == 0
+    collected = [e for e in entries.values() if e.source_type == "payment"
+                 and e.lines[0].customer_id == "cus_sub_fx_dun"
+                 and e.external_id != "pay:py_fx_dun_1"]
+    assert [functional(e, AR, Side.CREDIT) for e in collected] == [Decimal("1085.64")]
+    assert functional_ar(entries.values(), "cus_sub_fx_dun") == 0
     assert booked == held  # deferred revenue in USD ties to the schedules' USD periods
     assert trial_balance(list(entries.values()), US01).balanced

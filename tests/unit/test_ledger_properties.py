@@ -72,7 +72,7 @@ class Books:
     ar_expected: dict[tuple[str, str], Decimal]  # (customer, currency) -> amount
     # per foreign-currency invoice settled in its currency: its receivable's functional
     # balance and the number of lines that moved it
-    settled_functional_ar: list[tuple[Decimal, int]]
+    settled_functional_ar: list[tuple[Decimal, int, bool]]  # + settled by a payment
     deferred_expected: Decimal  # functional, unrecognised schedule periods
 
 
@@ -85,7 +85,7 @@ def book(stream: list[Plan], close: dt.date) -> Books:
     entries: list[JournalEntry] = []
     ar: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     deferred = Decimal(0)
-    settled: list[tuple[Decimal, int]] = []
+    settled: list[tuple[Decimal, int, bool]] = []
     for n, p in enumerate(stream):
         first = len(entries)
         cur, start = p.currency, D0 + dt.timedelta(days=p.start)
@@ -131,11 +131,14 @@ def book(stream: list[Plan], close: dt.date) -> Books:
                 deferred += fn.amount
         paid = open_total.times(Decimal(str(p.pay_share)))
         received = start + dt.timedelta(days=10)
+        settles = paid == open_total and rate is not None
         if paid.amount > 0:
             pay = Payment(payment_id=f"p{n}", invoice_id=inv.invoice_id, customer_id=p.customer,
                           legal_entity="US01", amount=paid, received_on=received)
+            moved = [] if open_total == inv.total else [(inv.total - open_total).amount]
             entries.append(posting.payment_entry(
-                pay, US, rate=p.pay_rate if rate else None, invoice_rate=rate))
+                pay, US, rate=p.pay_rate if rate else None, invoice_rate=rate,
+                settles=(inv.total, moved) if settles else None))
             ar[(p.customer, cur)] -= paid.amount
         refund = paid.times(Decimal(str(p.refund_share)))
         if refund.amount > 0:
@@ -154,7 +157,9 @@ def book(stream: list[Plan], close: dt.date) -> Books:
                  for e in entries[first:] for ln in e.lines
                  if ln.account == AR and ln.functional_amount is not None]
         if rate is not None and sum(d for d, _ in moves) == 0:
-            settled.append((sum(f for _, f in moves), len(moves)))
+            # settled by the payment alone: to the last minor unit
+            swept = settles and paid.amount > 0 and refund.amount == 0
+            settled.append((sum(f for _, f in moves), len(moves), swept))
     return Books(entries, dict(ar), settled, deferred)
 
 
@@ -183,11 +188,12 @@ def test_ledger_invariants_hold_for_any_stream(stream: list[Plan], close_days: i
     assert {k: v for k, v in ar.items() if v} == {
         k: v for k, v in books.ar_expected.items() if v}
 
-    # a foreign receivable settled in its currency is settled in the functional one but
-    # for rounding: every line that moved it is converted at the invoice's booking rate
+    # a foreign receivable settled in its currency is settled in the functional one: to
+    # the last minor unit when a payment settled it (it relieves what is left), else but
+    # for rounding — every line that moved it is converted at the invoice's booking rate
     # (refunds too), so each adds at most half a minor unit
-    for balance, lines in books.settled_functional_ar:
-        assert abs(balance) <= Decimal("0.005") * lines, (balance, lines)
+    for balance, lines, by_payment in books.settled_functional_ar:
+        assert abs(balance) <= (0 if by_payment else Decimal("0.005") * lines), (balance, lines)
 
     # deferred revenue = the unrecognised schedule periods (functional currency)
     assert deferred_balance(books.entries, US).amount == books.deferred_expected

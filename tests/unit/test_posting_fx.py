@@ -127,6 +127,28 @@ def test_eur_payment_at_a_lower_rate_books_a_realised_fx_loss() -> None:
     assert rows(entry)[-1] == ("7900", Side.DEBIT, "0.00", "50.50")
 
 
+def test_the_payment_settling_a_foreign_invoice_relieves_what_is_left_of_its_receivable(
+        ) -> None:
+    # EUR 1,000.00 booked at 1.1 = 1,100.00 USD of receivable; 300.05 credited
+    # (330.055 -> 330.06), so 769.94 is left; the rest, 699.95, converted on its own
+    # would relieve 769.945 -> 769.95 and leave -0.01 on a settled receivable
+    pay = Payment(payment_id="p3", invoice_id="in_eur", customer_id="c1", legal_entity="US01",
+                  amount=m("699.95", "EUR"), received_on=dt.date(2026, 2, 1))
+    settles = (m("1000.00", "EUR"), [Decimal("300.05")])
+    entry = posting.payment_entry(pay, CHARTS["US01"], rate=Decimal("1.12"),
+                                  invoice_rate=Decimal("1.1"), settles=settles)
+    # cash 699.95 * 1.12 = 783.944 -> 783.94; gain 783.94 - 769.94 = 14.00
+    assert rows(entry) == [("1010", Side.DEBIT, "699.95", "783.94"),
+                           ("1200", Side.CREDIT, "699.95", "769.94"),
+                           ("7900", Side.CREDIT, "0.00", "14.00")]
+    # movements the books do not hold (a 500.00 credit more) leave the payment's own
+    # conversion: a wrong history never moves more than rounding
+    wrong = posting.payment_entry(pay, CHARTS["US01"], rate=Decimal("1.12"),
+                                  invoice_rate=Decimal("1.1"),
+                                  settles=(settles[0], [*settles[1], Decimal("500.00")]))
+    assert rows(wrong)[1] == ("1200", Side.CREDIT, "699.95", "769.95")
+
+
 def test_eur_refund_reopens_the_receivable_at_the_booking_rate() -> None:
     refund = Refund(refund_id="r1", payment_id="p1", invoice_id="in_eur", customer_id="c1",
                     legal_entity="US01", amount=m("505.05", "EUR"),

@@ -13,10 +13,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.erp.routing import RoutingTable
+from canonical.accounts import AccountRole
 from canonical.money import Money
 from devstack import streams
 from settings import load_entities
-from tests.unit.fakes import FakeCrm, FakeErp, FakeProvisioning, FakeTax
+from tests.unit.fakes import FakeCrm, FakeErp, FakeProvisioning, FakeRates, FakeTax
 from tests.unit.flows_harness import until_new_run
 from worker import Ports, build_workers
 from workflows.config import CODE_VERSION, FlowConfig
@@ -24,6 +25,7 @@ from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionInput
 
 ENTITIES = load_entities(Path("config/entities.toml"))
+US01 = ENTITIES["US01"].chart
 
 
 @contextlib.asynccontextmanager
@@ -137,3 +139,38 @@ async def test_sequence_gap_proceeds_after_the_wait_with_a_finding(
     assert [f.kind for f in view.findings] == ["SequenceGap"]
     # the payment went past the gap but still waits for its invoice, visibly
     assert [p.waiting_for for p in view.pending] == ["invoice in_sub_d"]
+
+
+async def test_a_batch_settling_a_foreign_invoice_leaves_nothing_on_its_receivable(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    # the invoice and both its payments in one signal: the second payment, which settles
+    # it, relieves what the first left of the functional receivable (the batch's own
+    # projection of the invoice, which has no view yet)
+    ports = fake_ports()
+    ports.rates = FakeRates({("EUR", "USD"): Decimal("1.10")})
+    cust = streams.customer("cus_sub_fxb", "US").model_copy(update={"currency": "EUR"})
+    life = streams.lifecycle("sub_fxb", cust, dt.date(2026, 1, 1),
+                             [(streams.plan("pro-annual", "EUR", "1000.00"), 1)])
+    life.activate()
+    life.invoice("in_fxb", dt.date(2026, 1, 1), dt.date(2027, 1, 1))
+    first, rest = Money.of("300.05", "EUR"), Money.of("799.95", "EUR")  # 1,100.00 with tax
+    life.pay("py_fxb_1", "in_fxb", first, dt.date(2026, 1, 20))
+    life.pay("py_fxb_2", "in_fxb", rest, dt.date(2026, 1, 21))
+    # each converted on its own: 330.055 -> 330.06 and 879.945 -> 879.95, a cent more
+    # than the 1,210.00 booked
+    async with running(ts_env.client, task_queue, ports) as config:
+        activation, documents = life.events[0], life.events[1:]
+        handle = await send(ts_env.client, config, [activation])
+        await handle.signal(SubscriptionWorkflow.submit_batch, documents)
+        await settled(handle, 4)
+    posted = ports.erps["erp-fake"].documents
+    ar = US01.code(AccountRole.ACCOUNTS_RECEIVABLE)
+
+    def relief(external_id: str) -> Decimal:
+        entry = posted[external_id].entry  # type: ignore[union-attr]
+        return sum((ln.functional_amount.amount for ln in entry.lines  # type: ignore[union-attr]
+                    if ln.account == ar), Decimal(0))
+
+    assert relief("inv:in_fxb") == Decimal("1210.00")
+    assert (relief("pay:py_fxb_1"), relief("pay:py_fxb_2")) == (Decimal("330.06"),
+                                                                Decimal("879.94"))

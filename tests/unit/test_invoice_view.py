@@ -1,0 +1,45 @@
+"""The entity's invoice view keeps what moved a foreign receivable, for the settling payment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from canonical.money import Money
+from workflows.ledger_view import settled_receivable
+from workflows.subscription_state import InvoiceStatus, InvoiceView
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def view(rate: Decimal | None = Decimal("1.1"), movements: list[Decimal] | None = None
+         ) -> InvoiceView:
+    return InvoiceView(invoice_id="in_1", total=eur("1287.00"), paid=eur("0"), credited=eur("0"),
+                       status=InvoiceStatus.POSTED, rate=rate, movements=movements)
+
+
+def test_payments_credits_and_refunds_are_kept_in_order_with_their_sign() -> None:
+    v = (view(movements=[]).with_payment("p1", eur("300.05")).with_credit(eur("100.00"))
+         .with_payment("r1", -eur("50.00")))
+    assert v.movements == [Decimal("300.05"), Decimal("100.00"), Decimal("-50.00")]
+    assert v.open_amount == eur("936.95")
+    settled = settled_receivable(v)
+    assert settled is not None
+    assert (settled.total, settled.movements) == (eur("1287.00"), v.movements)
+
+
+def test_only_the_amount_that_settles_a_foreign_invoice_with_a_known_history_settles() -> None:
+    v = view(movements=[]).with_payment("p1", eur("300.05"))
+    assert settled_receivable(v, eur("986.95")) is not None
+    assert settled_receivable(v, eur("900.00")) is None  # a part payment
+    # in the functional currency, or a view carried over from before movements were kept
+    assert settled_receivable(view(rate=None, movements=[]), eur("1287.00")) is None
+    assert settled_receivable(view(movements=None).with_payment("p1", eur("300.05"))) is None
+
+
+def test_payments_carried_from_a_reversed_issue_make_the_history_unknown() -> None:
+    reversed_issue = view(movements=[]).with_payment("p1", eur("300.05"))
+    reissued = view(movements=[]).carrying_payments(reversed_issue)
+    assert reissued.open_amount == eur("986.95")
+    assert reissued.movements is None and settled_receivable(reissued) is None
