@@ -104,22 +104,16 @@ class CreditMemoJournalInput(_Io):
     invoice_rates: dict[str, Decimal] = {}
 
 
-class SettledReceivable(_Io):
-    """A foreign invoice's receivable in its currency and what moved it since booking."""
-
-    total: Money
-    movements: list[Decimal]
-
-
 class PaymentJournalInput(_Io):
     payment: Payment
     correlation_id: str
     # The paid invoice's booking rate: receivables are relieved at it and the difference
     # to the payment date's rate is the realised FX gain or loss (foreign currency only).
     invoice_rate: Decimal | None = None
-    # When the payment settles the invoice: what is left of its functional receivable is
-    # relieved, rounding included (canonical.fx.settling_relief).
-    settles: SettledReceivable | None = None
+    # When the payment settles the invoice, what moved its receivable (the invoice +,
+    # payments and credits -, refunds +): what is left of it in the functional currency
+    # is relieved, rounding included (canonical.fx.settling_relief).
+    settles: list[Decimal] | None = None
 
 
 class RefundJournalInput(_Io):
@@ -138,6 +132,9 @@ class WriteOffJournalInput(_Io):
     posting_date: dt.date
     correlation_id: str
     invoice_rate: Decimal | None = None  # booking rate of the written-off invoice
+    # What moved the invoice's receivable (as on PaymentJournalInput): what is left of it
+    # in the functional currency is written off exactly (canonical.fx.settling_relief).
+    settles: list[Decimal] | None = None
 
 
 class RecognitionJournalsInput(_Io):

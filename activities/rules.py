@@ -100,9 +100,8 @@ class RulesActivities:
         chart = self._chart(p.legal_entity)
         rate = await self._rate(p.amount.currency, chart, p.received_on, req.correlation_id)
         with translated_errors():
-            settles = req.settles and (req.settles.total, req.settles.movements)
             return posting.payment_entry(p, chart, req.correlation_id, rate, req.invoice_rate,
-                                         settles)
+                                         req.settles)
 
     @activity.defn
     async def refund_journal(self, req: RefundJournalInput) -> JournalEntry:
@@ -122,7 +121,7 @@ class RulesActivities:
         with translated_errors():
             return posting.write_off_entry(req.invoice_id, req.amount, req.legal_entity,
                                            req.customer_id, req.posting_date, chart,
-                                           req.correlation_id, rate)
+                                           req.correlation_id, rate, req.settles)
 
     @activity.defn
     async def recognition_journals(self, req: RecognitionJournalsInput) -> list[JournalEntry]:

@@ -61,22 +61,20 @@ def convert(amount: Money, rate: Decimal, functional_currency: str) -> Money:
                  currency=functional_currency)
 
 
-def settling_relief(relief: Money, total: Money, movements: Sequence[Decimal], rate: Decimal
-                    ) -> Money:
-    """The functional relief of the payment that settles a foreign invoice's receivable.
+def settling_relief(relief: Money, receivable: Sequence[Decimal], rate: Decimal) -> Money:
+    """The functional relief of the payment or write-off that settles a foreign receivable.
 
-    `relief` is the payment converted on its own; `total` the invoice's receivable in its
-    currency (booked as `total` x `rate`, rounded) and `movements` what moved it since
-    (payments and credits +, refunds and reversals -), each converted on its own at
-    `rate`. What is left of the functional receivable differs from `relief` by at most
-    half a minor unit per conversion; the settling payment relieves exactly that, so the
-    receivable ends at zero in both currencies. A larger gap means the movements are not
-    the ones the books hold, and `relief` stands.
+    `relief` is the document converted on its own; `receivable` what moved the invoice's
+    receivable in its currency (the invoice +, payments and credits -, refunds and
+    reversals +), each booked converted on its own at `rate`. What is left of the
+    functional receivable differs from `relief` by at most half a minor unit per
+    conversion; the settling document relieves exactly that, so the receivable ends at
+    zero in both currencies. A larger gap means the movements are not the ones the books
+    hold, and `relief` stands.
     """
     fc = relief.currency
-    left = convert(total, rate, fc).amount - sum(
-        (round_amount(m * rate, fc) for m in movements), Decimal(0))
-    if abs(left - relief.amount) * 2 <= quantum(fc) * (len(movements) + 2):
+    left = sum((round_amount(m * rate, fc) for m in receivable), Decimal(0))
+    if abs(left - relief.amount) * 2 <= quantum(fc) * (len(receivable) + 1):
         return Money(amount=left, currency=fc)
     return relief
 

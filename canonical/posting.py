@@ -160,15 +160,15 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
 def payment_entry(payment: Payment, coa: ChartOfAccounts,
                   correlation_id: str | None = None, rate: Decimal | None = None,
                   invoice_rate: Decimal | None = None,
-                  settles: tuple[Money, Sequence[Decimal]] | None = None) -> JournalEntry:
+                  settles: Sequence[Decimal] | None = None) -> JournalEntry:
     """Dr Cash clearing / Cr AR; the gateway fee: Dr Payment Fees / Cr Cash clearing.
 
     In a foreign currency, cash and fee are converted at `rate` (the payment date's),
     receivables are relieved at `invoice_rate` (the invoice's booking rate), and the
     difference is the realised FX gain (Cr) or loss (Dr) on the FX gain/loss account.
-    `settles`: the paid invoice's total and earlier receivable movements when this
-    payment settles it — the receivable is then relieved of exactly what is left of it
-    in the functional currency (canonical.fx.settling_relief), rounding included.
+    `settles`: the paid invoice's receivable movements when this payment settles it —
+    the receivable is then relieved of exactly what is left of it in the functional
+    currency (canonical.fx.settling_relief), rounding included.
     """
     cust = payment.customer_id
     lines = [
@@ -190,7 +190,7 @@ def payment_entry(payment: Payment, coa: ChartOfAccounts,
         return in_functional(entry, coa, rate)
     relieved = convert(payment.amount, invoice_rate or rate, coa.functional_currency)
     if settles is not None and invoice_rate is not None:
-        relieved = settling_relief(relieved, settles[0], settles[1], invoice_rate)
+        relieved = settling_relief(relieved, settles, invoice_rate)
     return in_functional(entry, coa, rate, {1: relieved}, "realised FX difference")
 
 
@@ -254,18 +254,24 @@ def period_recognition_entry(schedule: RevenueSchedule, period: RevenuePeriod,
 
 def write_off_entry(invoice_id: str, amount: Money, legal_entity: str, customer_id: str,
                     posting_date: dt.date, coa: ChartOfAccounts,
-                    correlation_id: str | None = None, rate: Decimal | None = None
-                    ) -> JournalEntry:
+                    correlation_id: str | None = None, rate: Decimal | None = None,
+                    settles: Sequence[Decimal] | None = None) -> JournalEntry:
     """Dr Bad Debt Expense / Cr AR for what dunning could not collect.
 
     In a foreign currency at `rate`, the invoice's booking rate (receivables are
-    relieved at the rate they were booked at).
+    relieved at the rate they were booked at). `settles`: the receivable's movements —
+    what is left of the functional receivable is then written off exactly, rounding
+    included (canonical.fx.settling_relief).
     """
-    return in_functional(JournalEntry(
+    entry = JournalEntry(
         external_id=write_off_external_id(invoice_id), legal_entity=legal_entity,
         posting_date=posting_date, currency=amount.currency,
         lines=[_line(coa, R.BAD_DEBT_EXPENSE, Side.DEBIT, amount, customer_id),
                _line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, amount, customer_id)],
         memo=f"Write-off of invoice {invoice_id}", source_type="write_off",
         source_id=invoice_id, correlation_id=correlation_id,
-    ), coa, rate)
+    )
+    if settles is None or rate is None or amount.currency == coa.functional_currency:
+        return in_functional(entry, coa, rate)
+    left = settling_relief(convert(amount, rate, coa.functional_currency), settles, rate)
+    return in_functional(entry, coa, rate, {0: left, 1: left})

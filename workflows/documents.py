@@ -205,7 +205,7 @@ class DocumentPoster:
             view = self._project(p.invoice_id, lambda v: v.with_payment(p.payment_id, p.amount))
             entry = await calls.payment_journal(PaymentJournalInput(
                 payment=p, correlation_id=cid, invoice_rate=self._booking_rate(p.invoice_id),
-                settles=view and settled_receivable(view, p.amount)))
+                settles=settled_receivable(view, p.amount) if view else None))
             return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -24,11 +25,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import SendNoticeInput
-    from activities.io import EntitlementInput, PaymentJournalInput, WriteOffJournalInput
+    from activities.io import (
+        EntitlementInput,
+        PaymentJournalInput,
+        WriteOffJournalInput,
+    )
     from activities.payments import CollectPaymentInput
     from adapters.erp.port import ErpReceipt, JournalPosting, PaymentPosting
     from adapters.erp.routing import Domain
     from adapters.payments.port import CollectionStatus
+    from canonical.money import Money
     from canonical.payment import Payment
 
 from . import search, versions
@@ -241,7 +247,8 @@ class DunningFlow(Flow):
                 entry = await self._calls.write_off_journal(WriteOffJournalInput(
                     invoice_id=inp.invoice_id, amount=amount, legal_entity=sub.legal_entity,
                     customer_id=sub.customer_id, posting_date=on, correlation_id=cid,
-                    invoice_rate=inp.invoice_rates.get(inp.invoice_id)))
+                    invoice_rate=inp.invoice_rates.get(inp.invoice_id),
+                    settles=self._settles_with(credited)))
                 posting = JournalPosting(external_id=entry.external_id, entry=entry)
                 return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                               cid)
@@ -256,6 +263,14 @@ class DunningFlow(Flow):
                              written_off=(amount if amount.amount > 0 and self._voided is None
                                           else None),
                              cancellation=cancellation)
+
+    def _settles_with(self, credited: Money | None) -> list[Decimal] | None:
+        """The receivable dunning started with, less the cancellation's credit, unless a
+        payment changed what is due since (then its movements are not known here)."""
+        known = self._input.settles
+        if known is None or self._due != self._input.amount_due:
+            return None
+        return [*known, *([-credited.amount] if credited is not None else [])]
 
     async def _cancel(self, on: dt.date) -> CancellationResult | None:
         inp, sub = self._input, self._input.subscription

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.io import SettledReceivable
     from canonical.customer import CustomerAccount
     from canonical.money import Money
     from canonical.payment import Payment, PaymentFailure
@@ -70,10 +69,10 @@ class DunningInput(BaseModel):
     # Booking rates of the entity's foreign-currency invoices: a collected retry relieves
     # the dunned invoice's receivable, and the write-off writes it off, at its rate.
     invoice_rates: dict[str, Decimal] = {}
-    # The dunned foreign invoice's receivable when dunning starts: a retry collecting
-    # `amount_due` settles it (canonical.fx.settling_relief; stale if a payment came
-    # since, and then ignored by it).
-    settles: SettledReceivable | None = None
+    # What moved the dunned foreign invoice's receivable when dunning starts: a retry
+    # collecting `amount_due`, or the write-off of what the cancellation left, settles it
+    # (canonical.fx.settling_relief); not used once a payment changed what is due.
+    settles: list[Decimal] | None = None
 
 
 class PaymentNotice(BaseModel):

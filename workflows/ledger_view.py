@@ -7,7 +7,6 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.io import SettledReceivable
     from canonical.billing import Invoice
     from canonical.money import Money
     from canonical.proration import ServiceLine
@@ -24,7 +23,7 @@ def posted_view(invoice: Invoice, rate: Decimal | None = None,
     return InvoiceView(
         invoice_id=invoice.invoice_id, total=invoice.total, paid=zero, credited=zero,
         status=InvoiceStatus.POSTED, erp_document_id=document_id, rate=rate,
-        movements=[] if rate is not None else None)
+        movements=[invoice.total.amount] if rate is not None else None)
 
 
 def add_invoice(invoices: dict[str, InvoiceView], invoice: Invoice,
@@ -38,11 +37,10 @@ def invoice_rates(invoices: dict[str, InvoiceView]) -> dict[str, Decimal]:
     return {i: v.rate for i, v in invoices.items() if v.rate is not None}
 
 
-def settled_receivable(view: InvoiceView, amount: Money | None = None
-                       ) -> SettledReceivable | None:
-    """What a payment of `amount` (default: all that is open) settles of a foreign invoice."""
-    settled = view.settled_by(view.open_amount if amount is None else amount)
-    return settled and SettledReceivable(total=settled[0], movements=settled[1])
+def settled_receivable(view: InvoiceView, amount: Money | None = None) -> list[Decimal] | None:
+    """What moved a foreign invoice's receivable, when a payment of `amount` (default: all
+    that is open) settles it."""
+    return view.settled_by(view.open_amount if amount is None else amount)
 
 
 def credit_invoices(invoices: dict[str, InvoiceView], credited: dict[str, Money]) -> None:

@@ -72,10 +72,11 @@ class InvoiceView(BaseModel):
     # Booking rate of a foreign-currency invoice (functional units per invoice unit):
     # payments and credits relieve its receivable at this rate.
     rate: Decimal | None = None
-    # What moved a foreign invoice's receivable since it was booked, in its currency
-    # (payments and credits +, refunds and reversals -), each converted on its own, so
-    # the payment that settles it relieves exactly what is left in the functional
-    # currency. None: not known (views from before it was kept, carried-over payments).
+    # What moved a foreign invoice's receivable, in its currency (the invoice +, payments
+    # and credits -, refunds and reversals +), each booked converted on its own, so the
+    # payment or write-off that settles it relieves exactly what is left in the
+    # functional currency; started afresh once it is settled (nothing is left then).
+    # None: not known (views from before it was kept, carried-over payments).
     movements: list[Decimal] | None = None
 
     @property
@@ -90,16 +91,20 @@ class InvoiceView(BaseModel):
             return view.model_copy(update={"status": InvoiceStatus.PARTIALLY_PAID})
         return view.model_copy(update={"status": InvoiceStatus.POSTED})
 
-    def _moved(self, amount: Money) -> list[Decimal] | None:
-        return None if self.movements is None else [*self.movements, amount.amount]
+    def _relieved(self, view: InvoiceView, amount: Money) -> InvoiceView:
+        if self.movements is None:
+            return view
+        settled = view.open_amount.is_zero() and not self.open_amount.is_zero()
+        return view.model_copy(update={
+            "movements": [] if settled else [*self.movements, -amount.amount]})
 
     def with_payment(self, payment_id: str, amount: Money) -> InvoiceView:
         """Apply a payment (positive) or a refund (negative)."""
-        return self._settled(paid=self.paid + amount, payments=[*self.payments, payment_id],
-                             movements=self._moved(amount))
+        return self._relieved(self._settled(
+            paid=self.paid + amount, payments=[*self.payments, payment_id]), amount)
 
     def with_credit(self, amount: Money) -> InvoiceView:
-        return self._settled(credited=self.credited + amount, movements=self._moved(amount))
+        return self._relieved(self._settled(credited=self.credited + amount), amount)
 
     def carrying_payments(self, reversed_view: InvoiceView) -> InvoiceView:
         """This invoice, issued again, with the payments of its reversed issue."""
@@ -107,11 +112,11 @@ class InvoiceView(BaseModel):
                              payments=[*reversed_view.payments, *self.payments],
                              movements=None)  # relieved on the reversed issue's books
 
-    def settled_by(self, amount: Money) -> tuple[Money, list[Decimal]] | None:
-        """(total, movements) when `amount` settles this foreign invoice's receivable."""
+    def settled_by(self, amount: Money) -> list[Decimal] | None:
+        """The receivable's movements when `amount` settles this foreign invoice."""
         if self.rate is None or self.movements is None or amount != self.open_amount:
             return None
-        return self.total, self.movements
+        return self.movements
 
 
 class CancellationRequest(BaseModel):

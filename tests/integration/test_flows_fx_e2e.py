@@ -32,13 +32,13 @@ CASH = US01.code(AccountRole.CASH_CLEARING)
 REALISED = "realised FX difference"
 
 
-def eur_life(sub_id: str) -> streams.Lifecycle:
-    """1,200.00 EUR a year from 1 January 2026 for a Californian customer (7.25 % tax)."""
+def eur_life(sub_id: str, start: dt.date = dt.date(2026, 1, 1)) -> streams.Lifecycle:
+    """1,200.00 EUR a year from `start` for a Californian customer (7.25 % tax)."""
     cust = streams.customer(f"cus_{sub_id}", "US").model_copy(update={"currency": "EUR"})
-    lf = streams.lifecycle(sub_id, cust, dt.date(2026, 1, 1),
+    lf = streams.lifecycle(sub_id, cust, start,
                            [(streams.plan("pro-annual", "EUR", "1200.00"), 1)])
     lf.activate()
-    lf.invoice(f"in_{sub_id}", dt.date(2026, 1, 1), dt.date(2027, 1, 1))
+    lf.invoice(f"in_{sub_id}", start, start.replace(year=start.year + 1))
     return lf
 
 
@@ -79,13 +79,19 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     dun = eur_life("sub_fx_dun")  # the same split, the rest collected by dunning's retry
     dun.pay("py_fx_dun_1", "in_sub_fx_dun", Money.of("300.05", "EUR"), dt.date(2026, 2, 1))
     dun.fail("py_fx_dun_f", "in_sub_fx_dun", Money.of("986.95", "EUR"), dt.date(2026, 2, 2))
+    # booked on 1 February at 1.12, part paid, the rest dunned to a write-off
+    wo = eur_life("sub_fx_wo", dt.date(2026, 2, 1))
+    wo.pay("py_fx_wo_1", "in_sub_fx_wo", Money.of("10.04", "EUR"), dt.date(2026, 2, 2))
+    wo.fail("py_fx_wo_f", "in_sub_fx_wo", Money.of("1276.96", "EUR"), dt.date(2026, 2, 3))
     async with running_engine(dev_client, tmp_path, routing=ONE_ERP, renewals_enabled=False,
                               day_seconds=0.3) as engine:
         await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
-        await deliver(dev_client, up.events + lost.events + split.events + dun.events,
-                      engine.config)
+        await engine.payments.set_outcome("customer:cus_sub_fx_wo", then="fail")
+        await deliver(dev_client, up.events + lost.events + split.events + dun.events
+                      + wo.events, engine.config)
         views = {v.subscription_id: v for v in await settle(
-            engine, {"sub_fx_up": 5, "sub_fx_lost": 3, "sub_fx_split": 4, "sub_fx_dun": 4})}
+            engine, {"sub_fx_up": 5, "sub_fx_lost": 3, "sub_fx_split": 4, "sub_fx_dun": 4,
+                     "sub_fx_wo": 4})}
         erp = engine.readers["erp-legacy"]
         entries = {e.external_id: e for e in await erp.journal_entries("US01")}
         booked, held = await functional_deferred_ties(erp)
@@ -125,5 +131,13 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
                  and e.external_id != "pay:py_fx_dun_1"]
     assert [functional(e, AR, Side.CREDIT) for e in collected] == [Decimal("1085.64")]
     assert functional_ar(entries.values(), "cus_sub_fx_dun") == 0
+    # 1,287.00 EUR booked on 1 February at 1.12 (1,441.44 USD), 10.04 paid (11.24), the
+    # cancellation's credit 1,255.26 (1,405.89): the write-off of the last 21.70 relieves
+    # the 24.31 left (on its own 24.304 -> 24.30), as bad debt too
+    written_off = entries["wo:in_sub_fx_wo"]
+    assert (functional(written_off, AR, Side.CREDIT),
+            functional(written_off, US01.code(AccountRole.BAD_DEBT_EXPENSE), Side.DEBIT)) == (
+        Decimal("24.31"), Decimal("24.31"))
+    assert functional_ar(entries.values(), "cus_sub_fx_wo") == 0
     assert booked == held  # deferred revenue in USD ties to the schedules' USD periods
     assert trial_balance(list(entries.values()), US01).balanced

@@ -19,27 +19,37 @@ def view(rate: Decimal | None = Decimal("1.1"), movements: list[Decimal] | None 
                        status=InvoiceStatus.POSTED, rate=rate, movements=movements)
 
 
+BOOKED = [Decimal("1287.00")]  # what a posted foreign invoice's view starts with
+
+
 def test_payments_credits_and_refunds_are_kept_in_order_with_their_sign() -> None:
-    v = (view(movements=[]).with_payment("p1", eur("300.05")).with_credit(eur("100.00"))
+    v = (view(movements=BOOKED).with_payment("p1", eur("300.05")).with_credit(eur("100.00"))
          .with_payment("r1", -eur("50.00")))
-    assert v.movements == [Decimal("300.05"), Decimal("100.00"), Decimal("-50.00")]
+    assert v.movements == [Decimal("1287.00"), Decimal("-300.05"), Decimal("-100.00"),
+                           Decimal("50.00")]
     assert v.open_amount == eur("936.95")
-    settled = settled_receivable(v)
-    assert settled is not None
-    assert (settled.total, settled.movements) == (eur("1287.00"), v.movements)
+    assert settled_receivable(v) == v.movements
+
+
+def test_a_settled_receivable_starts_afresh_and_a_refund_reopens_it() -> None:
+    paid = view(movements=BOOKED).with_payment("p1", eur("1287.00"))
+    assert paid.movements == []  # nothing is left in either currency
+    reopened = paid.with_payment("r1", -eur("40.00"))
+    assert reopened.movements == [Decimal("40.00")]
+    assert settled_receivable(reopened) == [Decimal("40.00")]
 
 
 def test_only_the_amount_that_settles_a_foreign_invoice_with_a_known_history_settles() -> None:
-    v = view(movements=[]).with_payment("p1", eur("300.05"))
-    assert settled_receivable(v, eur("986.95")) is not None
+    v = view(movements=BOOKED).with_payment("p1", eur("300.05"))
+    assert settled_receivable(v, eur("986.95")) == [Decimal("1287.00"), Decimal("-300.05")]
     assert settled_receivable(v, eur("900.00")) is None  # a part payment
     # in the functional currency, or a view carried over from before movements were kept
-    assert settled_receivable(view(rate=None, movements=[]), eur("1287.00")) is None
+    assert settled_receivable(view(rate=None, movements=BOOKED), eur("1287.00")) is None
     assert settled_receivable(view(movements=None).with_payment("p1", eur("300.05"))) is None
 
 
 def test_payments_carried_from_a_reversed_issue_make_the_history_unknown() -> None:
-    reversed_issue = view(movements=[]).with_payment("p1", eur("300.05"))
-    reissued = view(movements=[]).carrying_payments(reversed_issue)
+    reversed_issue = view(movements=BOOKED).with_payment("p1", eur("300.05"))
+    reissued = view(movements=BOOKED).carrying_payments(reversed_issue)
     assert reissued.open_amount == eur("986.95")
     assert reissued.movements is None and settled_receivable(reissued) is None

@@ -1,11 +1,14 @@
 """Property tests over generated document streams: the ledger's invariants always hold.
 
 Each generated stream holds invoices (USD, or EUR for the USD entity at a generated
-booking rate) with their revenue schedules, recognition of closed periods, early ends
-with credit memos, payments at other rates, refunds and write-offs. Whatever the
+booking rate; with or without tax) with their revenue schedules, recognition of closed
+periods, early ends with credit memos, payments in up to three parts at other rates,
+refunds and write-offs. Whatever the
 stream, every journal balances in both currencies, receivables per customer follow
-the documents, deferred revenue equals the unrecognised schedule periods, and the
-deferred revenue rollforward ties from period to period.
+the documents, a settled foreign receivable is settled in the functional currency too
+(exactly when a payment or a write-off settled it), deferred revenue equals the
+unrecognised schedule periods, and the deferred revenue rollforward ties from period to
+period.
 """
 
 from __future__ import annotations
@@ -21,11 +24,19 @@ from hypothesis import strategies as st
 
 from canonical import posting
 from canonical.accounts import AccountRole
-from canonical.billing import CreditMemo, CreditMemoLine, Invoice, InvoiceLine, LineKind
+from canonical.billing import (
+    CreditMemo,
+    CreditMemoLine,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    TaxLine,
+    TaxResult,
+)
 from canonical.catalog import RecognitionMethod
 from canonical.fx import convert
 from canonical.ledger import JournalEntry, Side
-from canonical.money import Money
+from canonical.money import Money, round_amount
 from canonical.payment import Payment, Refund
 from canonical.reports import deferred_balance, deferred_rollforward
 from canonical.schedules import end_schedule, period_of, schedules_for_invoice
@@ -55,6 +66,8 @@ class Plan:
     pay_rate: Decimal
     refund_share: float
     write_off: bool
+    tax_rate: Decimal = Decimal(0)  # on the recurring line, and on its credit
+    pay_parts: int = 1  # the payment arrives in this many parts, the last one settling
 
 
 plans = st.builds(
@@ -63,7 +76,9 @@ plans = st.builds(
     days=st.integers(1, 800), method=st.sampled_from(list(RecognitionMethod)), rate=rates,
     end_after=st.none() | st.integers(0, 800), credit_delta=st.integers(-300, 300),
     pay_share=st.sampled_from([0.0, 0.3, 1.0]), pay_rate=rates,
-    refund_share=st.sampled_from([0.0, 0.5]), write_off=st.booleans())
+    refund_share=st.sampled_from([0.0, 0.5]), write_off=st.booleans(),
+    tax_rate=st.sampled_from([Decimal(0), Decimal("0.0725"), Decimal("0.19")]),
+    pay_parts=st.integers(1, 3))
 
 
 @dataclass
@@ -72,7 +87,7 @@ class Books:
     ar_expected: dict[tuple[str, str], Decimal]  # (customer, currency) -> amount
     # per foreign-currency invoice settled in its currency: its receivable's functional
     # balance and the number of lines that moved it
-    settled_functional_ar: list[tuple[Decimal, int, bool]]  # + settled by a payment
+    settled_functional_ar: list[tuple[Decimal, int, bool]]  # + settled by payment/write-off
     deferred_expected: Decimal  # functional, unrecognised schedule periods
 
 
@@ -97,8 +112,17 @@ def book(stream: list[Plan], close: dt.date) -> Books:
         if p.usage:
             lines.append(InvoiceLine(line_id=f"i{n}-u", kind=LineKind.USAGE, description="u",
                                      amount=_money(p.usage, cur)))
+        tax = _money(0, cur)
+        tax_result = None
+        if p.tax_rate:
+            tax = Money.of(round_amount(lines[0].amount.amount * p.tax_rate, cur), cur)
+            tax_result = TaxResult(
+                provider="t", calculation_id=f"t{n}", calculated_at=dt.datetime(2026, 1, 1,
+                                                                                  tzinfo=dt.UTC),
+                lines=[TaxLine(line_id=f"i{n}-1", jurisdiction="X", rate=p.tax_rate,
+                               taxable=lines[0].amount, amount=tax)], total=tax)
         inv = Invoice(invoice_id=f"i{n}", customer_id=p.customer, legal_entity="US01",
-                      currency=cur, issued_on=start, due_on=start, lines=lines)
+                      currency=cur, issued_on=start, due_on=start, lines=lines, tax=tax_result)
         entries.append(posting.invoice_entry(inv, US, rate=rate))
         ar[(p.customer, cur)] += inv.total.amount
         sched = schedules_for_invoice(inv, {"plan": p.method}, "USD", rate)[0]
@@ -112,16 +136,17 @@ def book(stream: list[Plan], close: dt.date) -> Books:
             periods = cut.periods
             credit = max(cut.released + _money(p.credit_delta, cur), _money(1, cur))
             credit = min(credit, inv.subtotal)
+            credit_tax = min(Money.of(round_amount(credit.amount * p.tax_rate, cur), cur), tax)
             memo = CreditMemo(credit_memo_id=f"cm{n}", customer_id=p.customer,
                               invoice_id=inv.invoice_id, legal_entity="US01", currency=cur,
                               issued_on=max(end_on, start), reason="end",
                               lines=[CreditMemoLine(line_id="1", description="x", amount=credit,
-                                                    tax_amount=Money.zero(cur))])
+                                                    tax_amount=credit_tax)])
             entries.append(posting.credit_memo_entry(
                 memo, US, deferred_release=cut.released, rate=rate,
                 deferred_release_functional=cut.released_functional))
-            ar[(p.customer, cur)] -= credit.amount
-            open_total = open_total - credit
+            ar[(p.customer, cur)] -= memo.total.amount
+            open_total = open_total - memo.total
         for q in periods:
             fn = q.functional_amount or q.amount
             if q.end <= close and not (q.amount.is_zero() and fn.is_zero()):
@@ -132,33 +157,40 @@ def book(stream: list[Plan], close: dt.date) -> Books:
         paid = open_total.times(Decimal(str(p.pay_share)))
         received = start + dt.timedelta(days=10)
         settles = paid == open_total and rate is not None
-        if paid.amount > 0:
-            pay = Payment(payment_id=f"p{n}", invoice_id=inv.invoice_id, customer_id=p.customer,
-                          legal_entity="US01", amount=paid, received_on=received)
-            moved = [] if open_total == inv.total else [(inv.total - open_total).amount]
+        moved = [inv.total.amount] if open_total == inv.total else [
+            inv.total.amount, (open_total - inv.total).amount]
+        parts = [m for m in paid.allocate([1] * p.pay_parts) if m.amount > 0]
+        for k, part in enumerate(parts):
+            pay = Payment(payment_id=f"p{n}-{k}", invoice_id=inv.invoice_id,
+                          customer_id=p.customer, legal_entity="US01", amount=part,
+                          received_on=received + dt.timedelta(days=k))
+            last = k == len(parts) - 1
             entries.append(posting.payment_entry(
                 pay, US, rate=p.pay_rate if rate else None, invoice_rate=rate,
-                settles=(inv.total, moved) if settles else None))
-            ar[(p.customer, cur)] -= paid.amount
+                settles=list(moved) if settles and last else None))
+            moved = [] if settles and last else [*moved, -part.amount]
+            ar[(p.customer, cur)] -= part.amount
         refund = paid.times(Decimal(str(p.refund_share)))
         if refund.amount > 0:
             entries.append(posting.refund_entry(Refund(
-                refund_id=f"r{n}", payment_id=f"p{n}", customer_id=p.customer,
+                refund_id=f"r{n}", payment_id=f"p{n}-0", customer_id=p.customer,
                 legal_entity="US01", amount=refund, refunded_on=received),
                 US, rate=p.pay_rate if rate else None, invoice_rate=rate))
             ar[(p.customer, cur)] += refund.amount
+            moved.append(refund.amount)
         remaining = open_total - paid + refund
+        swept = settles and paid.amount > 0 and refund.amount == 0
         if p.write_off and remaining.amount > 0:
-            entries.append(posting.write_off_entry(inv.invoice_id, remaining, "US01",
-                                                   p.customer, received, US, rate=rate))
+            entries.append(posting.write_off_entry(
+                inv.invoice_id, remaining, "US01", p.customer, received, US, rate=rate,
+                settles=moved if rate is not None else None))
             ar[(p.customer, cur)] -= remaining.amount
+            swept = rate is not None
         moves = [(ln.amount.amount, ln.functional_amount.amount)
                  if ln.side == Side.DEBIT else (-ln.amount.amount, -ln.functional_amount.amount)
                  for e in entries[first:] for ln in e.lines
                  if ln.account == AR and ln.functional_amount is not None]
         if rate is not None and sum(d for d, _ in moves) == 0:
-            # settled by the payment alone: to the last minor unit
-            swept = settles and paid.amount > 0 and refund.amount == 0
             settled.append((sum(f for _, f in moves), len(moves), swept))
     return Books(entries, dict(ar), settled, deferred)
 
@@ -189,9 +221,9 @@ def test_ledger_invariants_hold_for_any_stream(stream: list[Plan], close_days: i
         k: v for k, v in books.ar_expected.items() if v}
 
     # a foreign receivable settled in its currency is settled in the functional one: to
-    # the last minor unit when a payment settled it (it relieves what is left), else but
-    # for rounding — every line that moved it is converted at the invoice's booking rate
-    # (refunds too), so each adds at most half a minor unit
+    # the last minor unit when a payment or write-off settled it (it relieves what is
+    # left), else but for rounding — every line that moved it is converted at the
+    # invoice's booking rate (refunds too), so each adds at most half a minor unit
     for balance, lines, by_payment in books.settled_functional_ar:
         assert abs(balance) <= (0 if by_payment else Decimal("0.005") * lines), (balance, lines)
 

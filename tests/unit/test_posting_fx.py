@@ -134,7 +134,7 @@ def test_the_payment_settling_a_foreign_invoice_relieves_what_is_left_of_its_rec
     # would relieve 769.945 -> 769.95 and leave -0.01 on a settled receivable
     pay = Payment(payment_id="p3", invoice_id="in_eur", customer_id="c1", legal_entity="US01",
                   amount=m("699.95", "EUR"), received_on=dt.date(2026, 2, 1))
-    settles = (m("1000.00", "EUR"), [Decimal("300.05")])
+    settles = [Decimal("1000.00"), Decimal("-300.05")]
     entry = posting.payment_entry(pay, CHARTS["US01"], rate=Decimal("1.12"),
                                   invoice_rate=Decimal("1.1"), settles=settles)
     # cash 699.95 * 1.12 = 783.944 -> 783.94; gain 783.94 - 769.94 = 14.00
@@ -145,7 +145,7 @@ def test_the_payment_settling_a_foreign_invoice_relieves_what_is_left_of_its_rec
     # conversion: a wrong history never moves more than rounding
     wrong = posting.payment_entry(pay, CHARTS["US01"], rate=Decimal("1.12"),
                                   invoice_rate=Decimal("1.1"),
-                                  settles=(settles[0], [*settles[1], Decimal("500.00")]))
+                                  settles=[*settles, Decimal("-500.00")])
     assert rows(wrong)[1] == ("1200", Side.CREDIT, "699.95", "769.95")
 
 

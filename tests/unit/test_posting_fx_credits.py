@@ -149,3 +149,14 @@ def test_a_release_rounding_to_nothing_in_the_memo_currency_still_relieves_its_f
         ("7900", Side.CREDIT, "FX rounding"): Decimal("0.01")}
     kept = sum(p.functional_amount.amount for p in cut.periods if p.functional_amount)
     assert kept == Decimal("0.06")  # what deferred revenue now holds: 0.07 - 0.01
+
+
+def test_the_write_off_settling_a_foreign_receivable_writes_off_what_is_left_of_it() -> None:
+    # 1,287.00 EUR booked at 1.12 = 1,441.44 USD; 10.04 paid (11.2448 -> 11.24) and
+    # 1,255.26 credited (1,405.8912 -> 1,405.89) leave 24.31; the last 21.70 converted on
+    # its own is 24.304 -> 24.30, and a cent would stay on a receivable that is settled
+    settles = [Decimal("1287.00"), Decimal("-10.04"), Decimal("-1255.26")]
+    entry = posting.write_off_entry("in_eur", m("21.70", "EUR"), "US01", "c1", UPGRADE, US,
+                                    rate=Decimal("1.12"), settles=settles)
+    assert functional(entry) == {("6200", Side.DEBIT, ""): Decimal("24.31"),
+                                 ("1200", Side.CREDIT, ""): Decimal("24.31")}
