@@ -25,11 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import SendNoticeInput
-    from activities.io import (
-        EntitlementInput,
-        PaymentJournalInput,
-        WriteOffJournalInput,
-    )
+    from activities.io import EntitlementInput, PaymentJournalInput, WriteOffJournalInput
     from activities.payments import CollectPaymentInput
     from adapters.erp.port import ErpReceipt, JournalPosting, PaymentPosting
     from adapters.erp.routing import Domain
