@@ -3,12 +3,11 @@
 Each generated stream holds invoices (USD, or EUR for the USD entity at a generated
 booking rate; with or without tax) with their revenue schedules, recognition of closed
 periods, early ends with credit memos, payments in up to three parts at other rates,
-refunds and write-offs. Whatever the
-stream, every journal balances in both currencies, receivables per customer follow
-the documents, a settled foreign receivable is settled in the functional currency too
-(exactly when a payment or a write-off settled it), deferred revenue equals the
-unrecognised schedule periods, and the deferred revenue rollforward ties from period to
-period.
+refunds and write-offs. Whatever the stream, every journal balances in both currencies,
+receivables per customer follow the documents, a settled foreign receivable is settled
+in the functional currency too (exactly when a payment or a write-off settled it),
+deferred revenue equals the unrecognised schedule periods, and the deferred revenue
+rollforward ties from period to period.
 """
 
 from __future__ import annotations
@@ -86,8 +85,8 @@ class Books:
     entries: list[JournalEntry]
     ar_expected: dict[tuple[str, str], Decimal]  # (customer, currency) -> amount
     # per foreign-currency invoice settled in its currency: its receivable's functional
-    # balance and the number of lines that moved it
-    settled_functional_ar: list[tuple[Decimal, int, bool]]  # + settled by payment/write-off
+    # balance, the number of lines that moved it, whether a payment or write-off settled it
+    settled_functional_ar: list[tuple[Decimal, int, bool]]
     deferred_expected: Decimal  # functional, unrecognised schedule periods
 
 
