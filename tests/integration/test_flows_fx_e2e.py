@@ -3,8 +3,9 @@
 Real dev server, sandbox systems over HTTP, the sandbox rate table (EUR->USD 1.10 from
 1 January 2026, 1.12 from 1 February, 1.09 from 1 April, 1.15 from 1 July). Credits and
 write-offs relieve receivables at the credited invoice's booking rate, the released
-deferral leaves at the rate it was deferred at, and a realised FX difference appears
-only on payment.
+deferral leaves at the rate it was deferred at, a realised FX difference appears only on
+payment and refund, and the payment or write-off that settles a receivable leaves
+nothing of it in USD either.
 """
 
 from __future__ import annotations
