@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -49,7 +48,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped
-from .ledger_view import posted_view, settled_receivable
+from .ledger_view import posted_view
 from .subscription_state import DeferredRelease, InvoiceStatus, InvoiceView
 from .subscription_view import amounts
 
@@ -85,6 +84,19 @@ def _invoice_of(event: Event) -> str | None:
     return None
 
 
+def _moved(event: Event, view: InvoiceView) -> InvoiceView:
+    """The view of the invoice a payment, refund or credit memo applies to, after it."""
+    if isinstance(event, PaymentSucceededEvent):
+        p = event.payload.payment
+        return view.with_payment(p.payment_id, p.amount)
+    if isinstance(event, PaymentRefundedEvent):
+        r = event.payload.refund
+        return view.with_payment(r.refund_id, -r.amount)
+    if isinstance(event, CreditMemoIssuedEvent):
+        return view.with_credit(event.payload.credit_memo.total)
+    return view
+
+
 class DocumentPoster:
     def __init__(self, owner: Flow, config: FlowConfig, invoices: dict[str, InvoiceView],
                  customer: Callable[[], CustomerAccount | None],
@@ -101,9 +113,8 @@ class DocumentPoster:
         self._on_invoice = on_invoice
         # Told of every document the ERP has taken (the entity measures payment latency).
         self._on_applied = on_applied
-        # Booking rates of invoices built in this batch, before their views exist.
-        self._new_rates: dict[str, Decimal | None] = {}
-        # Invoice views as the documents built so far in this batch will leave them.
+        # Invoice views as the documents built so far in this batch will leave them (an
+        # invoice built in it has one before it is posted: its booking rate).
         self._projected: dict[str, InvoiceView] = {}
         # Upstream-billed amendments (canonical Amendment.documents_upstream): what their
         # schedule ends released, by credit memo id, and the events still buffered.
@@ -192,7 +203,6 @@ class DocumentPoster:
             tax = inv.tax or taxes[inv.invoice_id]
             built = await calls.invoice_journal(InvoiceJournalInput(invoice=inv, tax=tax,
                                                                     correlation_id=cid))
-            self._new_rates[inv.invoice_id] = built.entry.rate
             taxed = inv.model_copy(update={"tax": tax})
             self._projected[inv.invoice_id] = posted_view(taxed, built.entry.rate)
             postings: list[Posting] = [InvoicePosting(
@@ -200,45 +210,36 @@ class DocumentPoster:
             postings += [SchedulePosting(external_id=f"sch:{s.schedule_id}", schedule=s)
                          for s in built.schedules]
             return postings
+        view = self._project(event)
+        rate = view.rate if view else None
         if isinstance(event, PaymentSucceededEvent):
             p = event.payload.payment
-            view = self._project(p.invoice_id, lambda v: v.with_payment(p.payment_id, p.amount))
             entry = await calls.payment_journal(PaymentJournalInput(
-                payment=p, correlation_id=cid, invoice_rate=self._booking_rate(p.invoice_id),
-                settles=settled_receivable(view, p.amount) if view else None))
+                payment=p, correlation_id=cid, invoice_rate=rate,
+                settles=view.settled_by(p.amount) if view else None))
             return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo
-            self._project(memo.invoice_id, lambda v: v.with_credit(memo.total))
             release = self._releases.get(memo.credit_memo_id)
             entry = await calls.credit_memo_journal(CreditMemoJournalInput(
-                credit_memo=memo, correlation_id=cid,
-                invoice_rate=self._booking_rate(memo.invoice_id),
+                credit_memo=memo, correlation_id=cid, invoice_rate=rate,
                 deferred_release=release.amount if release else None,
                 deferred_release_functional=release.functional if release else None))
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
                                       entry=entry)]
         assert isinstance(event, PaymentRefundedEvent)
-        r = event.payload.refund
-        self._project(r.invoice_id, lambda v: v.with_payment(r.refund_id, -r.amount))
         entry = await calls.refund_journal(RefundJournalInput(
-            refund=r, correlation_id=cid, invoice_rate=self._booking_rate(r.invoice_id)))
+            refund=event.payload.refund, correlation_id=cid, invoice_rate=rate))
         return [JournalPosting(external_id=entry.external_id, entry=entry)]
 
-    def _project(self, invoice_id: str | None,
-                 move: Callable[[InvoiceView], InvoiceView]) -> InvoiceView | None:
-        """The invoice's view before this document (after the batch's earlier ones); the
-        view after it is kept for the batch's later documents."""
-        key = invoice_id or ""
+    def _project(self, event: Event) -> InvoiceView | None:
+        """The view of the invoice `event` applies to, before it (after the batch's earlier
+        documents); the view after it is kept for the batch's later documents."""
+        key = _invoice_of(event) or ""
         view = self._projected.get(key) or self._invoices.get(key)
         if view is not None:
-            self._projected[key] = move(view)
+            self._projected[key] = _moved(event, view)
         return view
-
-    def _booking_rate(self, invoice_id: str | None) -> Decimal | None:
-        """The booking rate of a foreign-currency invoice (None in functional currency)."""
-        view = self._invoices.get(invoice_id or "")
-        return view.rate if view else self._new_rates.get(invoice_id or "")
 
     # --- bookkeeping of what was posted ---------------------------------------------------
 
@@ -270,19 +271,18 @@ class DocumentPoster:
             return f"invoice {inv.invoice_id} posted ({view.total})"
         invoice_id = _invoice_of(event)
         view = self._invoices[invoice_id] if invoice_id else None
-        if isinstance(event, PaymentSucceededEvent) and view:
+        if view is None:
+            return f"{event.event_type} {event.event_id} posted"
+        self._invoices[view.invoice_id] = _moved(event, view)
+        if isinstance(event, PaymentSucceededEvent):
             p = event.payload.payment
-            self._invoices[view.invoice_id] = view.with_payment(p.payment_id, p.amount)
             return f"payment {p.payment_id} of {p.amount} applied to {view.invoice_id}"
-        if isinstance(event, PaymentRefundedEvent) and view:
+        if isinstance(event, PaymentRefundedEvent):
             r = event.payload.refund
-            self._invoices[view.invoice_id] = view.with_payment(r.refund_id, -r.amount)
             return f"refund {r.refund_id} of {r.amount} on {view.invoice_id}"
-        if isinstance(event, CreditMemoIssuedEvent) and view:
-            memo = event.payload.credit_memo
-            self._invoices[view.invoice_id] = view.with_credit(memo.total)
-            return f"credit memo {memo.credit_memo_id} of {memo.total} on {view.invoice_id}"
-        return f"{event.event_type} {event.event_id} posted"
+        assert isinstance(event, CreditMemoIssuedEvent)
+        memo = event.payload.credit_memo
+        return f"credit memo {memo.credit_memo_id} of {memo.total} on {view.invoice_id}"
 
     def _skipped(self, event: Event, outcome: Skipped) -> None:
         if isinstance(event, InvoiceIssuedEvent):

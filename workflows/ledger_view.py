@@ -37,12 +37,6 @@ def invoice_rates(invoices: dict[str, InvoiceView]) -> dict[str, Decimal]:
     return {i: v.rate for i, v in invoices.items() if v.rate is not None}
 
 
-def settled_receivable(view: InvoiceView, amount: Money | None = None) -> list[Decimal] | None:
-    """What moved a foreign invoice's receivable, when a payment of `amount` (default: all
-    that is open) settles it."""
-    return view.settled_by(view.open_amount if amount is None else amount)
-
-
 def credit_invoices(invoices: dict[str, InvoiceView], credited: dict[str, Money]) -> None:
     for invoice_id, amount in credited.items():
         if invoice_id in invoices:

@@ -28,7 +28,7 @@ from .cancellation import CancellationState as CS
 from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
 from .flow import ChildProgress
-from .ledger_view import add_invoice, invoice_rates, replace_lines, settled_receivable
+from .ledger_view import add_invoice, invoice_rates, replace_lines
 from .renewal import RenewalFlow, RenewalInput, RenewalResult, renewal_window
 from .renewal import RenewalState as RS
 from .renewal_window import SCHEDULED
@@ -187,7 +187,7 @@ class SubscriptionFlows(SubscriptionCancellations):
             amount_due=view.open_amount, failure=f, lines=snap.lines,
             contract_external_id=snap.contract_external_id, event_id=event.event_id,
             correlation_id=event.correlation_id, config=o._config,
-            invoice_rates=invoice_rates(o._invoices), settles=settled_receivable(view)),
+            invoice_rates=invoice_rates(o._invoices), settles=view.settled_by()),
             child_id, "dunning")
         if started and o._state == S.ACTIVE:
             o._transition(S.PAST_DUE, event_id=event.event_id,

@@ -112,9 +112,11 @@ class InvoiceView(BaseModel):
                              payments=[*reversed_view.payments, *self.payments],
                              movements=None)  # relieved on the reversed issue's books
 
-    def settled_by(self, amount: Money) -> list[Decimal] | None:
-        """The receivable's movements when `amount` settles this foreign invoice."""
-        if self.rate is None or self.movements is None or amount != self.open_amount:
+    def settled_by(self, amount: Money | None = None) -> list[Decimal] | None:
+        """The receivable's movements when a payment of `amount` (default: all that is
+        open) settles this foreign invoice; None when it does not, or they are unknown."""
+        if self.rate is None or self.movements is None or (
+                amount is not None and amount != self.open_amount):
             return None
         return self.movements
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from canonical.money import Money
-from workflows.ledger_view import settled_receivable
 from workflows.subscription_state import InvoiceStatus, InvoiceView
 
 
@@ -28,7 +27,7 @@ def test_payments_credits_and_refunds_are_kept_in_order_with_their_sign() -> Non
     assert v.movements == [Decimal("1287.00"), Decimal("-300.05"), Decimal("-100.00"),
                            Decimal("50.00")]
     assert v.open_amount == eur("936.95")
-    assert settled_receivable(v) == v.movements
+    assert v.settled_by() == v.movements
 
 
 def test_a_settled_receivable_starts_afresh_and_a_refund_reopens_it() -> None:
@@ -36,20 +35,20 @@ def test_a_settled_receivable_starts_afresh_and_a_refund_reopens_it() -> None:
     assert paid.movements == []  # nothing is left in either currency
     reopened = paid.with_payment("r1", -eur("40.00"))
     assert reopened.movements == [Decimal("40.00")]
-    assert settled_receivable(reopened) == [Decimal("40.00")]
+    assert reopened.settled_by() == [Decimal("40.00")]
 
 
 def test_only_the_amount_that_settles_a_foreign_invoice_with_a_known_history_settles() -> None:
     v = view(movements=BOOKED).with_payment("p1", eur("300.05"))
-    assert settled_receivable(v, eur("986.95")) == [Decimal("1287.00"), Decimal("-300.05")]
-    assert settled_receivable(v, eur("900.00")) is None  # a part payment
+    assert v.settled_by(eur("986.95")) == [Decimal("1287.00"), Decimal("-300.05")]
+    assert v.settled_by(eur("900.00")) is None  # a part payment
     # in the functional currency, or a view carried over from before movements were kept
-    assert settled_receivable(view(rate=None, movements=BOOKED), eur("1287.00")) is None
-    assert settled_receivable(view(movements=None).with_payment("p1", eur("300.05"))) is None
+    assert view(rate=None, movements=BOOKED).settled_by(eur("1287.00")) is None
+    assert view(movements=None).with_payment("p1", eur("300.05")).settled_by() is None
 
 
 def test_payments_carried_from_a_reversed_issue_make_the_history_unknown() -> None:
     reversed_issue = view(movements=BOOKED).with_payment("p1", eur("300.05"))
     reissued = view(movements=BOOKED).carrying_payments(reversed_issue)
     assert reissued.open_amount == eur("986.95")
-    assert reissued.movements is None and settled_receivable(reissued) is None
+    assert reissued.movements is None and reissued.settled_by() is None
