@@ -102,6 +102,9 @@ class CreditMemoJournalInput(_Io):
     invoice_rate: Decimal | None = None
     # Booking rates of every invoice the memo's lines credit (foreign currency only).
     invoice_rates: dict[str, Decimal] = {}
+    # Per credited invoice the memo settles, what moved its receivable (InvoiceView
+    # .movements): its part relieves exactly what is left in the functional currency.
+    settles: dict[str, list[Decimal]] = {}
 
 
 class PaymentJournalInput(_Io):

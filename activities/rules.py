@@ -92,7 +92,7 @@ class RulesActivities:
             return posting.credit_memo_entry(memo, chart, req.correlation_id,
                                              req.deferred_release, rate,
                                              req.deferred_release_functional,
-                                             req.invoice_rates)
+                                             req.invoice_rates, req.settles)
 
     @activity.defn
     async def payment_journal(self, req: PaymentJournalInput) -> JournalEntry:

@@ -87,25 +87,39 @@ class CreditedFunctional(Canonical):
     net: Money
 
 
-def credited_functional(memo: CreditMemo, rate: Decimal,
-                        invoice_rates: Mapping[str, Decimal],
-                        functional_currency: str) -> CreditedFunctional:
-    """What a credit memo relieves, each credited invoice's part at that invoice's rate.
-
-    A credit undoes part of an invoice, so it is booked at the rate the invoice was
-    booked at: receivables and tax payable go down by what they went up by, and no FX
-    difference arises (that is realised only on payment). `rate` serves lines whose
-    invoice has no rate in `invoice_rates`.
-    """
+def credited_parts(memo: CreditMemo) -> dict[str, tuple[Decimal, Decimal]]:
+    """A credit memo's net and tax per credited invoice, in its currency ("" for lines
+    that name no invoice on a memo that names none)."""
     parts: dict[str, tuple[Decimal, Decimal]] = {}
     for line in memo.lines:
         key = line.invoice_id or memo.invoice_id or ""
         net, tax = parts.get(key, (Decimal(0), Decimal(0)))
         parts[key] = (net + line.amount.amount, tax + line.tax_amount.amount)
+    return parts
+
+
+def credited_functional(memo: CreditMemo, rate: Decimal,
+                        invoice_rates: Mapping[str, Decimal],
+                        functional_currency: str,
+                        settles: Mapping[str, Sequence[Decimal]] | None = None
+                        ) -> CreditedFunctional:
+    """What a credit memo relieves, each credited invoice's part at that invoice's rate.
+
+    A credit undoes part of an invoice, so it is booked at the rate the invoice was
+    booked at: receivables and tax payable go down by what they went up by, and no FX
+    difference arises (that is realised only on payment). `rate` serves lines whose
+    invoice has no rate in `invoice_rates`. `settles`: per invoice this memo settles,
+    its receivable's movements; that part relieves exactly what is left of it in the
+    functional currency (settling_relief), as a settling payment does.
+    """
     gross_f = tax_f = net_f = Decimal(0)
-    for key, (net, tax) in parts.items():
+    for key, (net, tax) in credited_parts(memo).items():
         r = invoice_rates.get(key, rate)
-        gross_f += round_amount((net + tax) * r, functional_currency)
+        gross = Money(amount=round_amount((net + tax) * r, functional_currency),
+                      currency=functional_currency)
+        if settles is not None and key in settles:
+            gross = settling_relief(gross, settles[key], r)
+        gross_f += gross.amount
         tax_f += round_amount(tax * r, functional_currency)
         net_f += round_amount(net * r, functional_currency)
     return CreditedFunctional(

@@ -108,7 +108,8 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
                       correlation_id: str | None = None,
                       deferred_release: Money | None = None, rate: Decimal | None = None,
                       deferred_release_functional: Money | None = None,
-                      invoice_rates: Mapping[str, Decimal] | None = None) -> JournalEntry:
+                      invoice_rates: Mapping[str, Decimal] | None = None,
+                      settles: Mapping[str, Sequence[Decimal]] | None = None) -> JournalEntry:
     """Dr Deferred Revenue (unrecognised part) / Dr Tax Payable / Cr AR (gross).
 
     `deferred_release` is the unrecognised revenue the credited schedules released (the
@@ -127,7 +128,8 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
     release = memo.subtotal if deferred_release is None else deferred_release
     difference = memo.subtotal - release
     revenue_side = Side.DEBIT if difference.amount > 0 else Side.CREDIT
-    fx = (credited_functional(memo, rate, invoice_rates or {}, coa.functional_currency)
+    fx = (credited_functional(memo, rate, invoice_rates or {}, coa.functional_currency,
+                              settles)
           if rate is not None and memo.currency != coa.functional_currency else None)
     release_f = deferred_release_functional
     if release_f is None and fx is not None and deferred_release is None:

@@ -86,6 +86,9 @@ class AmendmentInput(BaseModel):
     # Booking rates of the entity's foreign-currency invoices: a credit is booked at
     # the rate of the invoice it credits (docs/accounting.md "Foreign currency").
     invoice_rates: dict[str, Decimal] = {}
+    # What moved those receivables (ledger_view.invoice_movements): a credit memo that
+    # settles one relieves exactly what is left of it.
+    invoice_movements: dict[str, list[Decimal]] = {}
 
 
 class AmendmentResult(BaseModel):
@@ -224,7 +227,8 @@ class AmendmentFlow(SagaFlow):
         if memo is not None:
             self._transition(S.POSTING_CREDIT_MEMO)
             post_memo = credit_memo_step(calls, saga, memo, gen, entity, why, cid, released,
-                                         released_f, inp.invoice_rates)
+                                         released_f, inp.invoice_rates,
+                                         inp.invoice_movements)
             receipts = await self._step("post_credit_memo", post_memo, permanent="raise")
             if isinstance(receipts, Skipped):
                 return self._skipped(amendment, receipts)

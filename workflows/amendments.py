@@ -37,7 +37,13 @@ from .amendment import AmendmentState as AS
 from .amendment_inline import PATCH_INLINE_AMENDMENT, amend_inline
 from .calls import Calls
 from .flow import Skipped
-from .ledger_view import add_invoice, credit_invoices, invoice_rates, replace_lines
+from .ledger_view import (
+    add_invoice,
+    credit_invoices,
+    invoice_movements,
+    invoice_rates,
+    replace_lines,
+)
 from .subscription_state import AppliedAmendment, DeferredRelease, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 
@@ -107,7 +113,8 @@ class Amendments:
         inp = AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
                              lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
                              config=o._config, generation=generation,
-                             invoice_rates=invoice_rates(o._invoices))
+                             invoice_rates=invoice_rates(o._invoices),
+                             invoice_movements=invoice_movements(o._invoices))
         result: AmendmentResult | Skipped | None = None
         if versions.patched(o._config, PATCH_INLINE_AMENDMENT):
             result = await amend_inline(inp)
@@ -222,8 +229,7 @@ class Amendments:
             view = o._invoices[record.rebill_id]
             # Fully credited by its reversal; its payments (if any) leave a customer credit
             # until the rebill is issued again (see _apply).
-            o._invoices[record.rebill_id] = view.model_copy(update={
-                "credited": view.total, "status": InvoiceStatus.VOIDED})
+            o._invoices[record.rebill_id] = view.voided(view.total)
         snap.subscription = snap.subscription.model_copy(update={"items": record.items_before})
         del snap.amendments[record.amendment.amendment_id]
         snap.amendment_log.remove(record)

@@ -137,8 +137,7 @@ class DocumentRules:
                                         correlation_id=event.correlation_id)))
             if not isinstance(outcome, Skipped):
                 docs.append(outcome.document_id)
-        o._invoices[invoice_id] = view.model_copy(update={
-            "credited": view.total - view.paid, "status": InvoiceStatus.VOIDED})
+        o._invoices[invoice_id] = view.voided(view.total - view.paid)
         ended = [ln.model_copy(update={"ended_on": ln.period_start}) for ln in lines]
         o._snap.lines = replace_lines(o._snap.lines, ended, [])
         o._record(str(o._state), event_id=event.event_id, documents=docs,

@@ -48,7 +48,7 @@ from . import search
 from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped
-from .ledger_view import posted_view
+from .ledger_view import invoice_movements, memo_settles, posted_view
 from .subscription_state import DeferredRelease, InvoiceStatus, InvoiceView
 from .subscription_view import amounts
 
@@ -221,10 +221,13 @@ class DocumentPoster:
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo
             release = self._releases.get(memo.credit_memo_id)
+            settles = memo_settles(memo, invoice_movements({view.invoice_id: view})
+                                   if view else {})
             entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                 credit_memo=memo, correlation_id=cid, invoice_rate=rate,
                 deferred_release=release.amount if release else None,
-                deferred_release_functional=release.functional if release else None))
+                deferred_release_functional=release.functional if release else None,
+                settles=settles))
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
                                       entry=entry)]
         assert isinstance(event, PaymentRefundedEvent)

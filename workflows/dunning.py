@@ -276,7 +276,8 @@ class DunningFlow(Flow):
             credit_memo_id=f"{sub.subscription_id}-cancel",
             contract_external_id=inp.contract_external_id, event_id=inp.event_id,
             correlation_id=self._correlation_id, config=self._config,
-            invoice_rates=inp.invoice_rates)
+            invoice_rates=inp.invoice_rates,
+            invoice_movements={} if inp.settles is None else {inp.invoice_id: inp.settles})
         try:
             result = await self._step("cancellation", lambda _: workflow.execute_child_workflow(
                 CancellationFlow.run, child, id=f"cancellation-{sub.subscription_id}",

@@ -7,7 +7,8 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from canonical.billing import Invoice
+    from canonical.billing import CreditMemo, Invoice
+    from canonical.fx import credited_parts
     from canonical.money import Money
     from canonical.proration import ServiceLine
 
@@ -35,6 +36,21 @@ def add_invoice(invoices: dict[str, InvoiceView], invoice: Invoice,
 def invoice_rates(invoices: dict[str, InvoiceView]) -> dict[str, Decimal]:
     """Booking rates of the foreign-currency invoices, for flows that credit or collect."""
     return {i: v.rate for i, v in invoices.items() if v.rate is not None}
+
+
+def invoice_movements(invoices: dict[str, InvoiceView]) -> dict[str, list[Decimal]]:
+    """What moved each foreign-currency receivable the entity knows the movements of, for
+    flows that credit it (a credit memo that settles one relieves exactly what is left)."""
+    return {i: v.movements for i, v in invoices.items()
+            if v.rate is not None and v.movements is not None}
+
+
+def memo_settles(memo: CreditMemo, movements: dict[str, list[Decimal]]
+                 ) -> dict[str, list[Decimal]]:
+    """Per invoice `memo` settles (its part, tax included, is all that is open: the sum of
+    the receivable's movements), those movements."""
+    return {key: movements[key] for key, (net, tax) in credited_parts(memo).items()
+            if key in movements and net + tax == sum(movements[key], Decimal(0))}
 
 
 def credit_invoices(invoices: dict[str, InvoiceView], credited: dict[str, Money]) -> None:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
 
 from .calls import Calls
 from .flow import is_permanent
+from .ledger_view import memo_settles
 from .saga import Compensations, generation_id
 
 
@@ -164,12 +165,16 @@ async def post_landed(calls: Calls, saga: Compensations, postings: list[Posting]
 def credit_memo_step(calls: Calls, saga: Compensations, memo: CreditMemo, generation: int,
                      legal_entity: str, reason: str, correlation_id: str,
                      released: Money | None, released_functional: Money | None,
-                     invoice_rates: dict[str, Decimal]
+                     invoice_rates: dict[str, Decimal],
+                     invoice_movements: dict[str, list[Decimal]]
                      ) -> Callable[[Any], Awaitable[dict[str, ErpReceipt]]]:
     """A credit memo's posting step for `Flow._step`, its reversal registered first.
 
     The journal releases `released` deferred revenue (at its deferred functional amount)
-    and books each credited invoice's part at that invoice's rate.
+    and books each credited invoice's part at that invoice's rate; a part that settles
+    its invoice relieves exactly what its movements left (ledger_view.memo_settles).
+    Movements that are out of date still pin it right: those known were booked, and a
+    later one stays on the receivable as booked.
     """
     cm_id = generation_id(f"cm:{memo.credit_memo_id}", generation)
     push_reversals(saga, calls, legal_entity, [(Domain.RECEIVABLES, cm_id)], reason,
@@ -178,7 +183,8 @@ def credit_memo_step(calls: Calls, saga: Compensations, memo: CreditMemo, genera
     async def post(_: Any) -> dict[str, ErpReceipt]:
         entry = await calls.credit_memo_journal(CreditMemoJournalInput(
             credit_memo=memo, correlation_id=correlation_id, deferred_release=released,
-            deferred_release_functional=released_functional, invoice_rates=invoice_rates))
+            deferred_release_functional=released_functional, invoice_rates=invoice_rates,
+            settles=memo_settles(memo, invoice_movements)))
         entry = entry.model_copy(update={"external_id": cm_id})
         return await post_landed(calls, saga, [CreditMemoPosting(
             external_id=cm_id, credit_memo=memo, entry=entry)], correlation_id)

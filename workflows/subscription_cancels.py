@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
 from . import versions
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
 from .cancellation import CancellationState as CS
-from .ledger_view import credit_invoices, invoice_rates, replace_lines
+from .ledger_view import credit_invoices, invoice_movements, invoice_rates, replace_lines
 from .subscription_state import CancellationRequest
 from .subscription_state import SubscriptionState as S
 
@@ -80,7 +80,8 @@ class SubscriptionCancellations:
             credit_memo_id=f"{sub.subscription_id}-cancel",
             contract_external_id=snap.contract_external_id, event_id=event_id,
             correlation_id=o._correlation_id, config=o._config,
-            invoice_rates=invoice_rates(o._invoices)),
+            invoice_rates=invoice_rates(o._invoices),
+            invoice_movements=invoice_movements(o._invoices)),
             f"cancellation-{sub.subscription_id}", "cancellation")
 
     async def _withdraw_cancellation(self, event: SubscriptionCancelledEvent) -> None:

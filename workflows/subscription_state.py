@@ -112,6 +112,11 @@ class InvoiceView(BaseModel):
                              payments=[*reversed_view.payments, *self.payments],
                              movements=None)  # relieved on the reversed issue's books
 
+    def voided(self, credited: Money) -> InvoiceView:
+        """Reversed in the ERP: the reversal, not a movement, relieved its receivable."""
+        return self.model_copy(update={"credited": credited, "status": InvoiceStatus.VOIDED,
+                                       "movements": None})
+
     def settled_by(self, amount: Money | None = None) -> list[Decimal] | None:
         """The receivable's movements when a payment of `amount` (default: all that is
         open) settles this foreign invoice; None when it does not, or they are unknown."""

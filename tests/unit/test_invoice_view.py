@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
+from canonical.billing import CreditMemo, CreditMemoLine
 from canonical.money import Money
+from workflows.ledger_view import invoice_movements, memo_settles
 from workflows.subscription_state import InvoiceStatus, InvoiceView
 
 
@@ -52,3 +55,33 @@ def test_payments_carried_from_a_reversed_issue_make_the_history_unknown() -> No
     reissued = view(movements=BOOKED).carrying_payments(reversed_issue)
     assert reissued.open_amount == eur("986.95")
     assert reissued.movements is None and reissued.settled_by() is None
+
+
+def test_a_memo_settles_the_invoices_whose_whole_open_amount_it_credits() -> None:
+    a = view(movements=BOOKED).with_payment("p1", eur("1000.00"))  # 287.00 open
+    b = view(movements=[Decimal("50.00")]).model_copy(update={"invoice_id": "in_2"})
+    c = view(movements=None).model_copy(update={"invoice_id": "in_3"})
+    movements = invoice_movements({"in_1": a, "in_2": b, "in_3": c,
+                                   "in_4": view(rate=None).model_copy(
+                                       update={"invoice_id": "in_4"})})
+    assert movements == {"in_1": [Decimal("1287.00"), Decimal("-1000.00")],
+                         "in_2": [Decimal("50.00")]}
+    memo = CreditMemo(
+        credit_memo_id="cm", customer_id="c1", invoice_id="in_1", legal_entity="US01",
+        currency="EUR", issued_on=dt.date(2026, 7, 1), reason="r",
+        lines=[CreditMemoLine(line_id="1", description="x", amount=eur("280.00"),
+                              tax_amount=eur("7.00")),  # in_1's 287.00, tax included
+               # 10.00 short of in_2's open amount
+               CreditMemoLine(line_id="2", description="x", amount=eur("40.00"),
+                              tax_amount=eur("0.00"), invoice_id="in_2"),
+               # in_3's movements are unknown
+               CreditMemoLine(line_id="3", description="x", amount=eur("5.00"),
+                              tax_amount=eur("0.00"), invoice_id="in_3")])
+    assert memo_settles(memo, movements) == {"in_1": movements["in_1"]}
+
+
+def test_a_voided_invoice_keeps_no_movements() -> None:
+    # the reversal of the invoice, not a movement, relieved it
+    voided = view(movements=BOOKED).with_payment("p1", eur("300.00")).voided(eur("987.00"))
+    assert (voided.status, voided.open_amount, voided.movements) == (
+        InvoiceStatus.VOIDED, eur("0.00"), None)

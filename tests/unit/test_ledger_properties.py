@@ -3,9 +3,10 @@
 Each generated stream holds invoices (USD, or EUR for the USD entity at a generated
 booking rate; with or without tax) with their revenue schedules, recognition of closed
 periods, early ends with credit memos, payments in up to three parts at other rates,
-refunds and write-offs. Whatever the stream, every journal balances in both currencies,
-receivables per customer follow the documents, a settled foreign receivable is settled
-in the functional currency too (exactly when a payment or a write-off settled it),
+refunds, and what is left written off or credited. Whatever the stream, every journal
+balances in both currencies, receivables per customer follow the documents, a settled
+foreign receivable is settled in the functional currency too (exactly when a payment, a
+write-off or a credit memo settled it),
 deferred revenue equals the unrecognised schedule periods, and the deferred revenue
 rollforward ties from period to period.
 """
@@ -40,6 +41,7 @@ from canonical.payment import Payment, Refund
 from canonical.reports import deferred_balance, deferred_rollforward
 from canonical.schedules import end_schedule, period_of, schedules_for_invoice
 from settings import load_entities
+from workflows.ledger_view import memo_settles
 
 US = load_entities(Path("config/entities.toml"))["US01"].chart
 AR = US.code(AccountRole.ACCOUNTS_RECEIVABLE)
@@ -64,7 +66,7 @@ class Plan:
     pay_share: float
     pay_rate: Decimal
     refund_share: float
-    write_off: bool
+    rest: str  # what is left after payments and refunds: "write_off", "credit" or kept
     tax_rate: Decimal = Decimal(0)  # on the recurring line, and on its credit
     pay_parts: int = 1  # the payment arrives in this many parts, the last one settling
 
@@ -75,7 +77,7 @@ plans = st.builds(
     days=st.integers(1, 800), method=st.sampled_from(list(RecognitionMethod)), rate=rates,
     end_after=st.none() | st.integers(0, 800), credit_delta=st.integers(-300, 300),
     pay_share=st.sampled_from([0.0, 0.3, 1.0]), pay_rate=rates,
-    refund_share=st.sampled_from([0.0, 0.5]), write_off=st.booleans(),
+    refund_share=st.sampled_from([0.0, 0.5]), rest=st.sampled_from(["", "write_off", "credit"]),
     tax_rate=st.sampled_from([Decimal(0), Decimal("0.0725"), Decimal("0.19")]),
     pay_parts=st.integers(1, 3))
 
@@ -85,7 +87,8 @@ class Books:
     entries: list[JournalEntry]
     ar_expected: dict[tuple[str, str], Decimal]  # (customer, currency) -> amount
     # per foreign-currency invoice settled in its currency: its receivable's functional
-    # balance, the number of lines that moved it, whether a payment or write-off settled it
+    # balance, the number of lines that moved it, whether a settling document (payment,
+    # write-off, credit memo) ended it
     settled_functional_ar: list[tuple[Decimal, int, bool]]
     deferred_expected: Decimal  # functional, unrecognised schedule periods
 
@@ -130,6 +133,8 @@ def book(stream: list[Plan], close: dt.date) -> Books:
                          if q.end <= close and (end_on is None or q.end <= end_on))
         periods = sched.periods
         open_total = inv.total
+        moved = [inv.total.amount]  # what moved the receivable, as the entity keeps it
+        credited_all = False
         if end_on is not None and end_on < end:
             cut = end_schedule(sched, end_on, done)
             periods = cut.periods
@@ -141,11 +146,14 @@ def book(stream: list[Plan], close: dt.date) -> Books:
                               issued_on=max(end_on, start), reason="end",
                               lines=[CreditMemoLine(line_id="1", description="x", amount=credit,
                                                     tax_amount=credit_tax)])
+            memo_settles_ = memo_settles(memo, {inv.invoice_id: moved}) if rate else {}
             entries.append(posting.credit_memo_entry(
                 memo, US, deferred_release=cut.released, rate=rate,
-                deferred_release_functional=cut.released_functional))
+                deferred_release_functional=cut.released_functional, settles=memo_settles_))
             ar[(p.customer, cur)] -= memo.total.amount
             open_total = open_total - memo.total
+            credited_all = bool(memo_settles_)
+            moved = [] if credited_all else [*moved, -memo.total.amount]
         for q in periods:
             fn = q.functional_amount or q.amount
             if q.end <= close and not (q.amount.is_zero() and fn.is_zero()):
@@ -156,8 +164,6 @@ def book(stream: list[Plan], close: dt.date) -> Books:
         paid = open_total.times(Decimal(str(p.pay_share)))
         received = start + dt.timedelta(days=10)
         settles = paid == open_total and rate is not None
-        moved = [inv.total.amount] if open_total == inv.total else [
-            inv.total.amount, (open_total - inv.total).amount]
         parts = [m for m in paid.allocate([1] * p.pay_parts) if m.amount > 0]
         for k, part in enumerate(parts):
             pay = Payment(payment_id=f"p{n}-{k}", invoice_id=inv.invoice_id,
@@ -178,11 +184,24 @@ def book(stream: list[Plan], close: dt.date) -> Books:
             ar[(p.customer, cur)] += refund.amount
             moved.append(refund.amount)
         remaining = open_total - paid + refund
-        swept = settles and paid.amount > 0 and refund.amount == 0
-        if p.write_off and remaining.amount > 0:
+        swept = ((settles and paid.amount > 0) or credited_all) and refund.amount == 0
+        if p.rest == "write_off" and remaining.amount > 0:
             entries.append(posting.write_off_entry(
                 inv.invoice_id, remaining, "US01", p.customer, received, US, rate=rate,
                 settles=moved if rate is not None else None))
+            ar[(p.customer, cur)] -= remaining.amount
+            swept = rate is not None
+        elif p.rest == "credit" and remaining.amount > 0:
+            # a goodwill credit of the balance: revenue reversed, the schedules untouched
+            rest = CreditMemo(credit_memo_id=f"cmr{n}", customer_id=p.customer,
+                              invoice_id=inv.invoice_id, legal_entity="US01", currency=cur,
+                              issued_on=received, reason="goodwill",
+                              lines=[CreditMemoLine(line_id="1", description="x",
+                                                    amount=remaining,
+                                                    tax_amount=_money(0, cur))])
+            entries.append(posting.credit_memo_entry(
+                rest, US, deferred_release=_money(0, cur), rate=rate,
+                settles=memo_settles(rest, {inv.invoice_id: moved}) if rate else None))
             ar[(p.customer, cur)] -= remaining.amount
             swept = rate is not None
         moves = [(ln.amount.amount, ln.functional_amount.amount)

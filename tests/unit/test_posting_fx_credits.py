@@ -160,3 +160,38 @@ def test_the_write_off_settling_a_foreign_receivable_writes_off_what_is_left_of_
                                     rate=Decimal("1.12"), settles=settles)
     assert functional(entry) == {("6200", Side.DEBIT, ""): Decimal("24.31"),
                                  ("1200", Side.CREDIT, ""): Decimal("24.31")}
+
+
+def test_the_credit_memo_settling_a_foreign_receivable_relieves_what_is_left_of_it() -> None:
+    # the write-off's receivable above, settled by a credit memo of the last 21.70 EUR
+    # instead: 24.31 relieved (24.30 converted on its own), the released deferral stays
+    # at the booking rate (24.30), and the cent between them is FX rounding
+    settles = {"in_eur": [Decimal("1287.00"), Decimal("-10.04"), Decimal("-1255.26")]}
+    entry = posting.credit_memo_entry(memo([("21.70", "0.00", None)]), US,
+                                      rate=Decimal("1.12"), settles=settles)
+    assert functional(entry) == {("2400", Side.DEBIT, ""): Decimal("24.30"),
+                                 ("1200", Side.CREDIT, ""): Decimal("24.31"),
+                                 ("7900", Side.DEBIT, "FX rounding"): Decimal("0.01")}
+
+
+def test_a_memo_over_two_invoices_settles_only_the_part_it_was_told_settles() -> None:
+    rates = {"in_eur": Decimal("1.12"), "in_b": Decimal("1.10")}
+    settles = {"in_eur": [Decimal("1287.00"), Decimal("-10.04"), Decimal("-1255.26")]}
+    entry = posting.credit_memo_entry(
+        memo([("20.00", "1.70", "in_eur"), ("50.00", "0.00", "in_b")]), US,
+        rate=rates["in_eur"], invoice_rates=rates, settles=settles)
+    # in_eur's 21.70 relieves 24.31, in_b's 50.00 its own 55.00; tax 1.70 at 1.12 -> 1.90,
+    # net 20.00 at 1.12 + 50.00 at 1.10 = 77.40
+    assert functional(entry) == {("2400", Side.DEBIT, ""): Decimal("77.40"),
+                                 ("2200", Side.DEBIT, ""): Decimal("1.90"),
+                                 ("1200", Side.CREDIT, ""): Decimal("79.31"),
+                                 ("7900", Side.DEBIT, "FX rounding"): Decimal("0.01")}
+
+
+async def test_the_rules_activity_passes_what_the_memo_settles() -> None:
+    rules = RulesActivities(ENTITIES, rates=FakeRates({("EUR", "USD"): TODAY}))
+    settles = {"in_eur": [Decimal("1287.00"), Decimal("-10.04"), Decimal("-1255.26")]}
+    entry = await ActivityEnvironment().run(rules.credit_memo_journal, CreditMemoJournalInput(
+        credit_memo=memo([("21.70", "0.00", None)]), correlation_id="c",
+        invoice_rate=Decimal("1.12"), settles=settles))
+    assert functional(entry)[("1200", Side.CREDIT, "")] == Decimal("24.31")
