@@ -122,7 +122,8 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
         prov.grant_entitlements, prov.suspend_entitlements, prov.restore_entitlements,
         prov.revoke_entitlements,
         rules.invoice_journal, rules.credit_memo_journal, rules.payment_journal,
-        rules.refund_journal, rules.write_off_journal, rules.recognition_journals,
+        rules.refund_journal, rules.write_off_journal, rules.memo_release_journal,
+        rules.recognition_journals,
         proration.prorate_amendment, proration.renewal_term, payments.collect_payment,
     ]
     erp_activities: list[Callable[..., Any]] = [

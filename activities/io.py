@@ -140,6 +140,19 @@ class WriteOffJournalInput(_Io):
     settles: list[Decimal] | None = None
 
 
+class MemoReleaseJournalInput(_Io):
+    """The deferral an upstream-billed amendment released after its memo was posted."""
+
+    credit_memo_id: str
+    released: Money
+    released_functional: Money | None = None
+    legal_entity: str
+    customer_id: str
+    posting_date: dt.date
+    correlation_id: str
+    invoice_rate: Decimal | None = None  # booking rate of the credited invoice
+
+
 class RecognitionJournalsInput(_Io):
     periods: list[OpenRevenuePeriod]
     correlation_id: str

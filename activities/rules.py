@@ -28,6 +28,7 @@ from .io import (
     CreditMemoJournalInput,
     InvoiceJournalInput,
     InvoiceJournalResult,
+    MemoReleaseJournalInput,
     PaymentJournalInput,
     RecognitionJournalsInput,
     RefundJournalInput,
@@ -122,6 +123,18 @@ class RulesActivities:
             return posting.write_off_entry(req.invoice_id, req.amount, req.legal_entity,
                                            req.customer_id, req.posting_date, chart,
                                            req.correlation_id, rate, req.settles)
+
+    @activity.defn
+    async def memo_release_journal(self, req: MemoReleaseJournalInput) -> JournalEntry:
+        chart = self._chart(req.legal_entity)
+        rate = req.invoice_rate if req.released.currency != chart.functional_currency else None
+        if rate is None:
+            rate = await self._rate(req.released.currency, chart, req.posting_date,
+                                    req.correlation_id)
+        with translated_errors():
+            return posting.memo_release_entry(
+                req.credit_memo_id, req.released, req.legal_entity, req.customer_id,
+                req.posting_date, chart, req.correlation_id, rate, req.released_functional)
 
     @activity.defn
     async def recognition_journals(self, req: RecognitionJournalsInput) -> list[JournalEntry]:

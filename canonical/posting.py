@@ -47,6 +47,10 @@ def write_off_external_id(invoice_id: str) -> str:
     return f"wo:{invoice_id}"
 
 
+def memo_release_external_id(credit_memo_id: str) -> str:
+    return f"cmr:{credit_memo_id}"
+
+
 def in_functional(entry: JournalEntry, coa: ChartOfAccounts, rate: Decimal | None,
                   fixed: Mapping[int, Money] | None = None,
                   difference_memo: str = "FX rounding") -> JournalEntry:
@@ -128,6 +132,8 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
     release = memo.subtotal if deferred_release is None else deferred_release
     difference = memo.subtotal - release
     revenue_side = Side.DEBIT if difference.amount > 0 else Side.CREDIT
+    released_nothing = release.is_zero() and (deferred_release_functional is None
+                                              or deferred_release_functional.is_zero())
     fx = (credited_functional(memo, rate, invoice_rates or {}, coa.functional_currency,
                               settles)
           if rate is not None and memo.currency != coa.functional_currency else None)
@@ -137,8 +143,9 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
     pinned = [
         (_line(coa, R.DEFERRED_REVENUE, Side.DEBIT, release, cust), release_f),
         (_line(coa, R.SUBSCRIPTION_REVENUE, revenue_side, abs(difference), cust,
-               "credited revenue already recognised" if difference.amount > 0
-               else "released deferral beyond the credit"), None),
+               "released deferral beyond the credit" if difference.amount < 0
+               else "credited revenue; no deferral released" if released_nothing
+               else "credited revenue already recognised"), None),
         (_line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust), fx and fx.tax),
         (_line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust), fx and fx.gross),
     ]
@@ -277,3 +284,28 @@ def write_off_entry(invoice_id: str, amount: Money, legal_entity: str, customer_
         return in_functional(entry, coa, rate)
     left = settling_relief(convert(amount, rate, coa.functional_currency), settles, rate)
     return in_functional(entry, coa, rate, {0: left, 1: left})
+
+
+def memo_release_entry(credit_memo_id: str, released: Money, legal_entity: str,
+                       customer_id: str, posting_date: dt.date, coa: ChartOfAccounts,
+                       correlation_id: str | None = None, rate: Decimal | None = None,
+                       released_functional: Money | None = None) -> JournalEntry:
+    """Dr Deferred Revenue / Cr Subscription Revenue: the deferral an upstream-billed
+    amendment's schedule ends released, when its credit memo was posted before them.
+
+    Such a memo released nothing (no schedule had ended yet), so it reversed revenue;
+    this moves what the schedules gave up from revenue to deferred revenue, leaving
+    the books as if the memo had come after the amendment. In a foreign currency both
+    lines carry `released_functional`, what the schedules held for it.
+    """
+    entry = JournalEntry(
+        external_id=memo_release_external_id(credit_memo_id), legal_entity=legal_entity,
+        posting_date=posting_date, currency=released.currency,
+        lines=[_line(coa, R.DEFERRED_REVENUE, Side.DEBIT, released, customer_id),
+               _line(coa, R.SUBSCRIPTION_REVENUE, Side.CREDIT, released, customer_id,
+                     "deferral released after the credit memo")],
+        memo=f"Deferral released for credit memo {credit_memo_id}", source_type="credit_memo",
+        source_id=credit_memo_id, correlation_id=correlation_id,
+    )
+    pinned = {0: released_functional, 1: released_functional} if released_functional else None
+    return in_functional(entry, coa, rate, pinned)

@@ -6,11 +6,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from canonical.billing import BillingReason, Invoice, InvoiceLine, LineKind
+from canonical.billing import (
+    BillingReason,
+    CreditMemo,
+    CreditMemoLine,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+)
 from canonical.catalog import BillingPeriod, Plan
 from canonical.customer import Address, CustomerAccount, Party
 from canonical.events import (
     BusinessKeys,
+    CreditMemoIssued,
+    CreditMemoIssuedEvent,
     EnvelopeBase,
     InvoiceIssued,
     InvoiceIssuedEvent,
@@ -127,6 +136,21 @@ class Lifecycle:
         self.events.append(PaymentRefundedEvent(**self._env(f"ref_{refund_id}", at),
                                                 payload=PaymentRefunded(refund=refund)))
 
+    def credit(self, credit_memo_id: str, invoice_id: str, amount: Money, on: dt.date,
+               tax: Money | None = None, reason: str = "service credit") -> CreditMemo:
+        """The billing system's own credit memo on an invoice (`amount` net, `tax` on it)."""
+        sub = self.subscription
+        memo = CreditMemo(
+            credit_memo_id=credit_memo_id, customer_id=sub.customer_id,
+            subscription_id=sub.subscription_id, invoice_id=invoice_id,
+            legal_entity=sub.legal_entity, currency=amount.currency, issued_on=on,
+            reason=reason, lines=[CreditMemoLine(
+                line_id=f"{credit_memo_id}-1", description=reason, amount=amount,
+                tax_amount=tax or Money.zero(amount.currency))])
+        at = dt.datetime.combine(on, dt.time(11), dt.UTC)
+        self.events.append(CreditMemoIssuedEvent(**self._env(f"cm_{credit_memo_id}", at),
+                                                 payload=CreditMemoIssued(credit_memo=memo)))
+        return memo
 
     def amend(self, amendment_id: str, at: dt.datetime, items: list[tuple[Plan, int]],
               credit_memo_id: str, invoice_id: str) -> Amendment:

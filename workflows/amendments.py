@@ -46,6 +46,7 @@ from .ledger_view import (
 )
 from .subscription_state import AppliedAmendment, DeferredRelease, InvoiceStatus
 from .subscription_state import SubscriptionState as S
+from .upstream_first import own_lines_excluded, release_after_memo
 
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
@@ -111,7 +112,8 @@ class Amendments:
         o._transition(S.AMENDING, event_id=event_id, note=f"generation {generation}")
         child_id = f"amendment-{a.amendment_id}" + (f"-g{generation}" if generation > 1 else "")
         inp = AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
-                             lines=snap.lines, event_id=event_id, correlation_id=correlation_id,
+                             lines=own_lines_excluded(o, a), event_id=event_id,
+                             correlation_id=correlation_id,
                              config=o._config, generation=generation,
                              invoice_rates=invoice_rates(o._invoices),
                              invoice_movements=invoice_movements(o._invoices))
@@ -143,15 +145,21 @@ class Amendments:
                 o._invoices[result.rebill.invoice_id] = o._invoices[
                     result.rebill.invoice_id].carrying_payments(before)
         snap.amendments[a.amendment_id] = a.effective_at
+        external_ids = list(result.external_ids)
         if a.documents_upstream:
-            snap.releases[a.credit_memo_id] = DeferredRelease(
-                amount=result.released, functional=result.released_functional)
+            release = DeferredRelease(amount=result.released,
+                                      functional=result.released_functional)
+            snap.releases[a.credit_memo_id] = release
+            credited = next((ln.invoice_id for ln in result.ended_lines), None)
+            released_id = await release_after_memo(o, a, release, credited, generation,
+                                                   correlation_id)
+            external_ids += [released_id] if released_id else []
         if result.credit_memo is not None:
             snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")
         snap.amendment_log.append(AppliedAmendment(
             amendment=a, event_id=event_id, correlation_id=correlation_id,
             generation=generation, items_before=items_before,
-            external_ids=result.external_ids,
+            external_ids=external_ids,
             ended_lines=[ln.model_copy(update={"ended_on": None}) for ln in result.ended_lines],
             new_lines=result.new_lines, credited=result.credited,
             rebill_id=result.rebill.invoice_id if result.rebill else None))

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         ErpDocumentInput,
         InvoiceJournalInput,
         InvoiceJournalResult,
+        MemoReleaseJournalInput,
         PaymentJournalInput,
         PostRoutedInput,
         PostToErpInput,
@@ -210,6 +211,10 @@ class Calls:
 
     async def write_off_journal(self, req: WriteOffJournalInput) -> JournalEntry:
         return await self._local(RulesActivities.write_off_journal, req, **self.local_opts())
+
+    async def memo_release_journal(self, req: MemoReleaseJournalInput) -> JournalEntry:
+        return await self._local(RulesActivities.memo_release_journal, req,
+                                 **self.local_opts())
 
     # --- order-to-cash flows (amendment, renewal, dunning, cancellation) ------------------
 

@@ -220,12 +220,15 @@ class DocumentPoster:
             return [PaymentPosting(external_id=entry.external_id, payment=p, entry=entry)]
         if isinstance(event, CreditMemoIssuedEvent):
             memo = event.payload.credit_memo
+            # A memo of an upstream-billed amendment releases what its schedule ends gave
+            # up; any other (a service credit, a correction) ends no schedule, so it
+            # releases nothing and reverses revenue: deferred revenue keeps tying.
             release = self._releases.get(memo.credit_memo_id)
             settles = memo_settles(memo, invoice_movements({view.invoice_id: view})
                                    if view else {})
             entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                 credit_memo=memo, correlation_id=cid, invoice_rate=rate,
-                deferred_release=release.amount if release else None,
+                deferred_release=release.amount if release else Money.zero(memo.currency),
                 deferred_release_functional=release.functional if release else None,
                 settles=settles))
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,

@@ -222,7 +222,8 @@ RECORDERS = {f.__name__: f for f in (
     continued_as_new, idled_out,
     edges.paid_before_cancel,
     edges.voided_in_dunning, edges.late_paid_amendment, edges.late_cancellation,
-    edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted)}
+    edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted,
+    edges.upstream_documents_first)}
 
 
 async def main(names: list[str]) -> None:

@@ -183,3 +183,19 @@ async def final_cancellation_noted(env: WorkflowEnvironment) -> None:
         await send(env.client, config, life.events[-1:])
         await until(handle, quiet(4))
     await save(env.client, "subscription_final_cancellation_noted", handle.id)
+
+
+async def upstream_documents_first(env: WorkflowEnvironment) -> None:
+    """A billing-system amendment applied after its own rebill and credit memo: it credits
+    the old service only, and moves its release from revenue (PATCH_UPSTREAM_FIRST)."""
+    from tests.unit.test_upstream_first import upstream
+
+    world = World()
+    first, amendment, documents = upstream("sub_rec_uf")
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, first)
+        await until(handle, quiet(2))
+        for n, event in enumerate([*documents, amendment], 3):
+            await send(env.client, config, [event])
+            await until(handle, quiet(n))
+    await save(env.client, "subscription_upstream_documents_first", handle.id)

@@ -84,15 +84,20 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     wo = eur_life("sub_fx_wo", dt.date(2026, 2, 1))
     wo.pay("py_fx_wo_1", "in_sub_fx_wo", Money.of("10.04", "EUR"), dt.date(2026, 2, 2))
     wo.fail("py_fx_wo_f", "in_sub_fx_wo", Money.of("1276.96", "EUR"), dt.date(2026, 2, 3))
+    # the same split, the rest credited by the billing system's own credit note
+    cn = eur_life("sub_fx_cn")
+    cn.pay("py_fx_cn_1", "in_sub_fx_cn", Money.of("300.05", "EUR"), dt.date(2026, 2, 1))
+    cn.credit("cn_fx_cn", "in_sub_fx_cn", Money.of("986.95", "EUR"), dt.date(2026, 4, 1),
+              reason="goodwill")
     async with running_engine(dev_client, tmp_path, routing=ONE_ERP, renewals_enabled=False,
                               day_seconds=0.3) as engine:
         await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
         await engine.payments.set_outcome("customer:cus_sub_fx_wo", then="fail")
         await deliver(dev_client, up.events + lost.events + split.events + dun.events
-                      + wo.events, engine.config)
+                      + wo.events + cn.events, engine.config)
         views = {v.subscription_id: v for v in await settle(
             engine, {"sub_fx_up": 5, "sub_fx_lost": 3, "sub_fx_split": 4, "sub_fx_dun": 4,
-                     "sub_fx_wo": 4})}
+                     "sub_fx_wo": 4, "sub_fx_cn": 4})}
         erp = engine.readers["erp-legacy"]
         entries = {e.external_id: e for e in await erp.journal_entries("US01")}
         booked, held = await functional_deferred_ties(erp)
@@ -140,5 +145,13 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
             functional(written_off, US01.code(AccountRole.BAD_DEBT_EXPENSE), Side.DEBIT)) == (
         Decimal("24.31"), Decimal("24.31"))
     assert functional_ar(entries.values(), "cus_sub_fx_wo") == 0
+    # The credit note of the 986.95 left relieves what is left, 1,085.64 (as the split's
+    # settling payment); it changes no schedule, so it reverses revenue at the invoice's
+    # 1.10 (1,085.65, the cent between them FX rounding) and deferred revenue stays
+    credit_note = entries["cm:cn_fx_cn"]
+    assert (functional(credit_note, AR, Side.CREDIT), functional(credit_note, DEFERRED, Side.DEBIT),
+            functional(credit_note, US01.code(AccountRole.SUBSCRIPTION_REVENUE), Side.DEBIT)
+            ) == (Decimal("1085.64"), Decimal(0), Decimal("1085.65"))
+    assert functional_ar(entries.values(), "cus_sub_fx_cn") == 0
     assert booked == held  # deferred revenue in USD ties to the schedules' USD periods
     assert trial_balance(list(entries.values()), US01).balanced

@@ -43,6 +43,7 @@ REQUIRED = {  # what the suite promises to cover
     "renewal_before_perf", "dunning_recovered_before_perf", "subscription_renewal_deferred",
     "subscription_idled_out_v2", "subscription_idled_out_v3",
     "subscription_fresh_after_activation_v6", "subscription_after_fresh_run_v6",
+    "subscription_upstream_documents_first_v7",
 }
 
 

@@ -195,3 +195,14 @@ async def test_the_rules_activity_passes_what_the_memo_settles() -> None:
         credit_memo=memo([("21.70", "0.00", None)]), correlation_id="c",
         invoice_rate=Decimal("1.12"), settles=settles))
     assert functional(entry)[("1200", Side.CREDIT, "")] == Decimal("24.31")
+
+
+def test_a_release_after_its_memo_moves_the_deferral_as_the_schedules_held_it() -> None:
+    # 604.93 EUR released (665.43 USD as the schedules held it, one cent more than
+    # 604.93 at 1.10): both lines carry the schedules' amount, no rounding line
+    entry = posting.memo_release_entry("cm_eur", m("604.93", "EUR"), "US01", "c1", UPGRADE,
+                                       US, rate=BOOKED, released_functional=m("665.43", "USD"))
+    assert entry.external_id == "cmr:cm_eur"
+    assert functional(entry) == {
+        ("2400", Side.DEBIT, ""): Decimal("665.43"),
+        ("4000", Side.CREDIT, "deferral released after the credit memo"): Decimal("665.43")}
