@@ -110,7 +110,8 @@ class DocumentRules:
                 view = o._invoices.get(p.invoice_id)
                 if child_id in o._children and view is not None:
                     await o._flows._signal(child_id, DunningFlow.payment_received, PaymentNotice(
-                        payment_id=p.payment_id, open_amount=view.open_amount))
+                        payment_id=p.payment_id, open_amount=view.open_amount,
+                        movements=view.settled_by()))
 
     async def void(self, event: InvoiceVoidedEvent) -> None:
         o = self._o

@@ -65,6 +65,8 @@ class DunningFlow(Flow):
         self._calls = Calls(input.config)
         self._input = input
         self._due = input.amount_due
+        # What moved the foreign receivable, as of `_due` (the entity's, then its notices')
+        self._movements = input.settles
         self._paid_by: str | None = None
         self._voided: str | None = None  # the void's reason
         self._attempt = 0  # the attempt being waited for or made
@@ -76,6 +78,7 @@ class DunningFlow(Flow):
     @workflow.signal
     def payment_received(self, notice: PaymentNotice) -> None:
         self._due = notice.open_amount
+        self._movements = notice.movements
         if notice.open_amount.amount <= 0:
             self._paid_by = notice.payment_id
 
@@ -193,7 +196,7 @@ class DunningFlow(Flow):
             entry = await self._calls.payment_journal(PaymentJournalInput(
                 payment=payment, correlation_id=self._correlation_id,
                 invoice_rate=inp.invoice_rates.get(inp.invoice_id),
-                settles=inp.settles if payment.amount == inp.amount_due else None))
+                settles=self._settles_with(None) if payment.amount == self._due else None))
             posting = PaymentPosting(external_id=entry.external_id, payment=payment, entry=entry)
             return await self._calls.post(sub.legal_entity, Domain.RECEIVABLES, [posting],
                                           self._correlation_id)
@@ -261,10 +264,10 @@ class DunningFlow(Flow):
                              cancellation=cancellation)
 
     def _settles_with(self, credited: Money | None) -> list[Decimal] | None:
-        """The receivable dunning started with, less the cancellation's credit, unless a
-        payment changed what is due since (then its movements are not known here)."""
-        known = self._input.settles
-        if known is None or self._due != self._input.amount_due:
+        """What moved the receivable (as the entity last told), less the cancellation's
+        credit; None when they are not known or do not add up to what is due."""
+        known = self._movements
+        if known is None or sum(known, Decimal(0)) != self._due.amount:
             return None
         return [*known, *([-credited.amount] if credited is not None else [])]
 
@@ -277,7 +280,8 @@ class DunningFlow(Flow):
             contract_external_id=inp.contract_external_id, event_id=inp.event_id,
             correlation_id=self._correlation_id, config=self._config,
             invoice_rates=inp.invoice_rates,
-            invoice_movements={} if inp.settles is None else {inp.invoice_id: inp.settles})
+            invoice_movements=({inp.invoice_id: known}
+                               if (known := self._settles_with(None)) is not None else {}))
         try:
             result = await self._step("cancellation", lambda _: workflow.execute_child_workflow(
                 CancellationFlow.run, child, id=f"cancellation-{sub.subscription_id}",

@@ -71,7 +71,7 @@ class DunningInput(BaseModel):
     invoice_rates: dict[str, Decimal] = {}
     # What moved the dunned foreign invoice's receivable when dunning starts: a retry
     # collecting `amount_due`, or the write-off of what the cancellation left, settles it
-    # (canonical.fx.settling_relief); not used once a payment changed what is due.
+    # (canonical.fx.settling_relief); each PaymentNotice brings them up to date.
     settles: list[Decimal] | None = None
 
 
@@ -80,6 +80,9 @@ class PaymentNotice(BaseModel):
 
     payment_id: str
     open_amount: Money
+    # What moved the foreign receivable, the payment included (InvoiceView.settled_by);
+    # None: not foreign, or not known (then dunning settles nothing exactly any more).
+    movements: list[Decimal] | None = None
 
 
 class DunningView(BaseModel):

@@ -80,6 +80,11 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     dun = eur_life("sub_fx_dun")  # the same split, the rest collected by dunning's retry
     dun.pay("py_fx_dun_1", "in_sub_fx_dun", Money.of("300.05", "EUR"), dt.date(2026, 2, 1))
     dun.fail("py_fx_dun_f", "in_sub_fx_dun", Money.of("986.95", "EUR"), dt.date(2026, 2, 2))
+    # the whole invoice dunned, then part paid while the ladder runs: the retry collects
+    # the rest
+    dunp = eur_life("sub_fx_dunp")
+    dunp.fail("py_fx_dunp_f", "in_sub_fx_dunp", Money.of("1287.00", "EUR"), dt.date(2026, 2, 2))
+    dunp.pay("py_fx_dunp_1", "in_sub_fx_dunp", Money.of("300.05", "EUR"), dt.date(2026, 2, 3))
     # booked on 1 February at 1.12, part paid, the rest dunned to a write-off
     wo = eur_life("sub_fx_wo", dt.date(2026, 2, 1))
     wo.pay("py_fx_wo_1", "in_sub_fx_wo", Money.of("10.04", "EUR"), dt.date(2026, 2, 2))
@@ -94,10 +99,10 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
         await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
         await engine.payments.set_outcome("customer:cus_sub_fx_wo", then="fail")
         await deliver(dev_client, up.events + lost.events + split.events + dun.events
-                      + wo.events + cn.events, engine.config)
+                      + wo.events + cn.events + dunp.events, engine.config)
         views = {v.subscription_id: v for v in await settle(
             engine, {"sub_fx_up": 5, "sub_fx_lost": 3, "sub_fx_split": 4, "sub_fx_dun": 4,
-                     "sub_fx_wo": 4, "sub_fx_cn": 4})}
+                     "sub_fx_wo": 4, "sub_fx_cn": 4, "sub_fx_dunp": 4})}
         erp = engine.readers["erp-legacy"]
         entries = {e.external_id: e for e in await erp.journal_entries("US01")}
         booked, held = await functional_deferred_ties(erp)
@@ -137,6 +142,13 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
                  and e.external_id != "pay:py_fx_dun_1"]
     assert [functional(e, AR, Side.CREDIT) for e in collected] == [Decimal("1085.64")]
     assert functional_ar(entries.values(), "cus_sub_fx_dun") == 0
+    # the same amounts in the other order: the ladder learnt of the part payment, and
+    # its retry of the 986.95 left relieves what is left
+    collected = [e for e in entries.values() if e.source_type == "payment"
+                 and e.lines[0].customer_id == "cus_sub_fx_dunp"
+                 and e.external_id != "pay:py_fx_dunp_1"]
+    assert [functional(e, AR, Side.CREDIT) for e in collected] == [Decimal("1085.64")]
+    assert functional_ar(entries.values(), "cus_sub_fx_dunp") == 0
     # 1,287.00 EUR booked on 1 February at 1.12 (1,441.44 USD), 10.04 paid (11.24), the
     # cancellation's credit 1,255.26 (1,405.89): the write-off of the last 21.70 relieves
     # the 24.31 left (on its own 24.304 -> 24.30), as bad debt too
