@@ -3,7 +3,9 @@
 Per subscription: an activation and its first invoice, then (by a seeded draw) a payment
 in full (with the gateway's fee), an upgrade billed as credit-and-rebill, a failed payment
 that dunning recovers, or a term that is due for renewal now (so RenewalFlow runs during
-the benchmark). Payments are for the gross the sandbox tax engine will compute.
+the benchmark). Payments are for the gross the sandbox tax engine will compute. With
+`Mix.credit` (the chaos drill's mix), a share of the paid subscriptions also gets the
+billing system's service credit and a refund of what it credited.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class Mix:
     amend: float = 0.2
     dunning: float = 0.1
     renewal_due: float = 0.1
+    # Of the paid ones: a service credit of a tenth of the invoice, then its refund. Off
+    # by default (the throughput stream stays as it was measured); a second draw per
+    # paid subscription when on.
+    credit: float = 0.0
 
 
 def gross(invoice: Invoice, life: streams.Lifecycle) -> Money:
@@ -58,6 +64,14 @@ def subscription(i: int, rnd: random.Random, mix: Mix, today: dt.date,
     paid = gross(inv, life)
     life.pay(f"{prefix}py{i:06d}", inv.invoice_id, paid, sub.term_start + dt.timedelta(days=3),
              Money.of(paid.amount * Decimal("0.029"), paid.currency))
+    if mix.credit and rnd.random() < mix.credit:
+        address = life.customer.bill_to.address
+        net = inv.subtotal.times(Decimal("0.1"))
+        tax = line_tax(net, rate_for(address.country, address.region)[0])
+        life.credit(f"{prefix}sc{i:06d}", inv.invoice_id, net,
+                    sub.term_start + dt.timedelta(days=20), tax=tax)
+        life.refund(f"{prefix}rf{i:06d}", f"{prefix}py{i:06d}", inv.invoice_id, net + tax,
+                    sub.term_start + dt.timedelta(days=21))
     if draw < mix.dunning + mix.amend:
         at = dt.datetime.combine(sub.term_start + dt.timedelta(days=100), dt.time(10), dt.UTC)
         new_plan = streams.plan("enterprise-annual", sub.currency,
