@@ -65,6 +65,14 @@ class RulesActivities:
                                            correlation_id=correlation_id)
         return found.rate
 
+    async def _booking_rate(self, currency: str, chart: ChartOfAccounts,
+                            invoice_rate: Decimal | None, on: dt.date,
+                            correlation_id: str) -> Decimal | None:
+        """The booking rate of the invoice a document undoes; `on`'s rate when unknown."""
+        if currency != chart.functional_currency and invoice_rate is not None:
+            return invoice_rate
+        return await self._rate(currency, chart, on, correlation_id)
+
     @activity.defn
     async def invoice_journal(self, req: InvoiceJournalInput) -> InvoiceJournalResult:
         invoice = req.invoice
@@ -83,12 +91,9 @@ class RulesActivities:
     async def credit_memo_journal(self, req: CreditMemoJournalInput) -> JournalEntry:
         memo = req.credit_memo
         chart = self._chart(memo.legal_entity)
-        rate = None
-        if memo.currency != chart.functional_currency:
-            # Booked at the credited invoice's rate; the memo date's only when unknown.
-            rate = req.invoice_rate or req.invoice_rates.get(memo.invoice_id or "")
-        if rate is None:
-            rate = await self._rate(memo.currency, chart, memo.issued_on, req.correlation_id)
+        rate = await self._booking_rate(
+            memo.currency, chart, req.invoice_rate or req.invoice_rates.get(memo.invoice_id or ""),
+            memo.issued_on, req.correlation_id)
         with translated_errors():
             return posting.credit_memo_entry(memo, chart, req.correlation_id,
                                              req.deferred_release, rate,
@@ -115,10 +120,8 @@ class RulesActivities:
     @activity.defn
     async def write_off_journal(self, req: WriteOffJournalInput) -> JournalEntry:
         chart = self._chart(req.legal_entity)
-        rate = req.invoice_rate if req.amount.currency != chart.functional_currency else None
-        if rate is None:
-            rate = await self._rate(req.amount.currency, chart, req.posting_date,
-                                    req.correlation_id)
+        rate = await self._booking_rate(req.amount.currency, chart, req.invoice_rate,
+                                        req.posting_date, req.correlation_id)
         with translated_errors():
             return posting.write_off_entry(req.invoice_id, req.amount, req.legal_entity,
                                            req.customer_id, req.posting_date, chart,
@@ -127,10 +130,8 @@ class RulesActivities:
     @activity.defn
     async def memo_release_journal(self, req: MemoReleaseJournalInput) -> JournalEntry:
         chart = self._chart(req.legal_entity)
-        rate = req.invoice_rate if req.released.currency != chart.functional_currency else None
-        if rate is None:
-            rate = await self._rate(req.released.currency, chart, req.posting_date,
-                                    req.correlation_id)
+        rate = await self._booking_rate(req.released.currency, chart, req.invoice_rate,
+                                        req.posting_date, req.correlation_id)
         with translated_errors():
             return posting.memo_release_entry(
                 req.credit_memo_id, req.released, req.legal_entity, req.customer_id,
