@@ -5,7 +5,8 @@
   left the bounded dedup window: recorded as a finding, not posted again.
 * A payment for an invoice dunning wrote off first reverses the write-off
   (`rev-wo:{invoice_id}`, a bad-debt recovery), then applies as usual.
-* A payment for an invoice in dunning tells the ladder (which ends when nothing is due).
+* A payment, refund or credit memo of an invoice in dunning tells the ladder what is due
+  now (it ends when nothing is): it collects and writes off no more than is open.
 * A void reverses the invoice and its revenue schedules in the ERP, unless payments
   were applied to it (then it is an illegal event: billing must credit it instead),
   and stops the invoice's dunning ladder (nothing is left to collect).
@@ -42,6 +43,22 @@ if TYPE_CHECKING:
 
 # Workflow patch: a void signals the invoice's running dunning ladder to stop.
 PATCH_VOID_STOPS_DUNNING = "void-stops-dunning"
+# Workflow patch: a credit memo or refund of a dunned invoice tells its ladder what is due.
+PATCH_DOCUMENTS_TELL_DUNNING = "documents-tell-dunning"
+
+
+def _moves_receivable(event: Event) -> tuple[str, str] | None:
+    """(invoice, document) of a payment, refund or credit memo that names its invoice."""
+    if isinstance(event, PaymentSucceededEvent):
+        p = event.payload.payment
+        return p.invoice_id, p.payment_id
+    if isinstance(event, PaymentRefundedEvent):
+        r = event.payload.refund
+        return (r.invoice_id, r.refund_id) if r.invoice_id else None
+    if isinstance(event, CreditMemoIssuedEvent):
+        memo = event.payload.credit_memo
+        return (memo.invoice_id, memo.credit_memo_id) if memo.invoice_id else None
+    return None
 
 
 class DocumentRules:
@@ -104,14 +121,19 @@ class DocumentRules:
         for event in batch:
             if isinstance(event, CreditMemoIssuedEvent):
                 o._snap.applied.append(f"cm:{event.payload.credit_memo.credit_memo_id}")
-            if isinstance(event, PaymentSucceededEvent):
-                p = event.payload.payment
-                child_id = f"dunning-{p.invoice_id}"
-                view = o._invoices.get(p.invoice_id)
-                if child_id in o._children and view is not None:
-                    await o._flows._signal(child_id, DunningFlow.payment_received, PaymentNotice(
-                        payment_id=p.payment_id, open_amount=view.open_amount,
-                        movements=view.settled_by()))
+            moved = _moves_receivable(event)
+            if moved is None:
+                continue
+            invoice_id, document_id = moved
+            child_id = f"dunning-{invoice_id}"
+            view = o._invoices.get(invoice_id)
+            if child_id not in o._children or view is None or not (
+                    isinstance(event, PaymentSucceededEvent)
+                    or versions.patched(o._config, PATCH_DOCUMENTS_TELL_DUNNING)):
+                continue
+            await o._flows._signal(child_id, DunningFlow.payment_received, PaymentNotice(
+                payment_id=document_id, open_amount=view.open_amount,
+                movements=view.settled_by()))
 
     async def void(self, event: InvoiceVoidedEvent) -> None:
         o = self._o

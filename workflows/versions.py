@@ -39,7 +39,7 @@ FOLDED: dict[int, frozenset[str]] = {
                     "dunning-reports-waits-only", "fresh-run-after-activation"},
     7: VERSION_1 | {"activation-in-entity", "perf-erp-local-first", "amendment-in-entity",
                     "dunning-reports-waits-only", "fresh-run-after-activation",
-                    "upstream-documents-before-amendment"},
+                    "upstream-documents-before-amendment", "documents-tell-dunning"},
 }
 
 

@@ -199,3 +199,20 @@ async def upstream_documents_first(env: WorkflowEnvironment) -> None:
             await send(env.client, config, [event])
             await until(handle, quiet(n))
     await save(env.client, "subscription_upstream_documents_first", handle.id)
+
+
+async def credited_in_dunning(env: WorkflowEnvironment) -> None:
+    """A service credit of a dunned invoice tells the ladder, which then collects and writes
+    off only what is left (PATCH_DOCUMENTS_TELL_DUNNING)."""
+    world, life = World(), annual("sub_rec_c")
+    fail_payment(life, "in_sub_rec_c", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_c"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        life.credit("cn_sub_rec_c", "in_sub_rec_c", Money.of("100.00", "USD"),
+                    dt.date(2026, 2, 2))
+        await send(env.client, config, life.events[-1:])
+        await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
+    await save(env.client, "dunning_credited", "dunning-in_sub_rec_c")
+    await save(env.client, "subscription_credited_in_dunning", handle.id)

@@ -44,6 +44,7 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_idled_out_v2", "subscription_idled_out_v3",
     "subscription_fresh_after_activation_v6", "subscription_after_fresh_run_v6",
     "subscription_upstream_documents_first_v7",
+    "subscription_credited_in_dunning_v7", "dunning_credited_v7",
 }
 
 

@@ -108,3 +108,28 @@ async def test_second_failure_of_an_invoice_in_dunning_starts_no_second_ladder(
     assert world.crm.kinds("sub_twice").count("dunning_payment_failed") == 1
     assert [i.status for i in view.invoices] == ["paid"]
     assert view.events_applied == 4 and view.findings == []
+
+
+async def test_a_credit_during_the_ladder_is_neither_collected_nor_written_off(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), annual("sub_cr")
+    fail_payment(life, "in_sub_cr", gross("1200.00"), FEB_1)
+    world.payments.fail_first["in_sub_cr"] = 99
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_cr")
+        due = (await dunning.query(DunningFlow.state)).amount_due
+        life.credit("cn_sub_cr", "in_sub_cr", Money.of("100.00", "USD"), dt.date(2026, 2, 2))
+        await send(env.client, config, life.events[-1:])
+        for _ in range(300):  # the entity has told the ladder
+            if (await dunning.query(DunningFlow.state)).amount_due != due:
+                break
+            await asyncio.sleep(0.05)
+        await until(handle, lambda v: v.state == "Cancelled", env, DAY)
+        result = await dunning.result()
+    # the retries asked for what was left, and the write-off took the rest after the
+    # cancellation's credit (1,182.58, as without the service credit): 137.42 - 100.00
+    assert [a.amount for a in world.payments.attempts] == [Money.of("1220.00", "USD")] * 3
+    assert result.written_off == Money.of("37.42", "USD")
+    assert "1200" not in world.erp.balances()  # nothing left on AR, nothing below zero
