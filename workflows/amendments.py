@@ -36,6 +36,7 @@ from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
 from .amendment_inline import PATCH_INLINE_AMENDMENT, amend_inline
 from .calls import Calls
+from .document_rules import tell_dunning
 from .flow import Skipped
 from .ledger_view import (
     add_invoice,
@@ -137,6 +138,8 @@ class Amendments:
         snap.subscription = snap.subscription.model_copy(update={"items": result.items})
         snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
         credit_invoices(o._invoices, result.credited)
+        for invoice_id in result.credited:  # a credited invoice may be in dunning
+            await tell_dunning(o, invoice_id, a.credit_memo_id)
         if result.rebill is not None:
             before = o._invoices.get(result.rebill.invoice_id)
             add_invoice(o._invoices, result.rebill, rate=result.rebill_rate)

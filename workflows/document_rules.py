@@ -47,6 +47,20 @@ PATCH_VOID_STOPS_DUNNING = "void-stops-dunning"
 PATCH_DOCUMENTS_TELL_DUNNING = "documents-tell-dunning"
 
 
+async def tell_dunning(o: SubscriptionWorkflow, invoice_id: str, document_id: str,
+                       payment: bool = False) -> None:
+    """Tell the invoice's running dunning ladder what is due after `document_id` moved its
+    receivable (a payment, refund, credit memo, or an amendment's credit). Payments were
+    told before PATCH_DOCUMENTS_TELL_DUNNING, the others only with it."""
+    child_id = f"dunning-{invoice_id}"
+    view = o._invoices.get(invoice_id)
+    if child_id not in o._children or view is None or not (
+            payment or versions.patched(o._config, PATCH_DOCUMENTS_TELL_DUNNING)):
+        return
+    await o._flows._signal(child_id, DunningFlow.payment_received, PaymentNotice(
+        payment_id=document_id, open_amount=view.open_amount, movements=view.settled_by()))
+
+
 def _moves_receivable(event: Event) -> tuple[str, str] | None:
     """(invoice, document) of a payment, refund or credit memo that names its invoice."""
     if isinstance(event, PaymentSucceededEvent):
@@ -122,18 +136,8 @@ class DocumentRules:
             if isinstance(event, CreditMemoIssuedEvent):
                 o._snap.applied.append(f"cm:{event.payload.credit_memo.credit_memo_id}")
             moved = _moves_receivable(event)
-            if moved is None:
-                continue
-            invoice_id, document_id = moved
-            child_id = f"dunning-{invoice_id}"
-            view = o._invoices.get(invoice_id)
-            if child_id not in o._children or view is None or not (
-                    isinstance(event, PaymentSucceededEvent)
-                    or versions.patched(o._config, PATCH_DOCUMENTS_TELL_DUNNING)):
-                continue
-            await o._flows._signal(child_id, DunningFlow.payment_received, PaymentNotice(
-                payment_id=document_id, open_amount=view.open_amount,
-                movements=view.settled_by()))
+            if moved is not None:
+                await tell_dunning(o, *moved, payment=isinstance(event, PaymentSucceededEvent))
 
     async def void(self, event: InvoiceVoidedEvent) -> None:
         o = self._o

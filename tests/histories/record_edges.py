@@ -216,3 +216,18 @@ async def credited_in_dunning(env: WorkflowEnvironment) -> None:
         await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
     await save(env.client, "dunning_credited", "dunning-in_sub_rec_c")
     await save(env.client, "subscription_credited_in_dunning", handle.id)
+
+
+async def amended_in_dunning(env: WorkflowEnvironment) -> None:
+    """An upgrade's credit of a dunned invoice tells the ladder what is left
+    (PATCH_DOCUMENTS_TELL_DUNNING)."""
+    world, life = World(), annual("sub_rec_ad")
+    fail_payment(life, "in_sub_rec_ad", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_ad"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        amend(life, 1, dt.datetime(2026, 2, 2, tzinfo=dt.UTC), "2400.00")
+        await send(env.client, config, life.events[-1:])
+        await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
+    await save(env.client, "subscription_amended_in_dunning", handle.id)

@@ -13,6 +13,7 @@ from canonical.money import Money
 from tests.unit.flows_harness import (
     GatedCrm,
     World,
+    amend,
     annual,
     fail_payment,
     fresh_ts_env,
@@ -133,3 +134,28 @@ async def test_a_credit_during_the_ladder_is_neither_collected_nor_written_off(
     assert [a.amount for a in world.payments.attempts] == [Money.of("1220.00", "USD")] * 3
     assert result.written_off == Money.of("37.42", "USD")
     assert "1200" not in world.erp.balances()  # nothing left on AR, nothing below zero
+
+
+async def test_an_amendments_credit_of_the_dunned_invoice_tells_the_ladder(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), annual("sub_am")
+    fail_payment(life, "in_sub_am", gross("1200.00"), FEB_1)
+    world.payments.fail_first["in_sub_am"] = 99
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_am")
+        amend(life, 1, dt.datetime(2026, 2, 2, tzinfo=dt.UTC), "2400.00")
+        await send(env.client, config, life.events[-1:])
+        view = await until(handle, lambda v: v.events_applied == 4 and not v.busy)
+        left = next(i.open_amount for i in view.invoices if i.invoice_id == "in_sub_am")
+        assert left < gross("1200.00")  # the upgrade credited the unused service
+        for _ in range(300):  # the entity has told the ladder
+            if (await dunning.query(DunningFlow.state)).amount_due == left:
+                break
+            await asyncio.sleep(0.05)
+        await until(handle, lambda v: v.state == "Cancelled", env, DAY)
+        result = await dunning.result()
+    # every retry asked for what the credit left, not the invoice's whole gross
+    assert [a.amount for a in world.payments.attempts] == [left] * 3
+    assert result.state == "WrittenOff"
