@@ -69,11 +69,18 @@ class DunningFlow(Flow):
         self._movements = input.settles
         self._paid_by: str | None = None
         self._voided: str | None = None  # the void's reason
+        # The entity's own cancellation (it credited the unused service and revoked the
+        # entitlements): the ladder's end writes off what is due without cancelling again.
+        self._cancelled: str | None = None
         self._attempt = 0  # the attempt being waited for or made
         self._made = 0  # collection attempts made
         self._next: dt.datetime | None = None
         self._suspended = False
         self._docs: list[str] = []
+
+    @workflow.signal
+    def subscription_cancelled(self, note: str) -> None:
+        self._cancelled = note
 
     @workflow.signal
     def payment_received(self, notice: PaymentNotice) -> None:
@@ -233,8 +240,13 @@ class DunningFlow(Flow):
 
     async def _write_off(self, on: dt.date) -> DunningResult:
         inp, sub, cid = self._input, self._input.subscription, self._correlation_id
-        self._transition(S.CANCELLING, note=f"ladder exhausted; cancelling as of {on}")
-        cancellation = await self._cancel(on)
+        if self._cancelled is not None:
+            self._transition(S.CANCELLING, note=f"ladder exhausted; the subscription was "
+                             f"cancelled already ({self._cancelled})")
+            cancellation = None
+        else:
+            self._transition(S.CANCELLING, note=f"ladder exhausted; cancelling as of {on}")
+            cancellation = await self._cancel(on)
         credited = (cancellation.credited.get(inp.invoice_id) if cancellation else None)
         amount = self._due - credited if credited is not None else self._due
         self._transition(S.WRITING_OFF, note=f"writing off {amount}")

@@ -15,6 +15,8 @@ with workflow.unsafe.imports_passed_through():
 from . import versions
 from .cancellation import CancellationFlow, CancellationInput, CancellationResult
 from .cancellation import CancellationState as CS
+from .document_rules import PATCH_DOCUMENTS_TELL_DUNNING, tell_dunning
+from .dunning import DunningFlow
 from .ledger_view import credit_invoices, invoice_movements, invoice_rates, replace_lines
 from .subscription_state import CancellationRequest
 from .subscription_state import SubscriptionState as S
@@ -103,6 +105,20 @@ class SubscriptionCancellations:
         if r.credit_memo is not None:
             self._snap.applied.append(f"cm:{r.credit_memo.credit_memo_id}")
 
+    async def _tell_ladders(self, r: CancellationResult) -> None:
+        """Ladders still running collect only what the credit left, and do not cancel the
+        subscription again at their end (its credit would not post: same memo id)."""
+        o = self._o
+        ladders = self._running("dunning-")
+        if not ladders or not versions.patched(o._config, PATCH_DOCUMENTS_TELL_DUNNING):
+            return
+        if r.credit_memo is not None:
+            for invoice_id in r.credited:
+                await tell_dunning(o, invoice_id, r.credit_memo.credit_memo_id)
+        for child_id in ladders:
+            await self._signal(child_id, DunningFlow.subscription_cancelled,
+                               f"as of {r.effective_on}")
+
     async def _cancelled(self, r: CancellationResult) -> None:
         o = self._o
         if r.state == CS.WITHDRAWN:
@@ -114,6 +130,7 @@ class SubscriptionCancellations:
             return
         if r.state == CS.CANCELLED:
             self._apply_credit(r)
+            await self._tell_ladders(r)
             self._move(S.CANCELLED, documents=r.documents,
                        note=f"cancelled as of {r.effective_on}")
             return

@@ -231,3 +231,22 @@ async def amended_in_dunning(env: WorkflowEnvironment) -> None:
         await send(env.client, config, life.events[-1:])
         await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
     await save(env.client, "subscription_amended_in_dunning", handle.id)
+
+
+async def cancelled_in_dunning(env: WorkflowEnvironment) -> None:
+    """A cancellation requested while a ladder runs: the ladder learns the credit and does
+    not cancel again at its end (PATCH_DOCUMENTS_TELL_DUNNING)."""
+    from workflows.subscription_state import CancellationRequest
+
+    world, life = World(), annual("sub_rec_cd")
+    fail_payment(life, "in_sub_rec_cd", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_cd"] = 99
+    async with running(env.client, queue(), world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: bool(v.children))
+        await handle.execute_update(SubscriptionWorkflow.request_cancellation,
+                                    CancellationRequest(request_id="r1", when="immediately",
+                                                        prorate=True))
+        await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
+    await save(env.client, "subscription_cancelled_in_dunning", handle.id)
+    await save(env.client, "dunning_after_cancellation", "dunning-in_sub_rec_cd")

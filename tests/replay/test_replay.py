@@ -45,7 +45,8 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_fresh_after_activation_v6", "subscription_after_fresh_run_v6",
     "subscription_upstream_documents_first_v7",
     "subscription_credited_in_dunning_v7", "dunning_credited_v7",
-    "subscription_amended_in_dunning_v7",
+    "subscription_amended_in_dunning_v7", "subscription_cancelled_in_dunning_v7",
+    "dunning_after_cancellation_v7",
 }
 
 

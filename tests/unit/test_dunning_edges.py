@@ -26,6 +26,8 @@ from tests.unit.flows_harness import (
 )
 from tests.unit.test_dunning_flow import DAY, FEB_1, dunning_waits
 from workflows.dunning import DunningFlow
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_state import CancellationRequest
 
 
 @pytest.fixture
@@ -159,3 +161,26 @@ async def test_an_amendments_credit_of_the_dunned_invoice_tells_the_ladder(
     # every retry asked for what the credit left, not the invoice's whole gross
     assert [a.amount for a in world.payments.attempts] == [left] * 3
     assert result.state == "WrittenOff"
+
+
+async def test_a_cancellation_requested_during_the_ladder_leaves_it_only_the_rest(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = World(), annual("sub_cc")
+    fail_payment(life, "in_sub_cc", gross("1200.00"), FEB_1)
+    world.payments.fail_first["in_sub_cc"] = 99
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_cc")
+        await handle.execute_update(SubscriptionWorkflow.request_cancellation,
+                                    CancellationRequest(request_id="r1", when="immediately",
+                                                        prorate=True))
+        view = await until(handle, lambda v: v.state == "Cancelled" and not v.busy)
+        left = next(i.open_amount for i in view.invoices if i.invoice_id == "in_sub_cc")
+        assert Money.zero("USD") < left < gross("1200.00")
+        await until(handle, lambda v: not v.children, env, DAY)  # the ladder to its end
+        result = await dunning.result()
+    assert (result.state, result.written_off) == ("WrittenOff", left)
+    assert {a.amount for a in world.payments.attempts} <= {left}
+    assert not [k for k in world.erp.documents if k.startswith("cm:")][1:]  # one credit
+    assert "1200" not in world.erp.balances()  # the write-off took only what was left
