@@ -36,7 +36,7 @@ from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
 from .amendment_inline import PATCH_INLINE_AMENDMENT, amend_inline
 from .calls import Calls
-from .document_rules import tell_dunning
+from .document_rules import tell_dunning, tell_ladders_lines
 from .flow import Skipped
 from .ledger_view import (
     add_invoice,
@@ -140,6 +140,7 @@ class Amendments:
         credit_invoices(o._invoices, result.credited)
         for invoice_id in result.credited:  # a credited invoice may be in dunning
             await tell_dunning(o, invoice_id, a.credit_memo_id)
+        await tell_ladders_lines(o)
         if result.rebill is not None:
             before = o._invoices.get(result.rebill.invoice_id)
             add_invoice(o._invoices, result.rebill, rate=result.rebill_rate)

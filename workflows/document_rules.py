@@ -61,6 +61,15 @@ async def tell_dunning(o: SubscriptionWorkflow, invoice_id: str, document_id: st
         payment_id=document_id, open_amount=view.open_amount, movements=view.settled_by()))
 
 
+async def tell_ladders_lines(o: SubscriptionWorkflow) -> None:
+    """Running ladders learn the service lines after an amendment or a new invoice changed
+    them: the cancellation at a ladder's end credits what is unused of these."""
+    ladders = o._flows._running("dunning-")
+    if ladders and versions.patched(o._config, PATCH_DOCUMENTS_TELL_DUNNING):
+        for child_id in ladders:
+            await o._flows._signal(child_id, DunningFlow.service_changed, o._snap.lines)
+
+
 def _moves_receivable(event: Event) -> tuple[str, str] | None:
     """(invoice, document) of a payment, refund or credit memo that names its invoice."""
     if isinstance(event, PaymentSucceededEvent):
@@ -138,6 +147,8 @@ class DocumentRules:
             moved = _moves_receivable(event)
             if moved is not None:
                 await tell_dunning(o, *moved, payment=isinstance(event, PaymentSucceededEvent))
+        if any(isinstance(e, InvoiceIssuedEvent) for e in batch):
+            await tell_ladders_lines(o)
 
     async def void(self, event: InvoiceVoidedEvent) -> None:
         o = self._o

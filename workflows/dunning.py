@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from adapters.payments.port import CollectionStatus
     from canonical.money import Money
     from canonical.payment import Payment
+    from canonical.proration import ServiceLine
 
 from . import search, versions
 from .calls import Calls
@@ -72,11 +73,18 @@ class DunningFlow(Flow):
         # The entity's own cancellation (it credited the unused service and revoked the
         # entitlements): the ladder's end writes off what is due without cancelling again.
         self._cancelled: str | None = None
+        # The entity's service lines, as its last change left them: what the cancellation
+        # at the ladder's end credits (an amendment during the ladder ends and adds lines).
+        self._lines = input.lines
         self._attempt = 0  # the attempt being waited for or made
         self._made = 0  # collection attempts made
         self._next: dt.datetime | None = None
         self._suspended = False
         self._docs: list[str] = []
+
+    @workflow.signal
+    def service_changed(self, lines: list[ServiceLine]) -> None:
+        self._lines = lines
 
     @workflow.signal
     def subscription_cancelled(self, note: str) -> None:
@@ -287,7 +295,7 @@ class DunningFlow(Flow):
         inp, sub = self._input, self._input.subscription
         child = CancellationInput(
             subscription=sub, customer=inp.customer, effective_on=on, reason="non-payment",
-            lines=inp.lines, credit_unused=True,
+            lines=self._lines, credit_unused=True,
             credit_memo_id=f"{sub.subscription_id}-cancel",
             contract_external_id=inp.contract_external_id, event_id=inp.event_id,
             correlation_id=self._correlation_id, config=self._config,

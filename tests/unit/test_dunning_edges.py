@@ -161,6 +161,12 @@ async def test_an_amendments_credit_of_the_dunned_invoice_tells_the_ladder(
     # every retry asked for what the credit left, not the invoice's whole gross
     assert [a.amount for a in world.payments.attempts] == [left] * 3
     assert result.state == "WrittenOff"
+    # the ladder's cancellation credits the service as the upgrade left it: the rebill's
+    # unused part, not the old line a second time; AR keeps only the rebill's used days
+    memo = world.erp.documents["cm:sub_am-cancel"].credit_memo  # type: ignore[union-attr]
+    assert {ln.invoice_id for ln in memo.lines} == {"in_sub_am_a1"}
+    rebill = next(i.total for i in view.invoices if i.invoice_id == "in_sub_am_a1")
+    assert world.erp.balances()["1200"] == (rebill - memo.total).amount > 0
 
 
 async def test_a_cancellation_requested_during_the_ladder_leaves_it_only_the_rest(
