@@ -33,6 +33,7 @@ from tests.unit.flows_harness import (
     quiet,
     running,
     send,
+    unpaid,
     until,
     void,
 )
@@ -204,9 +205,7 @@ async def upstream_documents_first(env: WorkflowEnvironment) -> None:
 async def credited_in_dunning(env: WorkflowEnvironment) -> None:
     """A service credit of a dunned invoice tells the ladder, which then collects and writes
     off only what is left (PATCH_DOCUMENTS_TELL_DUNNING)."""
-    world, life = World(), annual("sub_rec_c")
-    fail_payment(life, "in_sub_rec_c", gross("1200.00"), dt.date(2026, 2, 1))
-    world.payments.fail_first["in_sub_rec_c"] = 99
+    world, life = unpaid("sub_rec_c")
     async with running(env.client, queue(), world) as config:
         handle = await send(env.client, config, life.events)
         await until(handle, lambda v: bool(v.children))
@@ -221,9 +220,7 @@ async def credited_in_dunning(env: WorkflowEnvironment) -> None:
 async def amended_in_dunning(env: WorkflowEnvironment) -> None:
     """An upgrade's credit of a dunned invoice tells the ladder what is left
     (PATCH_DOCUMENTS_TELL_DUNNING)."""
-    world, life = World(), annual("sub_rec_ad")
-    fail_payment(life, "in_sub_rec_ad", gross("1200.00"), dt.date(2026, 2, 1))
-    world.payments.fail_first["in_sub_rec_ad"] = 99
+    world, life = unpaid("sub_rec_ad")
     async with running(env.client, queue(), world) as config:
         handle = await send(env.client, config, life.events)
         await until(handle, lambda v: bool(v.children))
@@ -238,9 +235,7 @@ async def cancelled_in_dunning(env: WorkflowEnvironment) -> None:
     not cancel again at its end (PATCH_DOCUMENTS_TELL_DUNNING)."""
     from workflows.subscription_state import CancellationRequest
 
-    world, life = World(), annual("sub_rec_cd")
-    fail_payment(life, "in_sub_rec_cd", gross("1200.00"), dt.date(2026, 2, 1))
-    world.payments.fail_first["in_sub_rec_cd"] = 99
+    world, life = unpaid("sub_rec_cd")
     async with running(env.client, queue(), world) as config:
         handle = await send(env.client, config, life.events)
         await until(handle, lambda v: bool(v.children))

@@ -226,6 +226,15 @@ def fail_payment(life: streams.Lifecycle, invoice_id: str, amount: Money,
                                           payload=PaymentFailed(failure=failure)))
 
 
+def unpaid(sub_id: str) -> tuple[World, streams.Lifecycle]:
+    """An annual subscription whose payment fails on 1 February, and every retry with it:
+    its dunning ladder runs to the cancellation and the write-off."""
+    world, life = World(), annual(sub_id)
+    fail_payment(life, f"in_{sub_id}", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first[f"in_{sub_id}"] = 99
+    return world, life
+
+
 def cancel(life: streams.Lifecycle, on: dt.date) -> None:
     at = dt.datetime.combine(on, dt.time(8), dt.UTC)
     life.events.append(SubscriptionCancelledEvent(

@@ -21,6 +21,7 @@ from tests.unit.flows_harness import (
     quiet,
     running,
     send,
+    unpaid,
     until,
     void,
 )
@@ -115,9 +116,7 @@ async def test_second_failure_of_an_invoice_in_dunning_starts_no_second_ladder(
 
 async def test_a_credit_during_the_ladder_is_neither_collected_nor_written_off(
         env: WorkflowEnvironment, task_queue: str) -> None:
-    world, life = World(), annual("sub_cr")
-    fail_payment(life, "in_sub_cr", gross("1200.00"), FEB_1)
-    world.payments.fail_first["in_sub_cr"] = 99
+    world, life = unpaid("sub_cr")
     async with running(env.client, task_queue, world) as config:
         handle = await send(env.client, config, life.events)
         await until(handle, dunning_waits)
@@ -140,9 +139,7 @@ async def test_a_credit_during_the_ladder_is_neither_collected_nor_written_off(
 
 async def test_an_amendments_credit_of_the_dunned_invoice_tells_the_ladder(
         env: WorkflowEnvironment, task_queue: str) -> None:
-    world, life = World(), annual("sub_am")
-    fail_payment(life, "in_sub_am", gross("1200.00"), FEB_1)
-    world.payments.fail_first["in_sub_am"] = 99
+    world, life = unpaid("sub_am")
     async with running(env.client, task_queue, world) as config:
         handle = await send(env.client, config, life.events)
         await until(handle, dunning_waits)
@@ -171,9 +168,7 @@ async def test_an_amendments_credit_of_the_dunned_invoice_tells_the_ladder(
 
 async def test_a_cancellation_requested_during_the_ladder_leaves_it_only_the_rest(
         env: WorkflowEnvironment, task_queue: str) -> None:
-    world, life = World(), annual("sub_cc")
-    fail_payment(life, "in_sub_cc", gross("1200.00"), FEB_1)
-    world.payments.fail_first["in_sub_cc"] = 99
+    world, life = unpaid("sub_cc")
     async with running(env.client, task_queue, world) as config:
         handle = await send(env.client, config, life.events)
         await until(handle, dunning_waits)
