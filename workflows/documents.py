@@ -228,7 +228,8 @@ class DocumentPoster:
                                    if view else {})
             entry = await calls.credit_memo_journal(CreditMemoJournalInput(
                 credit_memo=memo, correlation_id=cid, invoice_rate=rate,
-                deferred_release=release.amount if release else Money.zero(memo.currency),
+                deferred_release=(release.amount if release and release.amount is not None
+                                  else Money.zero(memo.currency)),
                 deferred_release_functional=release.functional if release else None,
                 settles=settles))
             return [CreditMemoPosting(external_id=entry.external_id, credit_memo=memo,
@@ -275,6 +276,9 @@ class DocumentPoster:
             if self._on_invoice is not None:
                 self._on_invoice(inv)
             return f"invoice {inv.invoice_id} posted ({view.total})"
+        if isinstance(event, CreditMemoIssuedEvent):  # see DeferredRelease.released_nothing
+            self._releases.setdefault(event.payload.credit_memo.credit_memo_id,
+                                      DeferredRelease(released_nothing=True))
         invoice_id = _invoice_of(event)
         view = self._invoices[invoice_id] if invoice_id else None
         if view is None:

@@ -167,6 +167,9 @@ class DeferredRelease(BaseModel):
 
     amount: Money | None = None
     functional: Money | None = None
+    # The memo was posted before any amendment had released anything, so it reversed
+    # revenue: an amendment billed upstream moves its release after it (upstream_first).
+    released_nothing: bool = False
 
 
 class Finding(BaseModel):

@@ -24,7 +24,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.io import MemoReleaseJournalInput
     from adapters.erp.port import JournalPosting
-    from canonical.posting import credit_memo_external_id, memo_release_external_id
+    from canonical.posting import memo_release_external_id
     from canonical.proration import ServiceLine
     from canonical.subscription import Amendment
 
@@ -53,10 +53,11 @@ def own_lines_excluded(o: SubscriptionWorkflow, a: Amendment) -> list[ServiceLin
 async def release_after_memo(o: SubscriptionWorkflow, a: Amendment, release: DeferredRelease,
                              credited_invoice: str | None, generation: int,
                              correlation_id: str) -> str | None:
-    """Post the release when `a`'s memo was applied before it; its external id, if posted."""
+    """Post the release when `a`'s memo was posted before anything was released (in an
+    earlier generation too: that generation's release was reversed with it); its external
+    id, if posted. A memo posted with an earlier generation's release is left as it was."""
     released = release.amount
-    if (released is None or released.is_zero()
-            or credit_memo_external_id(a.credit_memo_id) not in o._snap.applied
+    if (released is None or released.is_zero() or not release.released_nothing
             or not versions.patched(o._config, PATCH_UPSTREAM_FIRST)):
         return None
     sub = o._snap.subscription
