@@ -37,9 +37,14 @@ class Mix:
     credit: float = 0.0
 
 
-def gross(invoice: Invoice, life: streams.Lifecycle) -> Money:
+def tax_rate(life: streams.Lifecycle) -> Decimal:
+    """The sandbox tax engine's rate at the customer's bill-to address."""
     address = life.customer.bill_to.address
-    rate, _, _ = rate_for(address.country, address.region)
+    return rate_for(address.country, address.region)[0]
+
+
+def gross(invoice: Invoice, life: streams.Lifecycle) -> Money:
+    rate = tax_rate(life)
     tax = total((line_tax(line.amount, rate) for line in invoice.lines), invoice.currency)
     return invoice.subtotal + tax
 
@@ -65,9 +70,8 @@ def subscription(i: int, rnd: random.Random, mix: Mix, today: dt.date,
     life.pay(f"{prefix}py{i:06d}", inv.invoice_id, paid, sub.term_start + dt.timedelta(days=3),
              Money.of(paid.amount * Decimal("0.029"), paid.currency))
     if mix.credit and rnd.random() < mix.credit:
-        address = life.customer.bill_to.address
         net = inv.subtotal.times(Decimal("0.1"))
-        tax = line_tax(net, rate_for(address.country, address.region)[0])
+        tax = line_tax(net, tax_rate(life))
         life.credit(f"{prefix}sc{i:06d}", inv.invoice_id, net,
                     sub.term_start + dt.timedelta(days=20), tax=tax)
         life.refund(f"{prefix}rf{i:06d}", f"{prefix}py{i:06d}", inv.invoice_id, net + tax,
