@@ -11,15 +11,6 @@ import datetime as dt
 
 from temporalio.testing import WorkflowEnvironment
 
-from canonical.billing import CreditMemo, CreditMemoLine
-from canonical.events import (
-    BusinessKeys,
-    CreditMemoIssued,
-    CreditMemoIssuedEvent,
-    InvoiceIssued,
-    InvoiceIssuedEvent,
-    SubscriptionAmended,
-)
 from canonical.money import Money
 from tests.histories.recording import DAY, queue, save
 from tests.unit.flows_harness import (
@@ -112,30 +103,12 @@ async def late_cancellation(env: WorkflowEnvironment) -> None:
 async def upstream_amendment(env: WorkflowEnvironment) -> None:
     """A billing-system amendment (documents_upstream) sent before the invoice it changes;
     the billing system's rebill and credit memo follow (PATCH_AMENDMENT_WAITS)."""
+    from tests.unit.test_upstream_first import billed_upstream
+
     world, life = World(), annual("sub_rec_u", invoice=False)
-    late_invoice = life.invoice("in_sub_rec_u", dt.date(2026, 1, 1), dt.date(2027, 1, 1))
+    life.invoice("in_sub_rec_u", dt.date(2026, 1, 1), dt.date(2027, 1, 1))
     invoice_event = life.events.pop()
-    a = amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
-    life.events[-1] = life.events[-1].model_copy(update={"payload": SubscriptionAmended(
-        amendment=a.model_copy(update={"documents_upstream": True}))})
-    rebill = late_invoice.model_copy(update={
-        "invoice_id": a.invoice_id, "issued_on": dt.date(2026, 7, 2), "lines": [
-            ln.model_copy(update={"line_id": f"{a.invoice_id}-1", "period_start":
-                                  dt.date(2026, 7, 2), "amount": Money.of("1200.00", "USD")})
-            for ln in late_invoice.lines]})
-    memo = CreditMemo(credit_memo_id=a.credit_memo_id, customer_id=rebill.customer_id,
-                      subscription_id="sub_rec_u", invoice_id=a.invoice_id,
-                      legal_entity="US01", currency="USD", issued_on=dt.date(2026, 7, 2),
-                      reason="proration", lines=[CreditMemoLine(
-                          line_id="c1", description="unused", amount=Money.of("600.00", "USD"),
-                          tax_amount=Money.of("0.00", "USD"))])
-    envelope = {k: v for k, v in invoice_event.model_dump().items()
-                if k not in ("payload", "event_type", "sequence", "event_id", "keys")}
-    envelope["keys"] = BusinessKeys(subscription_id="sub_rec_u")
-    extra = [InvoiceIssuedEvent(**envelope, event_id="evt_u_rebill",
-                                payload=InvoiceIssued(invoice=rebill)),
-             CreditMemoIssuedEvent(**envelope, event_id="evt_u_memo",
-                                   payload=CreditMemoIssued(credit_memo=memo))]
+    extra = billed_upstream(life, invoice_event)
     unsequenced = [e.model_copy(update={"sequence": None})
                    for e in (life.events[0], life.events[-1], invoice_event)]
     # The entity's attempts at ending the schedule (3 local, 2 on the ERP queue) fail:

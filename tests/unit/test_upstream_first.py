@@ -26,6 +26,7 @@ from canonical.events import (
 )
 from canonical.ledger import Side
 from canonical.money import Money
+from devstack.streams import Lifecycle
 from tests.unit.flows_harness import ENTITIES, World, amend, annual, quiet, running, send, until
 
 US01 = ENTITIES["US01"].chart
@@ -33,10 +34,11 @@ DEFERRED = US01.code(AccountRole.DEFERRED_REVENUE)
 REVENUE = US01.code(AccountRole.SUBSCRIPTION_REVENUE)
 
 
-def upstream(sub_id: str) -> tuple[list[Any], Any, list[Any]]:
-    """(activation and invoice, the amendment, its rebill and credit memo), unsequenced."""
-    life = annual(sub_id)
-    invoice = life.events[-1].payload.invoice
+def billed_upstream(life: Lifecycle, invoice_event: Any) -> list[Any]:
+    """An upgrade to 2,400.00 a year on 2 July that the billing system bills itself (added
+    to `life`), and its documents: the rebill of the rest of the year (1,200.00) and the
+    credit memo of 600.00, enveloped like `invoice_event` (the invoice it changes)."""
+    sub_id, invoice = life.subscription_id, invoice_event.payload.invoice
     a = amend(life, 1, dt.datetime(2026, 7, 2, tzinfo=dt.UTC), "2400.00")
     a = a.model_copy(update={"documents_upstream": True})
     life.events[-1] = life.events[-1].model_copy(
@@ -53,13 +55,19 @@ def upstream(sub_id: str) -> tuple[list[Any], Any, list[Any]]:
                       lines=[CreditMemoLine(line_id="c1", description="unused",
                                             amount=Money.of("600.00", "USD"),
                                             tax_amount=Money.of("0.00", "USD"))])
-    envelope = {k: v for k, v in life.events[1].model_dump().items()
+    envelope = {k: v for k, v in invoice_event.model_dump().items()
                 if k not in ("payload", "event_type", "sequence", "event_id", "keys")}
     envelope["keys"] = BusinessKeys(subscription_id=sub_id)
-    documents = [InvoiceIssuedEvent(**envelope, event_id=f"evt_{sub_id}_rebill",
-                                    payload=InvoiceIssued(invoice=rebill)),
-                 CreditMemoIssuedEvent(**envelope, event_id=f"evt_{sub_id}_memo",
-                                       payload=CreditMemoIssued(credit_memo=memo))]
+    return [InvoiceIssuedEvent(**envelope, event_id=f"evt_{sub_id}_rebill",
+                               payload=InvoiceIssued(invoice=rebill)),
+            CreditMemoIssuedEvent(**envelope, event_id=f"evt_{sub_id}_memo",
+                                  payload=CreditMemoIssued(credit_memo=memo))]
+
+
+def upstream(sub_id: str) -> tuple[list[Any], Any, list[Any]]:
+    """(activation and invoice, the amendment, its rebill and credit memo), unsequenced."""
+    life = annual(sub_id)
+    documents = billed_upstream(life, life.events[1])
     first, amendment = [e.model_copy(update={"sequence": None}) for e in life.events[:2]], \
         life.events[2].model_copy(update={"sequence": None})
     return first, amendment, documents
