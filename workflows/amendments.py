@@ -37,6 +37,7 @@ from .amendment import AmendmentState as AS
 from .amendment_inline import PATCH_INLINE_AMENDMENT, amend_inline
 from .calls import Calls
 from .document_rules import tell_dunning, tell_ladders_lines
+from .dunning import DunningFlow
 from .flow import Skipped
 from .ledger_view import (
     add_invoice,
@@ -45,6 +46,7 @@ from .ledger_view import (
     invoice_rates,
     replace_lines,
 )
+from .saga import generation_id
 from .subscription_state import AppliedAmendment, DeferredRelease, InvoiceStatus
 from .subscription_state import SubscriptionState as S
 from .upstream_first import own_lines_excluded, release_after_memo
@@ -58,6 +60,8 @@ LOG_KEEP = 20  # applied amendments a late one can still be ordered against
 PATCH_REVERSE_PAID_REBILL = "late-amendment-reverses-paid-rebill"
 # Workflow patch: a cancellation effective before applied amendments reverses them.
 PATCH_LATE_CANCELLATION = "late-cancellation-reverses-amendments"
+# Workflow patch: the ladders of the invoices that reversal re-opens (or voids) are told.
+PATCH_LATE_CANCELLATION_TELLS_DUNNING = "late-cancellation-tells-dunning"
 # Workflow patch: an amendment waits for the buffered invoice of the service it changes.
 PATCH_AMENDMENT_WAITS = "amendment-waits-for-its-invoice"
 
@@ -209,6 +213,28 @@ class Amendments:
                              "as a credit" if paid else ""))
         await self._undo(later, event, f"cancellation {event.event_id} effective "
                                        f"{effective_on}")
+        await self._tell_ladders_undone(later)
+
+    async def _tell_ladders_undone(self, undone: list[AppliedAmendment]) -> None:
+        """Ladders learn what the reversal re-opened: the retries and the write-off at
+        their end take the invoice as it is again, and a reversed rebill's ladder stops as
+        for a void. (A late amendment re-applies the reversed ones, whose credits tell the
+        ladders again, so only a cancellation's reversal needs this.)"""
+        o = self._o
+        if not o._flows._running("dunning-") or not versions.patched(
+                o._config, PATCH_LATE_CANCELLATION_TELLS_DUNNING):
+            return
+        for record in undone:
+            memo = generation_id(f"cm:{record.amendment.credit_memo_id}", record.generation)
+            for invoice_id in record.credited:
+                await tell_dunning(o, invoice_id, f"rev-{memo}")
+        await tell_ladders_lines(o)  # before the voids: a stopped ladder is not signalled
+        for record in undone:
+            ladder = f"dunning-{record.rebill_id}"
+            if record.rebill_id and ladder in o._children:
+                await o._flows._signal(ladder, DunningFlow.invoice_voided,
+                                       "rebill reversed: the cancellation is effective "
+                                       "before its amendment")
 
     async def _undo(self, later: list[AppliedAmendment], event: Any, reason: str) -> None:
         """Reverse every document of `later`, newest first, and restore the entity's views."""

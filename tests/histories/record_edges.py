@@ -218,3 +218,16 @@ async def cancelled_in_dunning(env: WorkflowEnvironment) -> None:
         await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
     await save(env.client, "subscription_cancelled_in_dunning", handle.id)
     await save(env.client, "dunning_after_cancellation", "dunning-in_sub_rec_cd")
+
+
+async def late_cancellation_in_dunning(env: WorkflowEnvironment) -> None:
+    """A late cancellation reverses an upgrade while ladders run: the dunned invoice's
+    ladder learns the re-opened credit, the reversed rebill's stops
+    (PATCH_LATE_CANCELLATION_TELLS_DUNNING)."""
+    from tests.unit.test_dunning_edges import cancelled_after_amendment
+
+    world, life = unpaid("sub_rec_lcd")
+    async with running(env.client, queue(), world) as config:
+        handle = await cancelled_after_amendment(env, config, world, life)
+        await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
+    await save(env.client, "subscription_late_cancellation_in_dunning", handle.id)

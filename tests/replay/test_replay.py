@@ -46,7 +46,7 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_upstream_documents_first_v7",
     "subscription_credited_in_dunning_v7", "dunning_credited_v7",
     "subscription_amended_in_dunning_v7", "subscription_cancelled_in_dunning_v7",
-    "dunning_after_cancellation_v7",
+    "dunning_after_cancellation_v7", "subscription_late_cancellation_in_dunning_v8",
 }
 
 

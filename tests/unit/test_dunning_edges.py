@@ -7,14 +7,17 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.money import Money
+from devstack.streams import Lifecycle
 from tests.unit.flows_harness import (
     GatedCrm,
     World,
     amend,
     annual,
+    cancel,
     fail_payment,
     fresh_ts_env,
     gross,
@@ -26,6 +29,7 @@ from tests.unit.flows_harness import (
     void,
 )
 from tests.unit.test_dunning_flow import DAY, FEB_1, dunning_waits
+from workflows.config import FlowConfig
 from workflows.dunning import DunningFlow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_state import CancellationRequest
@@ -185,3 +189,47 @@ async def test_a_cancellation_requested_during_the_ladder_leaves_it_only_the_res
     assert {a.amount for a in world.payments.attempts} <= {left}
     assert not [k for k in world.erp.documents if k.startswith("cm:")][1:]  # one credit
     assert "1200" not in world.erp.balances()  # the write-off took only what was left
+
+
+async def cancelled_after_amendment(env: WorkflowEnvironment, config: FlowConfig,
+                                    world: World, life: Lifecycle) -> WorkflowHandle:
+    """`unpaid`'s subscription upgraded on 2 February, the rebill's payment failing too, then
+    the billing system's cancellation as of 1 February: the upgrade is reversed (its credit
+    of the dunned invoice re-opened, its rebill voided) while both ladders run."""
+    handle = await send(env.client, config, life.events)
+    await until(handle, dunning_waits)
+    amend(life, 1, dt.datetime(2026, 2, 2, tzinfo=dt.UTC), "2400.00")
+    await send(env.client, config, life.events[-1:])
+    view = await until(handle, lambda v: v.events_applied == 4 and not v.busy)
+    rebill = next(i.total for i in view.invoices if i.invoice_id.endswith("_a1"))
+    fail_payment(life, f"in_{life.subscription_id}_a1", rebill, dt.date(2026, 2, 3))
+    world.payments.fail_first[f"in_{life.subscription_id}_a1"] = 99
+    await send(env.client, config, life.events[-1:])
+    await until(handle, lambda v: len(v.children) == 2)  # a ladder for each
+    cancel(life, dt.date(2026, 2, 1))
+    await send(env.client, config, life.events[-1:])
+    return handle
+
+
+async def test_a_late_cancellation_reopening_an_amendments_credit_tells_the_ladders(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    world, life = unpaid("sub_lc")
+    async with running(env.client, task_queue, world) as config:
+        handle = await cancelled_after_amendment(env, config, world, life)
+        view = await until(handle, lambda v: v.state == "Cancelled" and not v.busy)
+        left = next(i.open_amount for i in view.invoices if i.invoice_id == "in_sub_lc")
+        assert left == gross("1200.00")  # no credit: the cancellation is the billing's
+        dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_lc")
+        for _ in range(300):  # the entity has told the ladder
+            if (await dunning.query(DunningFlow.state)).amount_due == left:
+                break
+            await asyncio.sleep(0.05)
+        await until(handle, lambda v: not v.children, env, DAY)  # the ladders to their end
+        result = await dunning.result()
+        rebill_ladder = await env.client.get_workflow_handle_for(
+            DunningFlow.run, "dunning-in_sub_lc_a1").result()
+    assert (result.state, result.written_off) == ("WrittenOff", left)
+    assert rebill_ladder.state == "Voided"  # the rebill was reversed: nothing to collect
+    assert "wo:in_sub_lc_a1" not in world.erp.documents
+    assert not [k for k in world.erp.documents if k.startswith("cm:sub_lc")]  # no 2nd cancel
+    assert "1200" not in world.erp.balances()  # the write-off took all that was open
