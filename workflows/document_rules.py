@@ -47,6 +47,12 @@ PATCH_VOID_STOPS_DUNNING = "void-stops-dunning"
 PATCH_DOCUMENTS_TELL_DUNNING = "documents-tell-dunning"
 
 
+def collected_key(payment_id: str) -> str:
+    """The entity's mark of a payment its dunning collected (snap.applied): the payment
+    gateway's webhook of it, under the same id, is expected, not a duplicate to flag."""
+    return f"collected:{payment_id}"
+
+
 async def tell_dunning(o: SubscriptionWorkflow, invoice_id: str, document_id: str,
                        payment: bool = False) -> None:
     """Tell the invoice's running dunning ladder what is due after `document_id` moved its
@@ -100,6 +106,11 @@ class DocumentRules:
             p = event.payload.payment
             view = o._invoices.get(p.invoice_id)
             key = f"payment {p.payment_id}" if view and p.payment_id in view.payments else None
+            if key and collected_key(p.payment_id) in o._snap.applied:
+                o._record(str(o._state), event_id=event.event_id,
+                          note=f"payment {p.payment_id} was collected by dunning: the "
+                               "billing system's notice of it is already in the books")
+                return True
         elif isinstance(event, PaymentRefundedEvent):
             r = event.payload.refund
             view = o._invoices.get(r.invoice_id or "")

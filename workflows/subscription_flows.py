@@ -25,6 +25,7 @@ from . import versions
 from .amendments import Amendments
 from .cancellation import CancellationResult
 from .cancellation import CancellationState as CS
+from .document_rules import collected_key
 from .dunning import DunningFlow, DunningInput, DunningResult
 from .dunning import DunningState as DS
 from .flow import ChildProgress
@@ -203,9 +204,13 @@ class SubscriptionFlows(SubscriptionCancellations):
                 o._transition(S.ACTIVE, note=f"{r.invoice_id} voided")
             return
         if r.state == DS.RECOVERED:
-            if r.payment is not None and view is not None:
+            # A payment gateway that is also the billing system (Stripe) sends the webhook
+            # of the payment the ladder collected, under the same id: it may come first.
+            if (r.payment is not None and view is not None
+                    and r.payment.payment_id not in view.payments):
                 o._invoices[r.invoice_id] = view.with_payment(r.payment.payment_id,
                                                               r.payment.amount)
+                snap.applied.append(collected_key(r.payment.payment_id))
             o._record(str(o._state), documents=r.documents,
                       note=f"dunning of {r.invoice_id} recovered by {r.paid_by}")
             if o._state == S.PAST_DUE and not self._running("dunning-"):

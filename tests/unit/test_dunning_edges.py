@@ -10,8 +10,10 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.payments.port import CollectionRequest, CollectionResult
 from canonical.money import Money
 from devstack.streams import Lifecycle
+from tests.unit.fakes import FakePayments
 from tests.unit.flows_harness import (
     GatedCrm,
     World,
@@ -233,3 +235,61 @@ async def test_a_late_cancellation_reopening_an_amendments_credit_tells_the_ladd
     assert "wo:in_sub_lc_a1" not in world.erp.documents
     assert not [k for k in world.erp.documents if k.startswith("cm:sub_lc")]  # no 2nd cancel
     assert "1200" not in world.erp.balances()  # the write-off took all that was open
+
+
+class EchoedPayments(FakePayments):
+    """Collects under the invoice's own payment id (Stripe's PaymentIntent), once the test
+    opens the gate: the billing system's webhook of that payment can come first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def collect(self, request: CollectionRequest, *,
+                      correlation_id: str) -> CollectionResult:
+        self.reached.set()
+        await self.gate.wait()
+        result = await super().collect(request, correlation_id=correlation_id)
+        assert result.payment is not None
+        return result.model_copy(update={"payment": result.payment.model_copy(
+            update={"payment_id": f"pi_{request.invoice_id}"})})
+
+
+async def test_a_collection_whose_webhook_came_first_is_one_payment(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    payments = EchoedPayments()
+    world, life = World(payments=payments), annual("sub_echo")
+    fail_payment(life, "in_sub_echo", gross("1200.00"), FEB_1)
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        while not payments.reached.is_set():  # skip to the first retry, held at the gateway
+            await env.sleep(DAY)
+        life.pay("pi_in_sub_echo", "in_sub_echo", gross("1200.00"), dt.date(2026, 2, 3))
+        await send(env.client, config, life.events[-1:])  # Stripe's invoice.paid
+        await until(handle, lambda v: v.events_applied == 4)  # the payment applied
+        payments.gate.set()
+        view = await until(handle, lambda v: v.state == "Active" and not v.children)
+    (invoice,) = view.invoices
+    assert (invoice.paid, invoice.open_amount) == (gross("1200.00"), Money.zero("USD"))
+    assert invoice.payments == ["pi_in_sub_echo"]
+    assert world.erp.balances().get("1200", 0) == 0  # posted once: the ERP kept one
+
+
+async def test_the_webhook_of_a_collection_after_the_ladders_result_is_known_not_flagged(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    payments = EchoedPayments()
+    payments.gate.set()
+    world, life = World(payments=payments), annual("sub_echo2")
+    fail_payment(life, "in_sub_echo2", gross("1200.00"), FEB_1)
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        await until(handle, lambda v: v.state == "Active" and not v.children, env, DAY)
+        life.pay("pi_in_sub_echo2", "in_sub_echo2", gross("1200.00"), dt.date(2026, 2, 3))
+        await send(env.client, config, life.events[-1:])  # Stripe's invoice.paid, later
+        view = await until(handle, quiet(4))
+    (invoice,) = view.invoices
+    assert (invoice.paid, invoice.payments) == (gross("1200.00"), ["pi_in_sub_echo2"])
+    assert view.findings == []  # the echo is expected, not a DuplicateDocument
+    assert world.erp.balances().get("1200", 0) == 0
