@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     temporal_metrics_port: int = 9466
     # Sandbox URLs; default http://host:sandbox_port+offset.
     sandbox_urls: dict[str, str] = Field(default_factory=dict)
+    # Who collects dunning retries: the sandbox gateway, or Stripe (pays the Stripe invoice
+    # with the customer's default payment method; needs CASHLOOP_STRIPE_API_KEY).
+    payments_connector: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_api_base: str = "https://api.stripe.com"
+    # Stripe-Version sent with every call; unset: the connector's pinned version.
+    stripe_api_version: str | None = None
     # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter
     # dunning days in a demo): {"day_seconds": 2}.
     flow_config_json: str | None = None

@@ -30,6 +30,8 @@ class Secrets(BaseSettings):
     # Bearer tokens Cashloop sends to external systems, by system name
     # (erp-legacy, erp-cloud, crm, tax, provisioning): JSON {"erp-cloud": "..."}.
     api_tokens: dict[str, SecretStr] = {}
+    # Stripe secret (or restricted) key of the payments connector: invoices read and write.
+    stripe_api_key: SecretStr | None = None
     # Shared secrets for webhook signature checks, by source (for the gateway).
     webhook_secrets: dict[str, SecretStr] = {}
 

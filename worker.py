@@ -35,6 +35,7 @@ from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
 from adapters.payments.port import PaymentsPort
 from adapters.payments.sandbox import SandboxPaymentsAdapter
+from adapters.payments.stripe import STRIPE_VERSION, StripePaymentsAdapter, stripe_client
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.rates.port import RatePort
@@ -156,8 +157,10 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
 @contextlib.asynccontextmanager
 async def sandbox_ports(settings: Settings,
                         secrets: Secrets | None = None) -> AsyncIterator[Ports]:
-    """Adapters for the sandbox systems at the configured URLs (with their API tokens)."""
-    tokens = (secrets or load_secrets()).api_tokens
+    """Adapters for the sandbox systems at the configured URLs (with their API tokens);
+    payments through Stripe instead where `payments_connector` says so."""
+    secrets = secrets or load_secrets()
+    tokens = secrets.api_tokens
     async with contextlib.AsyncExitStack() as stack:
         def client(name: str) -> httpx.AsyncClient:
             headers = ({"Authorization": f"Bearer {tokens[name].get_secret_value()}"}
@@ -176,8 +179,21 @@ async def sandbox_ports(settings: Settings,
                                    max_concurrency=settings.erp_max_concurrency)
                   for name in ERP_TARGETS},
             rates=SandboxRatesAdapter(client("rates")),
-            payments=SandboxPaymentsAdapter(client("payments")),
+            payments=(SandboxPaymentsAdapter(client("payments"))
+                      if settings.payments_connector == "sandbox" else StripePaymentsAdapter(
+                          await stack.enter_async_context(stripe_api(settings, secrets)))),
         )
+
+
+def stripe_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
+    """The Stripe payments connector's client; a clear error at start without its key."""
+    if secrets.stripe_api_key is None:
+        raise ValueError("CASHLOOP_PAYMENTS_CONNECTOR=stripe needs CASHLOOP_STRIPE_API_KEY: a "
+                         "Stripe secret or restricted key that can read and pay invoices")
+    return stripe_client(secrets.stripe_api_key.get_secret_value(),
+                         base_url=settings.stripe_api_base,
+                         version=settings.stripe_api_version or STRIPE_VERSION,
+                         timeout=HTTP_TIMEOUT)
 
 
 async def run(settings: Settings) -> None:

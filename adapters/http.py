@@ -72,19 +72,23 @@ def _count_error(client: httpx.AsyncClient, system: str, status: str,
 async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str,
                correlation_id: str, json: Any = None,
                params: dict[str, Any] | None = None,
-               target: str | None = None) -> httpx.Response:
+               target: str | None = None, data: dict[str, Any] | None = None,
+               headers: dict[str, str] | None = None,
+               answers: frozenset[int] = frozenset()) -> httpx.Response:
     """One request; returns the 2xx response or raises a canonical error.
 
-    `target` names the system instance (an ERP target such as erp-legacy) in metrics.
+    `target` names the system instance (an ERP target such as erp-legacy) in metrics;
+    `data` is a form body; `answers` are non-2xx statuses that are the system's answer
+    rather than an error (Stripe's 402 for a declined card), returned like a 2xx.
     """
-    headers = {CORRELATION_HEADER: correlation_id}
+    headers = {**(headers or {}), CORRELATION_HEADER: correlation_id}
     attributes = {"http.request.method": method, "url.path": path, "cashloop.system": system,
                   "server.address": client.base_url.host}
     with client_span(f"{method} {system}", correlation_id=correlation_id,
                      attributes=attributes, headers=headers) as span:
         try:
             response = await client.request(method, path, json=json, params=params,
-                                            headers=headers)
+                                            data=data, headers=headers)
         except httpx.TimeoutException as exc:
             _count_error(client, system, "timeout", target)
             span.set_status(StatusCode.ERROR, "timeout")
@@ -95,7 +99,7 @@ async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str
             span.set_status(StatusCode.ERROR, type(exc).__name__)
             raise UnavailableError(f"{method} {path}: {exc!r}", system=system) from exc
         span.set_attribute("http.response.status_code", response.status_code)
-        if response.is_success:
+        if response.is_success or response.status_code in answers:
             return response
         _count_error(client, system, str(response.status_code), target)
         span.set_status(StatusCode.ERROR, str(response.status_code))

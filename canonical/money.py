@@ -95,6 +95,12 @@ class Money(BaseModel):
     def zero(cls, currency: str) -> Money:
         return cls.of(0, currency)
 
+    @classmethod
+    def of_minor(cls, minor: int, currency: str) -> Money:
+        """Money from integer minor units, as payment gateways count (JPY has none, KWD
+        three): 1999 USD is 19.99."""
+        return cls(amount=Decimal(minor).scaleb(-minor_units(currency)), currency=currency)
+
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
             raise CurrencyMismatchError(f"{self.currency} vs {other.currency}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from canonical.billing import TaxLine
 from canonical.catalog import BillingPeriod, Plan
-from canonical.money import Money, minor_units
+from canonical.money import Money
 
 from .base import Category, MappingError, problem
 
@@ -105,7 +105,7 @@ def currency_of(node: Node, key: str = "currency") -> str:
 
 def money(minor: int, currency: str) -> Money:
     """Stripe's integer minor units as Money (JPY has none, KWD three)."""
-    return Money(amount=Decimal(minor).scaleb(-minor_units(currency)), currency=currency)
+    return Money.of_minor(minor, currency)
 
 
 def moment(unix: int) -> dt.datetime:

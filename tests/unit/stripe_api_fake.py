@@ -1,0 +1,128 @@
+"""An in-memory Stripe API for the Stripe payments connector's tests (an httpx transport).
+
+Invoices are Stripe's own example object (devstack/stripe_objects.json, from Stripe's
+published fixtures) with their amounts set. It answers the two calls the connector makes
+the way Stripe's API reference says it does: `GET /v1/invoices/{id}` (payments included
+when expanded) and `POST /v1/invoices/{id}/pay` (form parameters, 402 card errors,
+idempotency keys replayed with `Idempotent-Replayed`, unknown parameters refused, an
+already paid invoice refused). Retries confirm the invoice's one PaymentIntent again.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+
+from devstack import stripe_events
+
+PAY_PARAMS = {"expand[]", "forgive", "mandate", "off_session", "paid_out_of_band",
+              "payment_method", "source"}
+API_KEY = "sk_test_cashloop"
+
+
+@dataclass
+class FakeStripe:
+    """Stripe's invoices and their payments; `declines[invoice]` declines that many pays."""
+
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    declines: dict[str, int] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    _replies: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    now: int = 1_770_000_000
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    def invoice(self, invoice_id: str, minor: int, currency: str = "usd",
+                status: str = "open") -> dict[str, Any]:
+        inv = stripe_events.base("invoice")
+        inv.update(id=invoice_id, currency=currency, status=status, amount_due=minor,
+                   amount_remaining=minor, amount_paid=0, total=minor, attempt_count=0)
+        inv["payments"] = {"object": "list", "data": [], "has_more": False,
+                           "url": f"/v1/invoice_payments?invoice={invoice_id}"}
+        self.invoices[invoice_id] = inv
+        return inv
+
+    def paid_by_customer(self, invoice_id: str) -> str:
+        """The customer paid the invoice through Stripe themselves (hosted page)."""
+        return self._pay(self.invoices[invoice_id])
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.headers.get("Authorization") != f"Bearer {API_KEY}":
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        parts = request.url.path.strip("/").split("/")
+        if parts[:2] != ["v1", "invoices"] or len(parts) not in (3, 4):
+            return _error(404, "invalid_request_error", "Unrecognized request URL")
+        inv = self.invoices.get(parts[2])
+        if inv is None:
+            return _error(404, "invalid_request_error", f"No such invoice: '{parts[2]}'",
+                          code="resource_missing")
+        if request.method == "GET" and len(parts) == 3:
+            expand = [v for k, v in request.url.params.multi_items() if k == "expand[]"]
+            return httpx.Response(200, json=_shown(inv, expand))
+        if request.method == "POST" and parts[3:] == ["pay"]:
+            return self._pay_request(request, inv)
+        return _error(404, "invalid_request_error", "Unrecognized request URL")
+
+    def _pay_request(self, request: httpx.Request, inv: dict[str, Any]) -> httpx.Response:
+        form = parse_qsl(request.content.decode())
+        unknown = {k for k, _ in form} - PAY_PARAMS
+        if unknown:
+            return _error(400, "invalid_request_error",
+                          f"Received unknown parameter: {sorted(unknown)[0]}")
+        key = request.headers.get("Idempotency-Key")
+        body = request.content.decode()
+        if key in self._replies:
+            sent, status, reply = self._replies[key]
+            if sent != body:
+                return _error(400, "idempotency_error", "Keys for idempotent requests can "
+                              "only be used with the same parameters they were first used with")
+            return httpx.Response(status, json=reply, headers={"Idempotent-Replayed": "true"})
+        status, reply = self._attempt(inv, [v for k, v in form if k == "expand[]"])
+        if key:
+            self._replies[key] = (body, status, reply)
+        return httpx.Response(status, json=reply)
+
+    def _attempt(self, inv: dict[str, Any], expand: list[str]) -> tuple[int, dict[str, Any]]:
+        if inv["status"] == "paid":
+            return 400, _body("invalid_request_error", "Invoice is already paid")
+        inv["attempt_count"] += 1
+        self.now += 60
+        if self.declines.get(inv["id"], 0) > 0:
+            self.declines[inv["id"]] -= 1
+            return 402, _body("card_error", "Your card has insufficient funds.",
+                              code="card_declined", decline_code="insufficient_funds")
+        self._pay(inv)
+        return 200, _shown(inv, expand)
+
+    def _pay(self, inv: dict[str, Any]) -> str:
+        pi = f"pi_{inv['id'].removeprefix('in_')}"  # the invoice's one PaymentIntent
+        inv.update(status="paid", amount_paid=inv["amount_due"], amount_remaining=0)
+        inv["payments"]["data"].append({
+            "id": f"inpay_{len(inv['payments']['data']) + 1}{inv['id']}",
+            "object": "invoice_payment", "amount_paid": inv["amount_due"],
+            "amount_requested": inv["amount_due"], "currency": inv["currency"],
+            "invoice": inv["id"], "is_default": True, "livemode": False, "created": self.now,
+            "payment": {"type": "payment_intent", "payment_intent": pi},
+            "status": "paid", "status_transitions": {"paid_at": self.now, "canceled_at": None}})
+        return pi
+
+
+def _shown(inv: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+    shown = copy.deepcopy(inv)
+    if "payments" not in expand:  # includable: only when expanded
+        shown.pop("payments", None)
+    return shown
+
+
+def _body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message, **extra}}
+
+
+def _error(status: int, kind: str, message: str, **extra: Any) -> httpx.Response:
+    return httpx.Response(status, json=_body(kind, message, **extra))
