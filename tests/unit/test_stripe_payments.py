@@ -20,7 +20,19 @@ from gateway.sources.customers import CustomerMap, parse_customers
 from gateway.sources.stripe import StripeMapper
 from settings import PROJECT_ROOT, Settings
 from settings_secrets import Secrets
+from tests.unit.flows_harness import (
+    World,
+    annual,
+    fail_payment,
+    fresh_ts_env,
+    gross,
+    quiet,
+    running,
+    send,
+    until,
+)
 from tests.unit.stripe_api_fake import API_KEY, FakeStripe
+from tests.unit.test_dunning_flow import DAY
 from worker import sandbox_ports
 
 INV = "in_1TestDunned0001"
@@ -159,3 +171,29 @@ async def test_the_worker_collects_through_stripe_when_configured() -> None:
 class _NoRoutes:
     def route_of(self, object_id: str) -> None:
         return None
+
+
+async def test_a_ladder_collects_through_stripe_and_its_webhook_is_the_same_payment(
+        stripe: FakeStripe) -> None:
+    """The dunning ladder on the time-skipping server with the Stripe connector: the first
+    retry is declined, the second pays the Stripe invoice; Stripe's invoice.paid webhook of
+    that payment, after the ladder's result, posts nothing more."""
+    stripe.invoice("in_sub_stripe", 132000)
+    stripe.declines["in_sub_stripe"] = 1
+    async with fresh_ts_env() as env, stripe_client(
+            API_KEY, transport=stripe.transport()) as client:
+        world, life = World(payments=StripePaymentsAdapter(client)), annual("sub_stripe")
+        fail_payment(life, "in_sub_stripe", gross("1200.00"), dt.date(2026, 2, 1))
+        async with running(env.client, "tq-stripe", world) as config:
+            handle = await send(env.client, config, life.events)
+            view = await until(handle, lambda v: v.state == "Active" and not v.children
+                               and v.events_applied == 3, env, DAY)
+            pi = "pi_sub_stripe"
+            life.pay(pi, "in_sub_stripe", gross("1200.00"), dt.date(2026, 2, 5))
+            await send(env.client, config, life.events[-1:])  # Stripe's invoice.paid
+            view = await until(handle, quiet(4))
+    (invoice,) = view.invoices
+    assert (invoice.paid, invoice.payments) == (gross("1200.00"), [pi])
+    assert view.findings == []
+    assert stripe.invoices["in_sub_stripe"]["attempt_count"] == 2
+    assert world.erp.balances().get("1200", 0) == 0
