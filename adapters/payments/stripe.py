@@ -63,11 +63,18 @@ class StripePaymentsAdapter:
         if status not in PAYABLE:
             return _failed(request, f"invoice_{status}",
                            f"Stripe invoice {request.invoice_id} is {status}: nothing to collect")
-        response = await call(
-            self._client, "POST", f"/v1/invoices/{request.invoice_id}/pay", system=SYSTEM,
-            correlation_id=correlation_id, data={"off_session": "true", "expand[]": "payments"},
-            headers={"Idempotency-Key": f"cashloop-{request.attempt_id}"},
-            answers=frozenset({402}))
+        try:
+            response = await call(
+                self._client, "POST", f"/v1/invoices/{request.invoice_id}/pay", system=SYSTEM,
+                correlation_id=correlation_id,
+                data={"off_session": "true", "expand[]": "payments"},
+                headers={"Idempotency-Key": f"cashloop-{request.attempt_id}"},
+                answers=frozenset({402}))
+        except InvalidDataError:  # e.g. "Invoice is already paid": the customer, just now
+            invoice = await self._invoice(request, correlation_id)
+            if invoice.get("status") == "paid":
+                return self._succeeded(request, invoice, duplicate=True)
+            raise
         body = _json(response)
         if response.status_code == 402:  # card_error: declined, or needs the customer
             error = body.get("error") or {}

@@ -30,6 +30,8 @@ class FakeStripe:
 
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     declines: dict[str, int] = field(default_factory=dict)
+    # invoices the customer pays on Stripe's page just before the next pay request lands
+    paid_meanwhile: set[str] = field(default_factory=set)
     requests: list[httpx.Request] = field(default_factory=list)
     _replies: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     now: int = 1_770_000_000
@@ -83,6 +85,9 @@ class FakeStripe:
                 return _error(400, "idempotency_error", "Keys for idempotent requests can "
                               "only be used with the same parameters they were first used with")
             return httpx.Response(status, json=reply, headers={"Idempotent-Replayed": "true"})
+        if inv["id"] in self.paid_meanwhile:
+            self.paid_meanwhile.discard(inv["id"])
+            self._pay(inv)
         status, reply = self._attempt(inv, [v for k, v in form if k == "expand[]"])
         if key:
             self._replies[key] = (body, status, reply)

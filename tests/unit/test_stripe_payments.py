@@ -104,6 +104,15 @@ async def test_an_invoice_paid_meanwhile_reports_that_payment_without_paying_aga
     assert [r.method for r in stripe.requests] == ["GET"]  # no pay call
 
 
+async def test_an_invoice_paid_between_the_read_and_the_pay_reports_that_payment(
+        stripe: FakeStripe, adapter: StripePaymentsAdapter) -> None:
+    stripe.paid_meanwhile.add(INV)
+    result = await adapter.collect(attempt(1), correlation_id="c1")
+    assert result.status == CollectionStatus.SUCCEEDED and result.duplicate
+    assert result.payment is not None and result.payment.payment_id == "pi_1TestDunned0001"
+    assert [r.method for r in stripe.requests] == ["GET", "POST", "GET"]
+
+
 async def test_a_void_invoice_fails_the_attempt(stripe: FakeStripe,
                                                 adapter: StripePaymentsAdapter) -> None:
     stripe.invoices[INV]["status"] = "void"
