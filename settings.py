@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canonical.accounts import Account, ChartOfAccounts, LegalEntity
 from canonical.catalog import RecognitionMethod
+from canonical.customer import Address
 
 # Offsets from CASHLOOP_SANDBOX_PORT, one port per sandbox system.
 SANDBOX_OFFSETS: dict[str, int] = {
@@ -104,6 +105,16 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     # Stripe-Version sent with every call; unset: the connector's pinned version.
     stripe_api_version: str | None = None
+    # Who calculates invoice tax: the sandbox tax engine, or Avalara AvaTax (a committed
+    # SalesInvoice per invoice; needs CASHLOOP_AVATAX_ACCOUNT_ID and _LICENSE_KEY).
+    tax_connector: Literal["sandbox", "avalara"] = "sandbox"
+    avatax_api_base: str = "https://rest.avatax.com"
+    avatax_account_id: str | None = None
+    # Legal entity -> AvaTax company code (default: the entity code), and the address each
+    # entity sells from (JSON {"US01": {"line1": ..., "city": ..., "postal_code": ...,
+    # "region": ..., "country": "US"}}).
+    avatax_companies: dict[str, str] = Field(default_factory=dict)
+    avatax_ship_from: dict[str, Address] = Field(default_factory=dict)
     # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter
     # dunning days in a demo): {"day_seconds": 2}.
     flow_config_json: str | None = None

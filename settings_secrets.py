@@ -32,6 +32,8 @@ class Secrets(BaseSettings):
     api_tokens: dict[str, SecretStr] = {}
     # Stripe secret (or restricted) key of the payments connector: invoices read and write.
     stripe_api_key: SecretStr | None = None
+    # AvaTax license key of the tax connector (with CASHLOOP_AVATAX_ACCOUNT_ID).
+    avatax_license_key: SecretStr | None = None
     # Shared secrets for webhook signature checks, by source (for the gateway).
     webhook_secrets: dict[str, SecretStr] = {}
 

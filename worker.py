@@ -40,6 +40,7 @@ from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
 from adapters.rates.port import RatePort
 from adapters.rates.sandbox import SandboxRatesAdapter
+from adapters.tax.avalara import AvalaraTaxAdapter, avatax_client
 from adapters.tax.port import TaxPort
 from adapters.tax.sandbox import SandboxTaxAdapter
 from adapters.transport import async_client
@@ -158,7 +159,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
 async def sandbox_ports(settings: Settings,
                         secrets: Secrets | None = None) -> AsyncIterator[Ports]:
     """Adapters for the sandbox systems at the configured URLs (with their API tokens);
-    payments through Stripe instead where `payments_connector` says so."""
+    payments through Stripe and tax through AvaTax instead where the settings say so."""
     secrets = secrets or load_secrets()
     tokens = secrets.api_tokens
     async with contextlib.AsyncExitStack() as stack:
@@ -171,7 +172,10 @@ async def sandbox_ports(settings: Settings,
 
         yield Ports(
             crm=SandboxCrmAdapter(client("crm")),
-            tax=SandboxTaxAdapter(client("tax")),
+            tax=(SandboxTaxAdapter(client("tax")) if settings.tax_connector == "sandbox"
+                 else AvalaraTaxAdapter(await stack.enter_async_context(
+                     avatax_api(settings, secrets)), companies=settings.avatax_companies,
+                     ship_from=settings.avatax_ship_from)),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
             erps={name: ErpBatcher(SandboxErpAdapter(name, client(name)),
                                    max_batch=settings.erp_max_batch,
@@ -194,6 +198,16 @@ def stripe_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
                          base_url=settings.stripe_api_base,
                          version=settings.stripe_api_version or STRIPE_VERSION,
                          timeout=HTTP_TIMEOUT)
+
+
+def avatax_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
+    """The AvaTax connector's client; a clear error at start without its credentials."""
+    if settings.avatax_account_id is None or secrets.avatax_license_key is None:
+        raise ValueError("CASHLOOP_TAX_CONNECTOR=avalara needs CASHLOOP_AVATAX_ACCOUNT_ID and "
+                         "CASHLOOP_AVATAX_LICENSE_KEY")
+    return avatax_client(settings.avatax_account_id,
+                         secrets.avatax_license_key.get_secret_value(),
+                         base_url=settings.avatax_api_base, timeout=HTTP_TIMEOUT)
 
 
 async def run(settings: Settings) -> None:

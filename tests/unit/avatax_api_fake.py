@@ -1,0 +1,86 @@
+"""An in-memory AvaTax REST v2 for the Avalara tax connector's tests (an httpx transport).
+
+It answers `POST /api/v2/transactions/createoradjust` as AvaTax documents it: HTTP Basic
+auth, a `createTransactionModel`, one transaction per company and code (a second call
+with the code adjusts it: version + 1), amounts as JSON numbers, per line a detail per
+jurisdiction (with `$include=Details`), 400 `{"error": {...}}` for an address it cannot
+place. Rates by ship-to region are this fake's own, not Avalara's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import httpx
+
+ACCOUNT, LICENSE = "2000123456", "LICENSEKEY0001"
+# region -> [(jurisdiction, type, rate)]
+JURISDICTIONS: dict[str, list[tuple[str, str, Decimal]]] = {
+    "WA": [("WASHINGTON", "STA", Decimal("0.065")), ("KING", "CTY", Decimal("0")),
+           ("SEATTLE", "CIT", Decimal("0.0385"))],
+    "CA": [("CALIFORNIA", "STA", Decimal("0.06")), ("SAN FRANCISCO", "CTY", Decimal("0.0025")),
+           ("SAN FRANCISCO COUNTY DISTRICT TAX SP", "STJ", Decimal("0.02625"))],
+    "OR": [],  # no sales tax
+}
+
+
+@dataclass
+class FakeAvaTax:
+    transactions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    jurisdictions: dict[str, list[tuple[str, str, Decimal]]] = field(
+        default_factory=lambda: dict(JURISDICTIONS))
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        token = base64.b64encode(f"{ACCOUNT}:{LICENSE}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {token}":
+            return _error(401, "AuthenticationException", "Authentication failed.")
+        if (request.method, request.url.path) != ("POST", "/api/v2/transactions/createoradjust"):
+            return _error(404, "EntityNotFoundError", "Not found.")
+        model = json.loads(request.content)["createTransactionModel"]
+        ship_to = model["addresses"]["shipTo"]
+        if ship_to.get("country") != "US" or ship_to.get("region") not in self.jurisdictions:
+            return _error(400, "InvalidAddress", "The address value was incomplete.",
+                          target="IncorrectData")
+        key = (model["companyCode"], model["code"])
+        known = self.transactions.get(key)
+        version = known["version"] + 1 if known else 1
+        lines = [_line(line, self.jurisdictions[ship_to["region"]]) for line in model["lines"]]
+        include = request.url.params.get("$include", "")
+        transaction = {
+            "id": known["id"] if known else 80001 + len(self.transactions),
+            "code": model["code"], "companyId": 12345, "date": model["date"],
+            "status": "Committed" if model.get("commit") else "Saved", "type": model["type"],
+            "currencyCode": model["currencyCode"], "customerCode": model["customerCode"],
+            "version": version,
+            "totalAmount": float(sum(Decimal(ln["amount"]) for ln in model["lines"])),
+            "totalTax": float(sum(ln["tax"] for ln in lines)),
+            "lines": [{**ln, "tax": float(ln["tax"]),
+                       "details": ln["details"] if "Details" in include else None}
+                      for ln in lines]}
+        self.transactions[key] = transaction
+        return httpx.Response(201 if version == 1 else 200, json=transaction)
+
+
+def _line(line: dict[str, Any], jurisdictions: list[tuple[str, str, Decimal]]) -> dict[str, Any]:
+    amount = Decimal(line["amount"])
+    details = [{"jurisName": name, "jurisType": kind, "rate": float(rate),
+                "taxableAmount": float(amount),
+                "tax": float((amount * rate).quantize(Decimal("0.01"), ROUND_HALF_UP))}
+               for name, kind, rate in jurisdictions]
+    tax = sum((Decimal(str(d["tax"])) for d in details), Decimal(0))
+    return {"lineNumber": line["number"], "itemCode": line.get("itemCode"),
+            "lineAmount": float(amount), "taxableAmount": float(amount), "tax": tax,
+            "taxCode": line.get("taxCode"), "details": details}
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": message, **extra}})
