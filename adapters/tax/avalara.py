@@ -82,7 +82,8 @@ class AvalaraTaxAdapter:
             "companyCode": self._companies.get(entity, entity),
             "date": invoice.issued_on.isoformat(), "customerCode": invoice.customer_id,
             "currencyCode": invoice.currency, "addresses": addresses,
-            "lines": [{"number": line.line_id, "quantity": str(line.quantity),
+            # the amount as a decimal string (exact; AvaTax reads it as a number)
+            "lines": [{"number": line.line_id, "quantity": _number(line.quantity),
                        "amount": str(line.amount.amount), "taxCode": line.tax_code,
                        "itemCode": line.sku or line.plan_code or line.line_id,
                        "description": line.description[:2000]}
@@ -107,6 +108,10 @@ class AvalaraTaxAdapter:
         return TaxResult(provider=PROVIDER, calculation_id=str(body.get("id") or body.get("code")),
                          lines=lines, total=total((t.amount for t in lines), invoice.currency),
                          calculated_at=dt.datetime.now(dt.UTC))
+
+
+def _number(quantity: Decimal) -> int | float:
+    return int(quantity) if quantity == quantity.to_integral_value() else float(quantity)
 
 
 def _address(address: Address) -> dict[str, Any]:
