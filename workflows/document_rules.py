@@ -143,8 +143,8 @@ class DocumentRules:
         if isinstance(outcome, Skipped):
             return
         del o._snap.written_off[invoice_id]
-        view = o._invoices[invoice_id]
-        o._invoices[invoice_id] = view.with_credit(-amount)
+        before = o._snap.written_off_movements.pop(invoice_id, None)
+        o._invoices[invoice_id] = o._invoices[invoice_id].reopened(amount, before)
         o._intake.finding("PaymentAfterWriteOff", event,
                           f"write-off of {invoice_id} ({amount}) reversed before the payment")
         o._record(str(o._state), event_id=event.event_id, documents=[outcome.document_id],

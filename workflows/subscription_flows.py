@@ -223,6 +223,8 @@ class SubscriptionFlows(SubscriptionCancellations):
             o._invoices[r.invoice_id] = view.with_credit(r.written_off).model_copy(
                 update={"status": InvoiceStatus.WRITTEN_OFF})
             snap.written_off[r.invoice_id] = r.written_off
+            if view.movements is not None and o._invoices[r.invoice_id].movements == []:
+                snap.written_off_movements[r.invoice_id] = view.movements
         await self._withdraw_renewals("cancelled for non-payment")
         self._move(S.CANCELLED, documents=r.documents,
                    note=f"{r.invoice_id} written off ({r.written_off}); cancelled")

@@ -106,6 +106,15 @@ class InvoiceView(BaseModel):
     def with_credit(self, amount: Money) -> InvoiceView:
         return self._relieved(self._settled(credited=self.credited + amount), amount)
 
+    def reopened(self, amount: Money, before: list[Decimal] | None) -> InvoiceView:
+        """A write-off of `amount` reversed: the reversal re-opens exactly the functional
+        receivable the write-off relieved — what the movements `before` it left — so they
+        are the movements again (not the write-off's amount converted on its own)."""
+        view = self.with_credit(-amount)
+        if before is None or view.movements is None:
+            return view
+        return view.model_copy(update={"movements": list(before)})
+
     def carrying_payments(self, reversed_view: InvoiceView) -> InvoiceView:
         """This invoice, issued again, with the payments of its reversed issue."""
         return self._settled(paid=self.paid + reversed_view.paid,
@@ -207,6 +216,9 @@ class SubscriptionSnapshot(BaseModel):
     outcomes: list[ChildProgress] = []  # finished background flows not yet applied
     requests: list[CancellationRequest] = []  # accepted, not yet started
     written_off: dict[str, Money] = {}  # invoice id -> amount written off
+    # invoice id -> its receivable's movements before the write-off that settled it: a
+    # reversal of the write-off re-opens exactly what they left (InvoiceView.reopened)
+    written_off_movements: dict[str, list[Decimal]] = {}
     applied: list[str] = []  # business keys applied besides invoices/payments (cm:..)
     amendments: dict[str, datetime] = {}  # applied amendment id -> effective_at
     amendment_log: list[AppliedAmendment] = []  # newest last, bounded

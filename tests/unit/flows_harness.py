@@ -38,7 +38,14 @@ from devstack import streams
 from devstack.binaries import temporal_test_server
 from payload_converter import shared_data_converter
 from settings import load_entities
-from tests.unit.fakes import FakeCrm, FakeErp, FakePayments, FakeProvisioning, FakeTax
+from tests.unit.fakes import (
+    FakeCrm,
+    FakeErp,
+    FakePayments,
+    FakeProvisioning,
+    FakeRates,
+    FakeTax,
+)
 from worker import Ports, build_workers
 from workflows.config import CODE_VERSION, FlowConfig
 from workflows.flow import ParkedStep
@@ -56,10 +63,11 @@ class World:
     erp: FakeErp = field(default_factory=lambda: FakeErp("erp-fake"))
     provisioning: FakeProvisioning = field(default_factory=FakeProvisioning)
     payments: FakePayments = field(default_factory=FakePayments)
+    rates: FakeRates | None = None  # foreign-currency documents park without
 
     def ports(self) -> Ports:
         return Ports(crm=self.crm, tax=self.tax, provisioning=self.provisioning,
-                     erps={"erp-fake": self.erp}, payments=self.payments)
+                     erps={"erp-fake": self.erp}, payments=self.payments, rates=self.rates)
 
 
 @contextlib.asynccontextmanager
