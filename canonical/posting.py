@@ -297,15 +297,26 @@ def memo_release_entry(credit_memo_id: str, released: Money, legal_entity: str,
     this moves what the schedules gave up from revenue to deferred revenue, leaving
     the books as if the memo had come after the amendment. In a foreign currency both
     lines carry `released_functional`, what the schedules held for it.
+
+    A negative `released` is the other way (Dr Revenue / Cr Deferred Revenue): the memo
+    was posted with a release larger than what the amendment, applied again behind a late
+    one, released (`workflows/upstream_first.adjust_memo_release`).
     """
+    back = released.amount < 0
+    amount = -released if back else released
+    functional = (-released_functional if back and released_functional is not None
+                  else released_functional)
+    debit, credit, note = ((R.SUBSCRIPTION_REVENUE, R.DEFERRED_REVENUE,
+                            "deferral the credit memo released beyond its schedule ends")
+                           if back else (R.DEFERRED_REVENUE, R.SUBSCRIPTION_REVENUE,
+                                         "deferral released after the credit memo"))
     entry = JournalEntry(
         external_id=memo_release_external_id(credit_memo_id), legal_entity=legal_entity,
         posting_date=posting_date, currency=released.currency,
-        lines=[_line(coa, R.DEFERRED_REVENUE, Side.DEBIT, released, customer_id),
-               _line(coa, R.SUBSCRIPTION_REVENUE, Side.CREDIT, released, customer_id,
-                     "deferral released after the credit memo")],
+        lines=[_line(coa, debit, Side.DEBIT, amount, customer_id),
+               _line(coa, credit, Side.CREDIT, amount, customer_id, note)],
         memo=f"Deferral released for credit memo {credit_memo_id}", source_type="credit_memo",
         source_id=credit_memo_id, correlation_id=correlation_id,
     )
-    pinned = {0: released_functional, 1: released_functional} if released_functional else None
+    pinned = {0: functional, 1: functional} if functional else None
     return in_functional(entry, coa, rate, pinned)

@@ -49,7 +49,7 @@ from .ledger_view import (
 from .saga import generation_id
 from .subscription_state import AppliedAmendment, DeferredRelease, InvoiceStatus
 from .subscription_state import SubscriptionState as S
-from .upstream_first import own_lines_excluded, release_after_memo
+from .upstream_first import adjust_memo_release, own_lines_excluded, release_after_memo
 
 if TYPE_CHECKING:
     from .subscription import SubscriptionWorkflow
@@ -156,13 +156,17 @@ class Amendments:
         external_ids = list(result.external_ids)
         if a.documents_upstream:
             before = snap.releases.get(a.credit_memo_id)
-            release = DeferredRelease(amount=result.released,
-                                      functional=result.released_functional,
-                                      released_nothing=bool(before and before.released_nothing))
+            release = DeferredRelease(
+                amount=result.released, functional=result.released_functional,
+                released_nothing=bool(before and before.released_nothing),
+                memo_posted=before.memo_posted if before else None,
+                memo_posted_functional=before.memo_posted_functional if before else None)
             snap.releases[a.credit_memo_id] = release
             credited = next((ln.invoice_id for ln in result.ended_lines), None)
-            released_id = await release_after_memo(o, a, release, credited, generation,
-                                                   correlation_id)
+            released_id = (await release_after_memo(o, a, release, credited, generation,
+                                                    correlation_id)
+                           or await adjust_memo_release(o, a, release, credited, generation,
+                                                        correlation_id))
             external_ids += [released_id] if released_id else []
         if result.credit_memo is not None:
             snap.applied.append(f"cm:{result.credit_memo.credit_memo_id}")

@@ -276,9 +276,13 @@ class DocumentPoster:
             if self._on_invoice is not None:
                 self._on_invoice(inv)
             return f"invoice {inv.invoice_id} posted ({view.total})"
-        if isinstance(event, CreditMemoIssuedEvent):  # see DeferredRelease.released_nothing
-            self._releases.setdefault(event.payload.credit_memo.credit_memo_id,
-                                      DeferredRelease(released_nothing=True))
+        if isinstance(event, CreditMemoIssuedEvent):  # see DeferredRelease
+            memo_id = event.payload.credit_memo.credit_memo_id
+            release = self._releases.setdefault(memo_id, DeferredRelease(released_nothing=True))
+            if release.amount is not None and release.memo_posted is None:
+                self._releases[memo_id] = release.model_copy(update={
+                    "memo_posted": release.amount,
+                    "memo_posted_functional": release.functional})
         invoice_id = _invoice_of(event)
         view = self._invoices[invoice_id] if invoice_id else None
         if view is None:

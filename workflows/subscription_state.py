@@ -179,6 +179,10 @@ class DeferredRelease(BaseModel):
     # The memo was posted before any amendment had released anything, so it reversed
     # revenue: an amendment billed upstream moves its release after it (upstream_first).
     released_nothing: bool = False
+    # What the memo debited deferred revenue with when it posted after the amendment; the
+    # amendment applied again behind a late one moves the difference (upstream_first).
+    memo_posted: Money | None = None
+    memo_posted_functional: Money | None = None
 
 
 class Finding(BaseModel):

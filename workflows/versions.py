@@ -41,7 +41,7 @@ FOLDED: dict[int, frozenset[str]] = {
                     "dunning-reports-waits-only", "fresh-run-after-activation",
                     "upstream-documents-before-amendment", "documents-tell-dunning"},
 }
-FOLDED[8] = FOLDED[7] | {"late-cancellation-tells-dunning"}
+FOLDED[8] = FOLDED[7] | {"late-cancellation-tells-dunning", "upstream-memo-release-adjusted"}
 
 
 def patched(config: FlowConfig, patch_id: str) -> bool:

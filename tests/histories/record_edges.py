@@ -231,3 +231,14 @@ async def late_cancellation_in_dunning(env: WorkflowEnvironment) -> None:
         handle = await cancelled_after_amendment(env, config, world, life)
         await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
     await save(env.client, "subscription_late_cancellation_in_dunning", handle.id)
+
+
+async def upstream_reordered(env: WorkflowEnvironment) -> None:
+    """An upstream-billed amendment whose memo posted with its release, reordered behind
+    a late amendment: generation 2 moves the release's difference
+    (PATCH_MEMO_RELEASE_ADJUSTED)."""
+    from tests.unit.test_upstream_first import reordered, send_one_by_one
+
+    async with running(env.client, queue(), World()) as config:
+        handle, _ = await send_one_by_one(env, config, reordered("sub_rec_ur", "1800.00"))
+    await save(env.client, "subscription_upstream_reordered", handle.id)

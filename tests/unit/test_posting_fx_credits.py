@@ -206,3 +206,14 @@ def test_a_release_after_its_memo_moves_the_deferral_as_the_schedules_held_it() 
     assert functional(entry) == {
         ("2400", Side.DEBIT, ""): Decimal("665.43"),
         ("4000", Side.CREDIT, "deferral released after the credit memo"): Decimal("665.43")}
+
+
+def test_a_memo_released_beyond_its_schedule_ends_moves_the_difference_back() -> None:
+    # the memo debited deferred revenue with 30.08 EUR more than the amendment, applied
+    # again, released (33.09 USD as the schedules held it): revenue takes it back
+    entry = posting.memo_release_entry("cm_eur", m("-30.08", "EUR"), "US01", "c1", UPGRADE,
+                                       US, rate=BOOKED, released_functional=m("-33.09", "USD"))
+    assert functional(entry) == {
+        ("4000", Side.DEBIT, ""): Decimal("33.09"),
+        ("2400", Side.CREDIT, "deferral the credit memo released beyond its schedule ends"):
+            Decimal("33.09")}

@@ -12,6 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from canonical.accounts import AccountRole
@@ -122,3 +123,47 @@ async def test_a_service_credit_reverses_revenue_and_leaves_deferred_revenue(
         (US01.code(AccountRole.TAX_PAYABLE), Side.DEBIT, Decimal("7.25"), ""),
         (US01.code(AccountRole.ACCOUNTS_RECEIVABLE), Side.CREDIT, Decimal("107.25"), "")]
     assert not [k for k in world.erp.documents if k.startswith("sche:")]
+
+
+def deferred_held(world: World) -> Decimal:
+    """What the ERP's schedules still hold: their totals less what live ends released."""
+    erp, live = world.erp, set(world.erp.receipts) - set(world.erp.reversals.values())
+    totals = sum((p.schedule.total.amount for k, p in erp.documents.items()
+                  if k in live and p.kind == "schedule"), Decimal(0))  # type: ignore[union-attr]
+    released = sum((erp.receipts[k].amount.amount for k, p in erp.documents.items()  # type: ignore[union-attr]
+                    if k in live and p.kind == "schedule_end"), Decimal(0))
+    return totals - released
+
+
+def reordered(sub_id: str, late_price: str) -> list[Any]:
+    """`upstream`'s events in order, then an amendment of 1 April (to `late_price` a year)
+    that arrives last: it reorders the upstream one, applied again as generation 2."""
+    first, amendment, documents = upstream(sub_id)
+    life = annual(sub_id)
+    amend(life, 0, dt.datetime(2026, 4, 1, tzinfo=dt.UTC), late_price)
+    return [*first, amendment, *documents, life.events[-1].model_copy(update={"sequence": None})]
+
+
+async def send_one_by_one(env: WorkflowEnvironment, config: Any, events: list[Any]) -> Any:
+    handle = None
+    for n, event in enumerate(events, 1):
+        handle = await send(env.client, config, [event])
+        view = await until(handle, quiet(n))
+    return handle, view
+
+
+@pytest.mark.parametrize("late_price", ["1800.00", "600.00"])  # releases more, less
+async def test_a_late_amendment_before_an_upstream_one_keeps_deferred_revenue_tied(
+        ts_env: WorkflowEnvironment, task_queue: str, late_price: str) -> None:
+    """The upstream amendment's memo was posted with what its schedule ends released; a
+    late amendment reorders it (generation 2), whose ends release another amount: the
+    difference moves between deferred revenue and revenue, so the deferral still ties to
+    what the schedules hold."""
+    world, sub = World(), f"sub_g{late_price[0]}"  # ids of their own: one server for both
+    async with running(ts_env.client, task_queue, world) as config:
+        _, view = await send_one_by_one(ts_env, config, reordered(sub, late_price))
+    assert "LateAmendment" in [f.kind for f in view.findings]
+    assert -world.erp.balances()[DEFERRED] == deferred_held(world)
+    adjusted = world.erp.documents[f"cmr:cm_{sub}_1~2"].entry  # type: ignore[union-attr]
+    assert {ln.account: ln.side for ln in adjusted.lines}[DEFERRED] == (
+        Side.DEBIT if late_price == "1800.00" else Side.CREDIT)
