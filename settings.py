@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     # Stripe-Version sent with every call; unset: the connector's pinned version.
     stripe_api_version: str | None = None
-    # Who calculates invoice tax: the sandbox tax engine, or Avalara AvaTax (a committed
+    # Who calculates invoice tax: the sandbox tax engine, or Avalara AvaTax (a saved
     # SalesInvoice per invoice; needs CASHLOOP_AVATAX_ACCOUNT_ID and _LICENSE_KEY).
     tax_connector: Literal["sandbox", "avalara"] = "sandbox"
     avatax_api_base: str = "https://rest.avatax.com"

@@ -1,9 +1,11 @@
-"""The tax port over Avalara AvaTax (REST v2): an invoice's tax is a committed SalesInvoice.
+"""The tax port over Avalara AvaTax (REST v2): an invoice's tax is a saved SalesInvoice.
 
 `POST /api/v2/transactions/createoradjust` with the invoice id as the transaction code:
 AvaTax creates the transaction, or adjusts the one with that code, so an activity retry
 re-sends the same document and gets the same tax instead of a second transaction. It is
-committed (`commit: true`): the invoice is issued, its tax is what the returns file.
+saved, not committed (`commit: false`): Cashloop does not send AvaTax the credit memos
+and voids that later change an invoice's tax, so a committed invoice would be filed at
+its first tax; the tax ledger of record is the ERP's Sales Tax Payable.
 Each invoice line is one AvaTax line (`number` = the line id); the tax of a line is
 AvaTax's line tax, its rate the sum of its jurisdictions' rates (state, county, city,
 special district), its jurisdiction their names — Cashloop keeps one rate per line,
@@ -78,7 +80,7 @@ class AvalaraTaxAdapter:
         if entity in self._ship_from:
             addresses["shipFrom"] = _address(self._ship_from[entity])
         return {
-            "code": invoice.invoice_id, "type": "SalesInvoice", "commit": True,
+            "code": invoice.invoice_id, "type": "SalesInvoice", "commit": False,
             "companyCode": self._companies.get(entity, entity),
             "date": invoice.issued_on.isoformat(), "customerCode": invoice.customer_id,
             "currencyCode": invoice.currency, "addresses": addresses,

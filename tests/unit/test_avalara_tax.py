@@ -59,7 +59,7 @@ async def adapter(avatax: FakeAvaTax) -> AsyncIterator[AvalaraTaxAdapter]:
                                 ship_from={"US01": FROM})
 
 
-async def test_an_invoices_tax_is_a_committed_sales_invoice_line_by_line(
+async def test_an_invoices_tax_is_a_saved_sales_invoice_line_by_line(
         avatax: FakeAvaTax, adapter: AvalaraTaxAdapter) -> None:
     result = await adapter.calculate(invoice(), SEATTLE, correlation_id="c1")
     assert result.provider == "avalara" and result.calculation_id == "80001"
@@ -72,7 +72,7 @@ async def test_an_invoices_tax_is_a_committed_sales_invoice_line_by_line(
     assert str(result.total) == "134.55 USD"
     sent = json.loads(avatax.requests[0].content)["createTransactionModel"]
     assert (sent["code"], sent["type"], sent["commit"], sent["companyCode"]) == (
-        "in_tax_1", "SalesInvoice", True, "CASHLOOP-US")
+        "in_tax_1", "SalesInvoice", False, "CASHLOOP-US")  # not filed: see avalara.py
     assert sent["addresses"]["shipFrom"]["region"] == "OR"
     assert [(ln["number"], ln["amount"]) for ln in sent["lines"]] == [
         ("li_1", "1200.00"), ("li_2", "99.99")]
