@@ -63,6 +63,13 @@ class StripePaymentsAdapter:
         if status not in PAYABLE:
             return _failed(request, f"invoice_{status}",
                            f"Stripe invoice {request.invoice_id} is {status}: nothing to collect")
+        remaining = Money.of_minor(int(invoice.get("amount_remaining") or 0),
+                                   request.amount.currency)
+        if remaining > request.amount:  # Stripe would take more than the books have open
+            raise InvalidDataError(
+                f"Stripe invoice {request.invoice_id} has {remaining} remaining, the books "
+                f"{request.amount} open: a credit Cashloop issued is not in Stripe; credit it "
+                "there, then release the attempt", system=SYSTEM)
         try:
             response = await call(
                 self._client, "POST", f"/v1/invoices/{request.invoice_id}/pay", system=SYSTEM,

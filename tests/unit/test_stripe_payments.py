@@ -113,6 +113,15 @@ async def test_an_invoice_paid_between_the_read_and_the_pay_reports_that_payment
     assert [r.method for r in stripe.requests] == ["GET", "POST", "GET"]
 
 
+async def test_an_attempt_that_would_take_more_than_the_books_have_open_parks(
+        stripe: FakeStripe, adapter: StripePaymentsAdapter) -> None:
+    """A credit Cashloop issued itself (say a cancellation's, requested through its API)
+    is not in Stripe, whose invoice still asks for the whole amount: no charge."""
+    with pytest.raises(InvalidDataError, match=r"1320\.00 USD remaining, the books 1000\.00"):
+        await adapter.collect(attempt(1, amount="1000.00"), correlation_id="c1")
+    assert [r.method for r in stripe.requests] == ["GET"]
+
+
 async def test_a_void_invoice_fails_the_attempt(stripe: FakeStripe,
                                                 adapter: StripePaymentsAdapter) -> None:
     stripe.invoices[INV]["status"] = "void"
