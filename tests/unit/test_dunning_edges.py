@@ -293,3 +293,19 @@ async def test_the_webhook_of_a_collection_after_the_ladders_result_is_known_not
     assert (invoice.paid, invoice.payments) == (gross("1200.00"), ["pi_in_sub_echo2"])
     assert view.findings == []  # the echo is expected, not a DuplicateDocument
     assert world.erp.balances().get("1200", 0) == 0
+
+
+async def test_the_billing_systems_cancellation_after_the_ladders_is_not_a_second_one(
+        env: WorkflowEnvironment, task_queue: str) -> None:
+    """Stripe is not told of the ladder's cancellation (docs/connectors.md): its own
+    `customer.subscription.deleted`, later, credits nothing again."""
+    world, life = unpaid("sub_del")
+    async with running(env.client, task_queue, world) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, dunning_waits)
+        await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
+        cancel(life, dt.date(2026, 3, 15))
+        await send(env.client, config, life.events[-1:])
+        view = await until(handle, quiet(4))
+    assert [f.kind for f in view.findings] == ["IllegalEvent"]
+    assert [k for k in world.erp.documents if k.startswith("cm:")] == ["cm:sub_del-cancel"]
