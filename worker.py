@@ -110,7 +110,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     """The main and ERP workers; tests call this with their own ports and queues.
 
     `erp_max_postings_per_s` caps ERP activities across every worker (server-side);
-    the ERP adapters' batchers pace the HTTP calls themselves (sandbox_ports).
+    the ERP adapters' batchers pace the HTTP calls themselves (configured_ports).
     """
     crm = CrmActivities(ports.crm)
     tax = TaxActivities(ports.tax)
@@ -156,10 +156,10 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
 
 
 @contextlib.asynccontextmanager
-async def sandbox_ports(settings: Settings,
+async def configured_ports(settings: Settings,
                         secrets: Secrets | None = None) -> AsyncIterator[Ports]:
-    """Adapters for the sandbox systems at the configured URLs (with their API tokens);
-    payments through Stripe and tax through AvaTax instead where the settings say so."""
+    """The adapters the settings name: the sandbox systems at their URLs (with their API
+    tokens), and Stripe for payments and AvaTax for tax where the settings say so."""
     secrets = secrets or load_secrets()
     tokens = secrets.api_tokens
     async with contextlib.AsyncExitStack() as stack:
@@ -231,7 +231,7 @@ async def run(settings: Settings) -> None:
     activations = ActivationExecutor()
     collections = asyncio.create_task(FullCollections(activations).run())
     try:
-        async with sandbox_ports(settings, secrets) as ports:
+        async with configured_ports(settings, secrets) as ports:
             workers = build_workers(
                 client, ports, routing=RoutingTable.from_toml(settings.routing_file),
                 entities=load_entities(settings.entities_file),

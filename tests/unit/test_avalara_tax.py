@@ -28,7 +28,7 @@ from tests.unit.flows_harness import (
     send,
     until,
 )
-from worker import sandbox_ports
+from worker import configured_ports
 
 SEATTLE = Address(line1="400 Broad St", city="Seattle", postal_code="98109", region="WA",
                   country="US")
@@ -126,10 +126,10 @@ async def test_an_answer_missing_a_line_is_not_taken(avatax: FakeAvaTax) -> None
 async def test_the_worker_calculates_with_avatax_when_configured() -> None:
     settings = Settings(tax_connector="avalara", avatax_account_id=ACCOUNT,
                         avatax_ship_from={"US01": FROM.model_dump()})
-    async with sandbox_ports(settings, Secrets(avatax_license_key=LICENSE)) as ports:
+    async with configured_ports(settings, Secrets(avatax_license_key=LICENSE)) as ports:
         assert isinstance(ports.tax, AvalaraTaxAdapter)
     with pytest.raises(ValueError, match="needs CASHLOOP_AVATAX_ACCOUNT_ID"):
-        async with sandbox_ports(settings, Secrets(avatax_license_key=None)):
+        async with configured_ports(settings, Secrets(avatax_license_key=None)):
             pass
 
 

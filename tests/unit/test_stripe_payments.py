@@ -33,7 +33,7 @@ from tests.unit.flows_harness import (
 )
 from tests.unit.stripe_api_fake import API_KEY, FakeStripe
 from tests.unit.test_dunning_flow import DAY
-from worker import sandbox_ports
+from worker import configured_ports
 
 INV = "in_1TestDunned0001"
 
@@ -177,12 +177,12 @@ async def test_the_webhook_of_the_collected_payment_names_the_same_payment(
 
 async def test_the_worker_collects_through_stripe_when_configured() -> None:
     settings = Settings(payments_connector="stripe", stripe_api_base="http://stripe.invalid")
-    async with sandbox_ports(settings, Secrets(stripe_api_key=API_KEY)) as ports:
+    async with configured_ports(settings, Secrets(stripe_api_key=API_KEY)) as ports:
         assert isinstance(ports.payments, StripePaymentsAdapter)
     with pytest.raises(ValueError, match="needs CASHLOOP_STRIPE_API_KEY"):
-        async with sandbox_ports(settings, Secrets(stripe_api_key=None)):
+        async with configured_ports(settings, Secrets(stripe_api_key=None)):
             pass
-    async with sandbox_ports(Settings(), Secrets()) as ports:
+    async with configured_ports(Settings(), Secrets()) as ports:
         assert isinstance(ports.payments, SandboxPaymentsAdapter)  # the default
 
 
