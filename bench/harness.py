@@ -47,10 +47,14 @@ def free_ports(rnd: random.Random, low: int = 10_000, high: int = 30_000) -> dic
     """
     for _ in range(200):
         ports = ports_from(rnd.randrange(low, high))
-        every = [*ports.values(), *(ports["sandbox_port"] + i for i in range(1, 7))]
-        if not any(processes.port_open("127.0.0.1", p) for p in every):
+        if not any(processes.port_open("127.0.0.1", p) for p in layout_ports(ports)):
             return ports
     raise RuntimeError("no free port layout found")
+
+
+def layout_ports(ports: dict[str, int]) -> set[int]:
+    """Every port a stack of this layout binds: its named ports and the sandboxes' run."""
+    return {*ports.values(), *(ports["sandbox_port"] + i for i in range(1, 7))}
 
 
 # Far from the documented defaults and from the test suite's free ports, and above

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 from bench.chaos import drill, parser
-from bench.harness import free_ports
+from bench.harness import free_ports, layout_ports
 
 EVENTS = 100
 
@@ -23,7 +23,9 @@ async def test_small_drill_loses_and_doubles_nothing() -> None:
     rnd = random.Random()
     chaos_ports = free_ports(rnd)
     clean_ports = free_ports(rnd)
-    while set(clean_ports.values()) & set(chaos_ports.values()):
+    # the two stacks start together: no port of one may be in the other's run (the
+    # sandboxes take sandbox_port..+6, not only the named ports)
+    while layout_ports(clean_ports) & layout_ports(chaos_ports):
         clean_ports = free_ports(rnd)
     # Both stacks side by side, fast intake, faults early (at random within 6-12 s of the
     # first delivery): the activities a kill or the restart strands wait out their 30 s
