@@ -120,20 +120,30 @@ class StripePaymentsAdapter:
                                 duplicate=duplicate)
 
 
+def invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
+    """The PaymentIntent an invoice names: its `payment_intent` (versions before
+    2025-03-31.basil), else the first of its expanded payments that has one. The gateway
+    names the payment of an `invoice.paid` webhook by it too
+    (gateway/sources/stripe_documents.py), so a collection and its webhook are one id."""
+    direct = invoice.get("payment_intent")
+    if isinstance(direct, dict):
+        direct = direct.get("id")
+    if direct:
+        return str(direct)
+    payments = invoice.get("payments")  # a Stripe list, or a plain array
+    for payment in (payments.get("data") if isinstance(payments, dict) else payments) or []:
+        ref = payment.get("payment") if isinstance(payment, dict) else None
+        pi = ref.get("payment_intent") if isinstance(ref, dict) else None
+        if pi:
+            return str(pi.get("id")) if isinstance(pi, dict) else str(pi)
+    return None
+
+
 def _paying(invoice: dict[str, Any]) -> tuple[str, int]:
-    """(payment id, minor units) of what paid the invoice: its last paid PaymentIntent,
-    else the id the gateway gives a payment it cannot name (`{invoice}-paid`)."""
-    paid = [p for p in (invoice.get("payments") or {}).get("data") or []
-            if p.get("status") == "paid"]
-    paid.sort(key=lambda p: (p.get("status_transitions") or {}).get("paid_at") or 0)
-    if paid:
-        pi = (paid[-1].get("payment") or {}).get("payment_intent")
-        pi_id = pi.get("id") if isinstance(pi, dict) else pi
-        if pi_id:
-            return str(pi_id), int(paid[-1].get("amount_paid") or 0)
-    legacy = invoice.get("payment_intent")  # versions before 2025-03-31.basil
-    legacy_id = legacy.get("id") if isinstance(legacy, dict) else legacy
-    return str(legacy_id or f"{invoice['id']}-paid"), int(invoice.get("amount_paid") or 0)
+    """(payment id, minor units) of what paid the invoice, as the gateway maps its
+    `invoice.paid`: the PaymentIntent (else `{invoice}-paid`) for the invoice's amount paid."""
+    return (invoice_payment_intent(invoice) or f"{invoice['id']}-paid",
+            int(invoice.get("amount_paid") or 0))
 
 
 def _failed(request: CollectionRequest, code: str, message: str) -> CollectionResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.payments.stripe import invoice_payment_intent
 from canonical.billing import CreditMemo, CreditMemoLine
 from canonical.events import (
     CreditMemoIssued,
@@ -24,14 +25,9 @@ from .stripe_invoices import issue_if_finalized, subscription_of_invoice
 
 
 def _payment_intent_of_invoice(inv: Node) -> str | None:
-    direct = inv.ref("payment_intent")
-    if direct:
-        return direct
-    for payment in inv.items("payments"):  # current API: expanded invoice payments
-        pi = payment.dig("payment", "payment_intent")
-        if pi:
-            return pi.get("id") if isinstance(pi, dict) else str(pi)
-    return None
+    inv.ref("payment_intent")  # the shapes checked: a malformed one refuses the webhook
+    inv.items("payments")
+    return invoice_payment_intent(inv.value)  # the payments connector's rule: one id
 
 
 def invoice_paid(ctx: Context) -> None:
