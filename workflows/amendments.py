@@ -36,8 +36,7 @@ from .amendment import AmendmentFlow, AmendmentInput, AmendmentResult
 from .amendment import AmendmentState as AS
 from .amendment_inline import PATCH_INLINE_AMENDMENT, amend_inline
 from .calls import Calls
-from .document_rules import tell_dunning, tell_ladders_lines
-from .dunning import DunningFlow
+from .document_rules import tell_dunning, tell_ladders_lines, tell_voided
 from .flow import Skipped
 from .ledger_view import (
     add_invoice,
@@ -234,11 +233,9 @@ class Amendments:
                 await tell_dunning(o, invoice_id, f"rev-{memo}")
         await tell_ladders_lines(o)  # before the voids: a stopped ladder is not signalled
         for record in undone:
-            ladder = f"dunning-{record.rebill_id}"
-            if record.rebill_id and ladder in o._children:
-                await o._flows._signal(ladder, DunningFlow.invoice_voided,
-                                       "rebill reversed: the cancellation is effective "
-                                       "before its amendment")
+            if record.rebill_id:
+                await tell_voided(o, record.rebill_id, "rebill reversed: the cancellation is "
+                                                       "effective before its amendment")
 
     async def _undo(self, later: list[AppliedAmendment], event: Any, reason: str) -> None:
         """Reverse every document of `later`, newest first, and restore the entity's views."""

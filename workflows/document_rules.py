@@ -67,6 +67,13 @@ async def tell_dunning(o: SubscriptionWorkflow, invoice_id: str, document_id: st
         payment_id=document_id, open_amount=view.open_amount, movements=view.settled_by()))
 
 
+async def tell_voided(o: SubscriptionWorkflow, invoice_id: str, reason: str) -> None:
+    """The invoice's running ladder ends Voided: the invoice was reversed in the ERP."""
+    child_id = f"dunning-{invoice_id}"
+    if child_id in o._children and versions.patched(o._config, PATCH_VOID_STOPS_DUNNING):
+        await o._flows._signal(child_id, DunningFlow.invoice_voided, reason)
+
+
 async def tell_ladders_lines(o: SubscriptionWorkflow) -> None:
     """Running ladders learn the service lines after an amendment or a new invoice changed
     them: the cancellation at a ladder's end credits what is unused of these."""
@@ -191,7 +198,4 @@ class DocumentRules:
         o._snap.lines = replace_lines(o._snap.lines, ended, [])
         o._record(str(o._state), event_id=event.event_id, documents=docs,
                   note=f"invoice {invoice_id} voided and reversed")
-        child_id = f"dunning-{invoice_id}"
-        if child_id in o._children and versions.patched(o._config, PATCH_VOID_STOPS_DUNNING):
-            await o._flows._signal(child_id, DunningFlow.invoice_voided,
-                                   event.payload.reason or "voided")
+        await tell_voided(o, invoice_id, event.payload.reason or "voided")
