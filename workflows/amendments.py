@@ -154,12 +154,9 @@ class Amendments:
         snap.amendments[a.amendment_id] = a.effective_at
         external_ids = list(result.external_ids)
         if a.documents_upstream:
-            before = snap.releases.get(a.credit_memo_id)
-            release = DeferredRelease(
-                amount=result.released, functional=result.released_functional,
-                released_nothing=bool(before and before.released_nothing),
-                memo_posted=before.memo_posted if before else None,
-                memo_posted_functional=before.memo_posted_functional if before else None)
+            # what the memo did (released nothing, or posted with a release) is kept
+            release = snap.releases.get(a.credit_memo_id, DeferredRelease()).model_copy(
+                update={"amount": result.released, "functional": result.released_functional})
             snap.releases[a.credit_memo_id] = release
             credited = next((ln.invoice_id for ln in result.ended_lines), None)
             released_id = (await release_after_memo(o, a, release, credited, generation,
