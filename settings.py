@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.erp.netsuite_records import NetSuiteBooks
 from canonical.accounts import Account, ChartOfAccounts, LegalEntity
 from canonical.catalog import RecognitionMethod
 from canonical.customer import Address
@@ -115,6 +116,17 @@ class Settings(BaseSettings):
     # "region": ..., "country": "US"}}).
     avatax_companies: dict[str, str] = Field(default_factory=dict)
     avatax_ship_from: dict[str, Address] = Field(default_factory=dict)
+    # An ERP target on NetSuite (REST web services, token-based authentication) for customer
+    # master and receivables, named `netsuite_target` in config/routing.toml; set with the
+    # account id, the account's ids (netsuite_books, JSON: subsidiaries, accounts,
+    # currencies) and the four CASHLOOP_NETSUITE_* secrets (docs/connectors.md).
+    netsuite_account_id: str | None = None
+    netsuite_target: str = "netsuite"
+    netsuite_api_base: str | None = None  # default: the account's suitetalk host
+    netsuite_books: NetSuiteBooks | None = None
+    # Postings per NetSuite call batch: each posting is two or three requests in a row,
+    # so small batches let erp_max_concurrency of them run side by side.
+    netsuite_max_batch: int = 10
     # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter
     # dunning days in a demo): {"day_seconds": 2}.
     flow_config_json: str | None = None

@@ -34,6 +34,12 @@ class Secrets(BaseSettings):
     stripe_api_key: SecretStr | None = None
     # AvaTax license key of the tax connector (with CASHLOOP_AVATAX_ACCOUNT_ID).
     avatax_license_key: SecretStr | None = None
+    # NetSuite token-based authentication (CASHLOOP_NETSUITE_ACCOUNT_ID's integration record
+    # and access token).
+    netsuite_consumer_key: SecretStr | None = None
+    netsuite_consumer_secret: SecretStr | None = None
+    netsuite_token_id: SecretStr | None = None
+    netsuite_token_secret: SecretStr | None = None
     # Shared secrets for webhook signature checks, by source (for the gateway).
     webhook_secrets: dict[str, SecretStr] = {}
 

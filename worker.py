@@ -30,6 +30,8 @@ from activities.tax import TaxActivities
 from adapters.crm.port import CrmPort
 from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.batching import ErpBatcher
+from adapters.erp.netsuite import NetSuiteErpAdapter
+from adapters.erp.netsuite_auth import TbaCredentials, netsuite_client
 from adapters.erp.port import ErpPort
 from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
@@ -177,16 +179,42 @@ async def configured_ports(settings: Settings,
                      avatax_api(settings, secrets)), companies=settings.avatax_companies,
                      ship_from=settings.avatax_ship_from)),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
-            erps={name: ErpBatcher(SandboxErpAdapter(name, client(name)),
-                                   max_batch=settings.erp_max_batch,
-                                   max_rps=settings.erp_max_rps,
-                                   max_concurrency=settings.erp_max_concurrency)
-                  for name in ERP_TARGETS},
+            erps={**{name: ErpBatcher(SandboxErpAdapter(name, client(name)),
+                                      max_batch=settings.erp_max_batch,
+                                      max_rps=settings.erp_max_rps,
+                                      max_concurrency=settings.erp_max_concurrency)
+                     for name in ERP_TARGETS},
+                  **({} if settings.netsuite_account_id is None else {
+                      settings.netsuite_target: await netsuite_erp(settings, secrets, stack)})},
             rates=SandboxRatesAdapter(client("rates")),
             payments=(SandboxPaymentsAdapter(client("payments"))
                       if settings.payments_connector == "sandbox" else StripePaymentsAdapter(
                           await stack.enter_async_context(stripe_api(settings, secrets)))),
         )
+
+
+async def netsuite_erp(settings: Settings, secrets: Secrets,
+                       stack: contextlib.AsyncExitStack) -> ErpBatcher:
+    """The NetSuite ERP target; a clear error at start without its ids or credentials.
+
+    NetSuite governs concurrent requests, not a rate: no pacing per second, and small
+    batches (each posting is a few requests in a row) so several run side by side.
+    """
+    keys = (secrets.netsuite_consumer_key, secrets.netsuite_consumer_secret,
+            secrets.netsuite_token_id, secrets.netsuite_token_secret)
+    if settings.netsuite_books is None or any(k is None for k in keys):
+        raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs CASHLOOP_NETSUITE_BOOKS and the "
+                         "token-based authentication secrets CASHLOOP_NETSUITE_CONSUMER_KEY, "
+                         "_CONSUMER_SECRET, _TOKEN_ID and _TOKEN_SECRET")
+    assert settings.netsuite_account_id is not None
+    ck, cs, tk, ts = (k.get_secret_value() for k in keys if k is not None)
+    client = await stack.enter_async_context(netsuite_client(
+        TbaCredentials(settings.netsuite_account_id, ck, cs, tk, ts),
+        base_url=settings.netsuite_api_base, timeout=HTTP_TIMEOUT))
+    return ErpBatcher(NetSuiteErpAdapter(settings.netsuite_target, client,
+                                         settings.netsuite_books),
+                      max_batch=settings.netsuite_max_batch, max_rps=None,
+                      max_concurrency=settings.erp_max_concurrency)
 
 
 def stripe_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:

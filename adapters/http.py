@@ -34,6 +34,10 @@ def _detail(response: httpx.Response) -> str:
         return response.text[:300]
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])[:300]
+    if isinstance(body, dict) and isinstance(body.get("o:errorDetails"), list):
+        # NetSuite's REST errors: {"title", "status", "o:errorDetails": [{detail, code}]}
+        return "; ".join(f"{d.get('o:errorCode', '')}: {d.get('detail', '')}"
+                         for d in body["o:errorDetails"] if isinstance(d, dict))[:300]
     return str(body)[:300]
 
 
@@ -74,12 +78,14 @@ async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str
                params: dict[str, Any] | None = None,
                target: str | None = None, data: dict[str, Any] | None = None,
                headers: dict[str, str] | None = None,
-               answers: frozenset[int] = frozenset()) -> httpx.Response:
+               answers: frozenset[int] = frozenset(),
+               content: bytes | None = None) -> httpx.Response:
     """One request; returns the 2xx response or raises a canonical error.
 
     `target` names the system instance (an ERP target such as erp-legacy) in metrics;
-    `data` is a form body; `answers` are non-2xx statuses that are the system's answer
-    rather than an error (Stripe's 402 for a declined card), returned like a 2xx.
+    `data` is a form body, `content` a body already encoded; `answers` are non-2xx
+    statuses that are the system's answer rather than an error (Stripe's 402 for a
+    declined card), returned like a 2xx.
     """
     headers = {**(headers or {}), CORRELATION_HEADER: correlation_id}
     attributes = {"http.request.method": method, "url.path": path, "cashloop.system": system,
@@ -88,7 +94,7 @@ async def call(client: httpx.AsyncClient, method: str, path: str, *, system: str
                      attributes=attributes, headers=headers) as span:
         try:
             response = await client.request(method, path, json=json, params=params,
-                                            data=data, headers=headers)
+                                            data=data, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             _count_error(client, system, "timeout", target)
             span.set_status(StatusCode.ERROR, "timeout")

@@ -18,6 +18,17 @@ def period_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def first_open_day(day: dt.date, locked: set[str]) -> tuple[dt.date, str | None]:
+    """Where a posting dated `day` goes when periods (YYYY-MM) are locked: itself, or the
+    first day of the first open period after it, with that period."""
+    period = period_of(day)
+    if period not in locked:
+        return day, None
+    while period in locked:
+        period = period_of(_next_month(dt.date.fromisoformat(f"{period}-01")))
+    return dt.date.fromisoformat(f"{period}-01"), period
+
+
 def _next_month(day: dt.date) -> dt.date:
     return dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 

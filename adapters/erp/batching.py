@@ -89,6 +89,7 @@ class ErpBatcher:
                  max_rps: float | None = None, max_concurrency: int | None = None,
                  linger_s: float = 0.02) -> None:
         self.name = inner.name
+        self.domains = getattr(inner, "domains", None)
         self._inner = inner
         self._max_batch = max_batch
         self._linger_s = linger_s

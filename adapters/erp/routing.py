@@ -35,6 +35,11 @@ class RoutingTable(Canonical):
     def targets(self) -> set[str]:
         return {self.default} | {t for d in self.entities.values() for t in d.values()}
 
+    def assignments(self) -> list[tuple[str, Domain, str]]:
+        """(entity, domain, target) of every listed entity, and ("default", ...) of the rest."""
+        return [(entity, domain, self.target(entity, domain))
+                for entity in ["default", *self.entities] for domain in Domain]
+
 
 class ErpRouter:
     """Picks the ERP adapter for a legal entity and domain."""
@@ -43,6 +48,12 @@ class ErpRouter:
         missing = table.targets() - erps.keys()
         if missing:
             raise ValueError(f"routing names ERP targets with no adapter: {sorted(missing)}")
+        for entity, domain, target in table.assignments():
+            # a connector that keeps only some domains says which (NetSuite: no revenue)
+            kept = getattr(erps[target], "domains", None)
+            if kept is not None and domain not in kept:
+                raise ValueError(f"routing sends {entity} {domain} to {target}, which keeps "
+                                 f"only {', '.join(sorted(kept))}")
         self._table = table
         self._erps = erps
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from adapters.erp.port import PeriodLock as PeriodLockModel
 from canonical.ledger import JournalEntry
-from canonical.schedules import period_of
+from canonical.schedules import first_open_day
 
 from .common import SandboxError
 from .db import now_utc
@@ -30,11 +30,6 @@ def _check_period(period: str) -> str:
     return period
 
 
-def _next(period: str) -> str:
-    year, month = (int(x) for x in period.split("-"))
-    return f"{year + (month == 12):04d}-{month % 12 + 1:02d}"
-
-
 _LOCKS = PeriodLock.__table__
 # Asked for every journal posting: built once, run on the session's connection (Core).
 _LOCKED = select(_LOCKS.c.period).where(_LOCKS.c.legal_entity == bindparam("legal_entity"))
@@ -49,14 +44,10 @@ def relocate(s: Session, entry: JournalEntry) -> tuple[JournalEntry, str | None]
 
     Returns the entry to book and the period it moved to (None when it did not move).
     """
-    locked = locked_periods(s, entry.legal_entity)
-    period = period_of(entry.posting_date)
-    if period not in locked:
+    day, moved = first_open_day(entry.posting_date, locked_periods(s, entry.legal_entity))
+    if moved is None:
         return entry, None
-    while period in locked:
-        period = _next(period)
-    moved = entry.model_copy(update={"posting_date": dt.date.fromisoformat(f"{period}-01")})
-    return moved, period
+    return entry.model_copy(update={"posting_date": day}), moved
 
 
 def lock(store: ErpStore, legal_entity: str, period: str,

@@ -64,10 +64,14 @@ class World:
     provisioning: FakeProvisioning = field(default_factory=FakeProvisioning)
     payments: FakePayments = field(default_factory=FakePayments)
     rates: FakeRates | None = None  # foreign-currency documents park without
+    # more ERP targets beside erp-fake, and the table that routes to them
+    erps: dict[str, Any] = field(default_factory=dict)
+    routing: RoutingTable = field(default_factory=lambda: RoutingTable(default="erp-fake"))
 
     def ports(self) -> Ports:
         return Ports(crm=self.crm, tax=self.tax, provisioning=self.provisioning,
-                     erps={"erp-fake": self.erp}, payments=self.payments, rates=self.rates)
+                     erps={"erp-fake": self.erp, **self.erps}, payments=self.payments,
+                     rates=self.rates)
 
 
 @contextlib.asynccontextmanager
@@ -85,7 +89,7 @@ async def fresh_ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def running(client: Client, task_queue: str, world: World, *,
                   max_cached_workflows: int = 2000, sandboxed: bool = True,
                   **config: Any) -> AsyncIterator[FlowConfig]:
-    workers = build_workers(client, world.ports(), routing=RoutingTable(default="erp-fake"),
+    workers = build_workers(client, world.ports(), routing=world.routing,
                             entities=ENTITIES, task_queue=task_queue,
                             erp_task_queue=f"{task_queue}-erp",
                             max_cached_workflows=max_cached_workflows, sandboxed=sandboxed)

@@ -1,0 +1,330 @@
+"""The ERP port over NetSuite's REST web services: customer master and receivables.
+
+Each posting is looked up by its external id first (`GET .../eid:{id}`), so a retry or a
+duplicated event answers `duplicate` instead of posting twice; a create that fails because
+a concurrent one won is looked up again. Journals dated in a period NetSuite has locked
+for receivables (A/R locked, all locked or closed) move to the first day of the first open
+period, as the sandbox ERP does, and say so in the receipt. Revenue schedules are not kept
+in NetSuite by this connector: route the revenue domain to another ERP target
+(config/routing.toml; the worker refuses a table that sends it here).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from adapters.http import call
+from canonical.errors import (
+    InvalidDataError,
+    NotFoundError,
+    PermanentError,
+    RejectedError,
+    UnavailableError,
+)
+from canonical.schedules import first_open_day
+
+from .netsuite_records import (
+    CONTRACT_REASON,
+    CONTRACT_STATUS,
+    REVERSED_BY,
+    SYSTEM,
+    NetSuiteBooks,
+    contract_body,
+    customer_body,
+    journal_body,
+    json_body,
+    mirror_body,
+    ns_external_id,
+    parse_body,
+)
+from .port import (
+    ContractPosting,
+    CreditMemoPosting,
+    CustomerUpsert,
+    ErpReceipt,
+    InvoicePosting,
+    JournalPosting,
+    OpenRevenuePeriod,
+    PaymentPosting,
+    PeriodLock,
+    Posting,
+    ReceiptStatus,
+)
+from .routing import Domain
+
+REST = "/services/rest/record/v1"
+SUITEQL = "/services/rest/query/v1/suiteql"
+JOURNAL = "journalEntry"
+CUSTOMER = "customer"
+# Postings (months) NetSuite periods are read for: one query per batch of postings.
+PERIODS_QUERY = ("SELECT TO_CHAR(startdate, 'YYYY-MM') AS period, arlocked, alllocked, closed "
+                 "FROM accountingperiod WHERE isyear = 'F' AND isquarter = 'F' "
+                 "AND isadjust = 'F'")
+_JSON = {"Content-Type": "application/json"}
+
+
+def _location_id(response: httpx.Response) -> str:
+    location = response.headers.get("Location", "")
+    internal = location.rstrip("/").rsplit("/", 1)[-1]
+    if not internal:
+        raise UnavailableError(f"NetSuite created {response.request.url.path} without a "
+                               "Location", system=SYSTEM)
+    return internal
+
+
+class NetSuiteErpAdapter:
+    """`ErpPort` for one NetSuite account (customer master and receivables domains).
+
+    Args:
+        name: the ERP target name in config/routing.toml ("netsuite").
+        client: from `netsuite_auth.netsuite_client` (the account's host, TBA signing).
+        books: the account's subsidiary, account and currency ids.
+    """
+
+    domains = frozenset({Domain.CUSTOMER_MASTER, Domain.RECEIVABLES})
+
+    def __init__(self, name: str, client: httpx.AsyncClient, books: NetSuiteBooks) -> None:
+        self.name = name
+        self._client = client
+        self._books = books
+        self._customers: dict[str, str] = {}  # Cashloop customer id -> internal id
+
+    # --- the port -----------------------------------------------------------------------
+
+    async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
+        outcomes = await self.post_each(postings, [correlation_id] * len(postings))
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return [o for o in outcomes if isinstance(o, ErpReceipt)]
+
+    async def post_each(self, postings: list[Posting], correlation_ids: list[str]
+                        ) -> list[ErpReceipt | PermanentError]:
+        """One outcome per posting, in order; a transient failure raises for the batch
+        (a retry re-sends it: what was posted answers duplicate)."""
+        outcomes: list[ErpReceipt | PermanentError] = []
+        locked: set[str] | None = None
+        for posting, cid in zip(postings, correlation_ids, strict=True):
+            try:
+                if isinstance(posting, InvoicePosting | CreditMemoPosting | PaymentPosting
+                              | JournalPosting):
+                    if locked is None:
+                        locked = await self._locked_periods(cid)
+                    outcomes.append(await self._post_journal(posting, locked, cid))
+                elif isinstance(posting, CustomerUpsert):
+                    outcomes.append(await self._upsert_customer(posting, cid))
+                elif isinstance(posting, ContractPosting):
+                    outcomes.append(await self._post_contract(posting, cid))
+                else:
+                    raise InvalidDataError(
+                        f"{self.name}: a {posting.kind} posting ({posting.external_id}) is "
+                        "revenue domain, which the NetSuite connector does not keep: route "
+                        "the entity's revenue to another ERP target", system=SYSTEM)
+            except PermanentError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def reverse(self, external_id: str, *, reversal_external_id: str, reason: str,
+                      correlation_id: str) -> ErpReceipt:
+        """Post the mirror of a journal under `reversal_external_id` and mark the original."""
+        cid = correlation_id
+        original = await self._get(JOURNAL, external_id, cid, lines=True)
+        if original is None:
+            raise NotFoundError(f"{self.name} has no journal {external_id}", system=SYSTEM)
+        marked = original.get(REVERSED_BY)
+        if marked and marked != reversal_external_id:
+            raise RejectedError(f"{external_id} is already reversed by {marked}",
+                                system=SYSTEM)
+        existing = await self._get(JOURNAL, reversal_external_id, cid)
+        if existing is not None:
+            await self._mark_reversed(original, reversal_external_id, reason, cid)
+            return self._receipt(reversal_external_id, existing, duplicate=True)
+        day, moved = first_open_day(dt.date.fromisoformat(str(original["tranDate"])),
+                               await self._locked_periods(cid))
+        body = mirror_body(original, external_id=reversal_external_id, tran_date=day,
+                           memo=f"Reversal of {external_id}: {reason}".strip())
+        created = await self._create(JOURNAL, reversal_external_id, body, cid)
+        if created is None:
+            existing = await self._get(JOURNAL, reversal_external_id, cid)
+            assert existing is not None  # _create answers None only when it exists
+            await self._mark_reversed(original, reversal_external_id, reason, cid)
+            return self._receipt(reversal_external_id, existing, duplicate=True)
+        await self._mark_reversed(original, reversal_external_id, reason, cid)
+        return ErpReceipt(external_id=reversal_external_id, document_id=f"{JOURNAL}/{created}",
+                          status=ReceiptStatus.POSTED, erp=self.name, posted_period=moved)
+
+    async def cancel_contract(self, external_id: str, *, reason: str,
+                              correlation_id: str) -> ErpReceipt:
+        record = self._books.contract_record
+        found = await self._get(record, external_id, correlation_id)
+        if found is None:
+            raise NotFoundError(f"{self.name} has no contract {external_id}", system=SYSTEM)
+        if found.get(CONTRACT_STATUS) == "cancelled":
+            return self._contract_receipt(external_id, found, duplicate=True)
+        await self._call("PATCH", f"{REST}/{record}/{found['id']}", correlation_id,
+                         body={CONTRACT_STATUS: "cancelled", CONTRACT_REASON: reason[:999]})
+        return self._contract_receipt(external_id, {**found, CONTRACT_STATUS: "cancelled"})
+
+    async def get_receipt(self, external_id: str, *, correlation_id: str) -> ErpReceipt:
+        if external_id.startswith(self._books.customer_prefix):
+            found = await self._get(CUSTOMER, external_id, correlation_id)
+            if found is not None:
+                return self._customer_receipt(external_id, found)
+        elif external_id.startswith("ctr:"):
+            found = await self._get(self._books.contract_record, external_id, correlation_id)
+            if found is not None:
+                return self._contract_receipt(external_id, found)
+        else:
+            found = await self._get(JOURNAL, external_id, correlation_id)
+            if found is not None:
+                return self._receipt(external_id, found)
+        raise NotFoundError(f"{self.name} has no {external_id}", system=SYSTEM)
+
+    async def open_revenue_periods(self, legal_entity: str, through: str, *,
+                                   correlation_id: str) -> list[OpenRevenuePeriod]:
+        raise InvalidDataError(f"{self.name} keeps no revenue schedules (NetSuite connector): "
+                               f"route {legal_entity}'s revenue to another ERP target",
+                               system=SYSTEM)
+
+    async def lock_period(self, legal_entity: str, period: str, *,
+                          correlation_id: str) -> PeriodLock:
+        """Confirms a period NetSuite has locked; Cashloop does not close NetSuite's periods
+        (its Period Close Checklist does), so an open one parks the close for an operator."""
+        if period in await self._locked_periods(correlation_id):
+            return PeriodLock(legal_entity=legal_entity, period=period, erp=self.name,
+                              locked_at=dt.datetime.now(dt.UTC), duplicate=True)
+        raise InvalidDataError(
+            f"{period} is open in NetSuite: lock its A/R there (Period Close Checklist), "
+            "then release this step", system=SYSTEM)
+
+    # --- postings -----------------------------------------------------------------------
+
+    async def _post_journal(self, posting: InvoicePosting | CreditMemoPosting
+                            | PaymentPosting | JournalPosting, locked: set[str],
+                            cid: str) -> ErpReceipt:
+        ext = posting.external_id
+        found = await self._get(JOURNAL, ext, cid)
+        if found is not None:
+            return self._receipt(ext, found, duplicate=True)
+        entry = posting.entry
+        customers = {c: await self._customer_id(c, cid)
+                     for c in {ln.customer_id for ln in entry.lines if ln.customer_id}}
+        day, moved = first_open_day(entry.posting_date, locked)
+        body = journal_body(entry, self._books, customers, external_id=ext, tran_date=day)
+        created = await self._create(JOURNAL, ext, body, cid)
+        if created is None:
+            return await self.get_receipt(ext, correlation_id=cid)
+        return ErpReceipt(external_id=ext, document_id=f"{JOURNAL}/{created}",
+                          status=ReceiptStatus.POSTED, erp=self.name, posted_period=moved)
+
+    async def _upsert_customer(self, posting: CustomerUpsert, cid: str) -> ErpReceipt:
+        """Create or update (the customer's name or email may have changed since)."""
+        ext = posting.external_id
+        found = await self._get(CUSTOMER, ext, cid)
+        body = customer_body(posting.customer, self._books, ext)
+        response = await self._call("PUT", f"{REST}/{CUSTOMER}/eid:{ns_external_id(ext)}",
+                                    cid, body=body)
+        internal = found["id"] if found is not None else _location_id(response)
+        self._customers[posting.customer.customer_id] = str(internal)
+        return ErpReceipt(external_id=ext, document_id=f"{CUSTOMER}/{internal}",
+                          status=ReceiptStatus.POSTED, erp=self.name,
+                          duplicate=found is not None)
+
+    async def _post_contract(self, posting: ContractPosting, cid: str) -> ErpReceipt:
+        ext, record = posting.external_id, self._books.contract_record
+        found = await self._get(record, ext, cid)
+        if found is not None:
+            return self._contract_receipt(ext, found, duplicate=True)
+        created = await self._create(record, ext, contract_body(posting.subscription, ext), cid)
+        if created is None:
+            return await self.get_receipt(ext, correlation_id=cid)
+        return ErpReceipt(external_id=ext, document_id=f"{record}/{created}",
+                          status=ReceiptStatus.POSTED, erp=self.name)
+
+    async def _customer_id(self, customer_id: str, cid: str) -> str:
+        if customer_id not in self._customers:
+            ext = f"{self._books.customer_prefix}{customer_id}"
+            found = await self._get(CUSTOMER, ext, cid)
+            if found is None:
+                raise InvalidDataError(f"{self.name} has no customer {ext}: its receivables "
+                                       "need the customer in NetSuite first", system=SYSTEM)
+            self._customers[customer_id] = str(found["id"])
+        return self._customers[customer_id]
+
+    async def _mark_reversed(self, original: dict[str, Any], reversal_id: str, reason: str,
+                             cid: str) -> None:
+        if original.get(REVERSED_BY) != reversal_id:
+            await self._call("PATCH", f"{REST}/{JOURNAL}/{original['id']}", cid,
+                             body={REVERSED_BY: reversal_id})
+
+    # --- receipts -----------------------------------------------------------------------
+
+    def _receipt(self, external_id: str, record: dict[str, Any], *,
+                 duplicate: bool = False) -> ErpReceipt:
+        reversed_by = record.get(REVERSED_BY)
+        return ErpReceipt(external_id=external_id, document_id=f"{JOURNAL}/{record['id']}",
+                          status=ReceiptStatus.REVERSED if reversed_by else ReceiptStatus.POSTED,
+                          duplicate=duplicate, erp=self.name,
+                          note=f"reversed by {reversed_by}" if reversed_by else None)
+
+    def _contract_receipt(self, external_id: str, record: dict[str, Any], *,
+                          duplicate: bool = False) -> ErpReceipt:
+        cancelled = record.get(CONTRACT_STATUS) == "cancelled"
+        return ErpReceipt(external_id=external_id,
+                          document_id=f"{self._books.contract_record}/{record['id']}",
+                          status=ReceiptStatus.CANCELLED if cancelled else ReceiptStatus.POSTED,
+                          duplicate=duplicate, erp=self.name)
+
+    def _customer_receipt(self, external_id: str, record: dict[str, Any]) -> ErpReceipt:
+        return ErpReceipt(external_id=external_id, document_id=f"{CUSTOMER}/{record['id']}",
+                          status=ReceiptStatus.POSTED, erp=self.name)
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, cid: str, *,
+                    body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None,
+                    answers: frozenset[int] = frozenset()) -> httpx.Response:
+        return await call(self._client, method, path, system=SYSTEM, target=self.name,
+                          correlation_id=cid, params=params, answers=answers,
+                          content=None if body is None else json_body(body),
+                          headers={**(_JSON if body is not None else {}), **(headers or {})})
+
+    async def _get(self, record: str, external_id: str, cid: str, *,
+                   lines: bool = False) -> dict[str, Any] | None:
+        response = await self._call(
+            "GET", f"{REST}/{record}/eid:{ns_external_id(external_id)}", cid,
+            params={"expandSubResources": "true"} if lines else None,
+            answers=frozenset({404}))
+        return None if response.status_code == 404 else parse_body(response.content)
+
+    async def _create(self, record: str, external_id: str, body: dict[str, Any],
+                      cid: str) -> str | None:
+        """The new record's internal id; None when a concurrent create of the same external
+        id won (NetSuite refuses the second: it is looked up instead)."""
+        try:
+            response = await self._call("POST", f"{REST}/{record}", cid, body=body)
+        except PermanentError:
+            if await self._get(record, external_id, cid) is not None:
+                return None
+            raise
+        return _location_id(response)
+
+    async def _locked_periods(self, cid: str) -> set[str]:
+        """Periods locked for receivables (A/R locked, all locked, or closed)."""
+        locked: set[str] = set()
+        offset = 0
+        while True:
+            response = await self._call("POST", SUITEQL, cid, body={"q": PERIODS_QUERY},
+                                        params={"limit": 1000, "offset": offset},
+                                        headers={"Prefer": "transient"})
+            page = parse_body(response.content)
+            items = page.get("items", [])
+            locked |= {str(p["period"]) for p in items
+                       if "T" in (p.get("arlocked"), p.get("alllocked"), p.get("closed"))}
+            if not page.get("hasMore"):
+                return locked
+            offset += len(items)
