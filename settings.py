@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     netsuite_target: str = "netsuite"
     netsuite_api_base: str | None = None  # default: the account's suitetalk host
     netsuite_books: NetSuiteBooks | None = None
+    # With a sandbox ERP target named here (erp-cloud), the worker adds the target
+    # "{netsuite_target}-revenue" for the revenue domain: that ERP keeps the revenue
+    # schedules, NetSuite gets their journals (adapters/erp/revenue_subledger.py).
+    netsuite_revenue_subledger: str | None = None
     # Postings per NetSuite call batch: each posting is two or three requests in a row,
     # so small batches let erp_max_concurrency of them run side by side.
     netsuite_max_batch: int = 10

@@ -33,6 +33,7 @@ from adapters.erp.batching import ErpBatcher
 from adapters.erp.netsuite import NetSuiteErpAdapter
 from adapters.erp.netsuite_auth import TbaCredentials, netsuite_client
 from adapters.erp.port import ErpPort
+from adapters.erp.revenue_subledger import RevenueSubledger
 from adapters.erp.routing import ErpRouter, RoutingTable
 from adapters.erp.sandbox import SandboxErpAdapter
 from adapters.payments.port import PaymentsPort
@@ -179,18 +180,34 @@ async def configured_ports(settings: Settings,
                      avatax_api(settings, secrets)), companies=settings.avatax_companies,
                      ship_from=settings.avatax_ship_from)),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
-            erps={**{name: ErpBatcher(SandboxErpAdapter(name, client(name)),
-                                      max_batch=settings.erp_max_batch,
-                                      max_rps=settings.erp_max_rps,
-                                      max_concurrency=settings.erp_max_concurrency)
-                     for name in ERP_TARGETS},
-                  **({} if settings.netsuite_account_id is None else {
-                      settings.netsuite_target: await netsuite_erp(settings, secrets, stack)})},
+            erps=await erp_targets(settings, secrets, stack, client),
             rates=SandboxRatesAdapter(client("rates")),
             payments=(SandboxPaymentsAdapter(client("payments"))
                       if settings.payments_connector == "sandbox" else StripePaymentsAdapter(
                           await stack.enter_async_context(stripe_api(settings, secrets)))),
         )
+
+
+async def erp_targets(settings: Settings, secrets: Secrets, stack: contextlib.AsyncExitStack,
+                      client: Callable[[str], httpx.AsyncClient]) -> dict[str, ErpPort]:
+    """The sandbox ERPs, and the NetSuite target (with its revenue sub-ledger) if set."""
+    erps: dict[str, ErpPort] = {
+        name: ErpBatcher(SandboxErpAdapter(name, client(name)),
+                         max_batch=settings.erp_max_batch, max_rps=settings.erp_max_rps,
+                         max_concurrency=settings.erp_max_concurrency)
+        for name in ERP_TARGETS}
+    if settings.netsuite_account_id is None:
+        return erps
+    name = settings.netsuite_target
+    erps[name] = await netsuite_erp(settings, secrets, stack)
+    sub = settings.netsuite_revenue_subledger
+    if sub is not None:
+        if sub not in ERP_TARGETS:
+            raise ValueError(f"CASHLOOP_NETSUITE_REVENUE_SUBLEDGER must name a sandbox ERP "
+                             f"target ({', '.join(ERP_TARGETS)}), not {sub!r}")
+        erps[f"{name}-revenue"] = RevenueSubledger(f"{name}-revenue", subledger=erps[sub],
+                                                   ledger=erps[name])
+    return erps
 
 
 async def netsuite_erp(settings: Settings, secrets: Secrets,

@@ -111,6 +111,10 @@ def journal_body(entry: JournalEntry, books: NetSuiteBooks, customers: dict[str,
     """A `journalEntry` of one entry; `customers` maps customer ids to internal ids."""
     lines = []
     for ln in entry.lines:
+        if not ln.amount.amount:
+            # a functional-only line (Cashloop's FX rounding and realised difference):
+            # NetSuite derives each line's functional amount from the rate itself
+            continue
         item: dict[str, Any] = {
             "account": books.account(entry.legal_entity, ln.account),
             "debit" if ln.side == Side.DEBIT else "credit": ln.amount.amount,

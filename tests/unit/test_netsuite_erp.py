@@ -57,11 +57,16 @@ def books() -> NetSuiteBooks:
                          currencies={"USD": "1", "EUR": "4"})
 
 
-@pytest.fixture
-def netsuite() -> FakeNetSuite:
+def fake_netsuite() -> FakeNetSuite:
+    """An account holding the accounts `books()` names."""
     ns = FakeNetSuite()
     ns.accounts = {i: code for entity in books().accounts.values() for code, i in entity.items()}
     return ns
+
+
+@pytest.fixture
+def netsuite() -> FakeNetSuite:
+    return fake_netsuite()
 
 
 @pytest.fixture
@@ -267,6 +272,29 @@ async def test_a_foreign_entry_carries_its_rate(erp: NetSuiteErpAdapter,
     je = netsuite.by_external_id("journalEntry", "inv_3a_in_5f_1")
     assert je is not None and (je["currency"], je["exchangeRate"]) == (
         {"id": "4"}, Decimal("1.0850"))
+
+
+async def test_a_functional_only_fx_line_is_left_to_netsuite(
+        erp: NetSuiteErpAdapter, netsuite: FakeNetSuite) -> None:
+    """A settling payment's realised FX line has no transaction amount: NetSuite computes
+    functional amounts from the rate itself, so the line is not sent (a zero line would be
+    refused, and the journal still balances in its currency)."""
+    await erp.post([customer()], correlation_id=CID)
+    eur = Money(amount=Decimal("100.00"), currency="EUR")
+    entry = JournalEntry(
+        external_id="pay:py_1", legal_entity="US01", posting_date=dt.date(2026, 11, 3),
+        currency="EUR", functional_currency="USD", rate=Decimal("1.1"),
+        source_type="payment", source_id="py_1",
+        lines=[JournalLine(account="1010", side=Side.DEBIT, amount=eur,
+                           functional_amount=usd("110.00")),
+               JournalLine(account="1200", side=Side.CREDIT, amount=eur,
+                           functional_amount=usd("108.00"), customer_id="cus_1"),
+               JournalLine(account="7900", side=Side.CREDIT, amount=Money.zero("EUR"),
+                           functional_amount=usd("2.00"))])
+    await erp.post([JournalPosting(external_id="pay:py_1", entry=entry)], correlation_id=CID)
+    je = netsuite.by_external_id("journalEntry", "pay_3a_py_5f_1")
+    assert je is not None
+    assert [ln["account"]["id"] for ln in je["line"]["items"]] == ["91010", "91200"]
 
 
 SECRETS = Secrets(netsuite_consumer_key="ck", netsuite_consumer_secret="cs",
