@@ -215,8 +215,9 @@ class NetSuiteErpAdapter:
         day, moved = first_open_day(entry.posting_date, locked)
         body = journal_body(entry, self._books, customers, external_id=ext, tran_date=day)
         created = await self._create(JOURNAL, ext, body, cid)
-        if created is None:
-            return await self.get_receipt(ext, correlation_id=cid)
+        if created is None:  # a concurrent posting of the same document won
+            return (await self.get_receipt(ext, correlation_id=cid)).model_copy(
+                update={"duplicate": True})
         return ErpReceipt(external_id=ext, document_id=f"{JOURNAL}/{created}",
                           status=ReceiptStatus.POSTED, erp=self.name, posted_period=moved)
 
@@ -239,8 +240,9 @@ class NetSuiteErpAdapter:
         if found is not None:
             return self._contract_receipt(ext, found, duplicate=True)
         created = await self._create(record, ext, contract_body(posting.subscription, ext), cid)
-        if created is None:
-            return await self.get_receipt(ext, correlation_id=cid)
+        if created is None:  # a concurrent posting of the same document won
+            return (await self.get_receipt(ext, correlation_id=cid)).model_copy(
+                update={"duplicate": True})
         return ErpReceipt(external_id=ext, document_id=f"{record}/{created}",
                           status=ReceiptStatus.POSTED, erp=self.name)
 

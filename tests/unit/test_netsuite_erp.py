@@ -224,7 +224,7 @@ async def test_a_create_that_loses_a_race_answers_the_winner_as_duplicate(
     await erp.post([customer()], correlation_id=CID)
     netsuite.race.add("inv_3a_in_5f_1")
     (receipt,) = await erp.post([invoice()], correlation_id=CID)
-    assert receipt.status == ReceiptStatus.POSTED
+    assert (receipt.status, receipt.duplicate) == (ReceiptStatus.POSTED, True)
     assert len(netsuite.records["journalEntry"]) == 1
 
 
