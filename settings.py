@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # "region": ..., "country": "US"}}).
     avatax_companies: dict[str, str] = Field(default_factory=dict)
     avatax_ship_from: dict[str, Address] = Field(default_factory=dict)
+    # Where exchange rates come from: the sandbox rate table, or `ecb` (the European
+    # Central Bank's euro reference rates, crossed through the euro; no key needed).
+    rates_connector: Literal["sandbox", "ecb"] = "sandbox"
+    ecb_api_base: str = "https://data-api.ecb.europa.eu"
     # An ERP target on NetSuite (REST web services, token-based authentication) for customer
     # master and receivables, named `netsuite_target` in config/routing.toml; set with the
     # account id, the account's ids (netsuite_books, JSON: subsidiaries, accounts,

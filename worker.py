@@ -41,6 +41,7 @@ from adapters.payments.sandbox import SandboxPaymentsAdapter
 from adapters.payments.stripe import STRIPE_VERSION, StripePaymentsAdapter, stripe_client
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
+from adapters.rates.ecb import EcbRatesAdapter, ecb_client
 from adapters.rates.port import RatePort
 from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.tax.avalara import AvalaraTaxAdapter, avatax_client
@@ -181,7 +182,9 @@ async def configured_ports(settings: Settings,
                      ship_from=settings.avatax_ship_from)),
             provisioning=SandboxProvisioningAdapter(client("provisioning")),
             erps=await erp_targets(settings, secrets, stack, client),
-            rates=SandboxRatesAdapter(client("rates")),
+            rates=(SandboxRatesAdapter(client("rates")) if settings.rates_connector == "sandbox"
+                   else EcbRatesAdapter(await stack.enter_async_context(ecb_client(
+                       base_url=settings.ecb_api_base, timeout=HTTP_TIMEOUT)))),
             payments=(SandboxPaymentsAdapter(client("payments"))
                       if settings.payments_connector == "sandbox" else StripePaymentsAdapter(
                           await stack.enter_async_context(stripe_api(settings, secrets)))),
