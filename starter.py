@@ -8,10 +8,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import close, cookbook, dlq, ledger, parked, schema, send, status
+from cli import close, cookbook, dlq, ledger, parked, schema, send, status, tax
 from settings import Settings
 
-COMMAND_GROUPS = (send, status, schema, ledger, close, parked, dlq, cookbook)
+COMMAND_GROUPS = (send, status, schema, ledger, close, parked, dlq, cookbook, tax)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -3,9 +3,9 @@
 `POST /api/v2/transactions/createoradjust` with the invoice id as the transaction code:
 AvaTax creates the transaction, or adjusts the one with that code, so an activity retry
 re-sends the same document and gets the same tax instead of a second transaction. It is
-saved, not committed (`commit: false`): Cashloop does not send AvaTax the credit memos
-and voids that later change an invoice's tax, so a committed invoice would be filed at
-its first tax; the tax ledger of record is the ERP's Sales Tax Payable.
+saved, not committed (`commit: false`): the credit memos and voids that later change an
+invoice's tax reach AvaTax with the period's sync, which commits (avalara_filing.py,
+`starter.py tax sync`).
 Each invoice line is one AvaTax line (`number` = the line id); the tax of a line is
 AvaTax's line tax, its rate the sum of its jurisdictions' rates (state, county, city,
 special district), its jurisdiction their names — Cashloop keeps one rate per line,
@@ -76,9 +76,9 @@ class AvalaraTaxAdapter:
 
     def _document(self, invoice: Invoice, ship_to: Address) -> dict[str, Any]:
         entity = invoice.legal_entity
-        addresses = {"shipTo": _address(ship_to)}
+        addresses = {"shipTo": address_model(ship_to)}
         if entity in self._ship_from:
-            addresses["shipFrom"] = _address(self._ship_from[entity])
+            addresses["shipFrom"] = address_model(self._ship_from[entity])
         return {
             "code": invoice.invoice_id, "type": "SalesInvoice", "commit": False,
             "companyCode": self._companies.get(entity, entity),
@@ -116,7 +116,7 @@ def _number(quantity: Decimal) -> int | float:
     return int(quantity) if quantity == quantity.to_integral_value() else float(quantity)
 
 
-def _address(address: Address) -> dict[str, Any]:
+def address_model(address: Address) -> dict[str, Any]:
     return {"line1": address.line1, "line2": address.line2, "city": address.city,
             "region": address.region, "postalCode": address.postal_code,
             "country": address.country}
