@@ -18,6 +18,7 @@ import httpx
 
 from adapters.http import call
 from canonical.errors import (
+    CashloopError,
     InvalidDataError,
     NotFoundError,
     PermanentError,
@@ -102,10 +103,10 @@ class NetSuiteErpAdapter:
         return [o for o in outcomes if isinstance(o, ErpReceipt)]
 
     async def post_each(self, postings: list[Posting], correlation_ids: list[str]
-                        ) -> list[ErpReceipt | PermanentError]:
+                        ) -> list[ErpReceipt | CashloopError]:
         """One outcome per posting, in order; a transient failure raises for the batch
         (a retry re-sends it: what was posted answers duplicate)."""
-        outcomes: list[ErpReceipt | PermanentError] = []
+        outcomes: list[ErpReceipt | CashloopError] = []
         locked: set[str] | None = None
         for posting, cid in zip(postings, correlation_ids, strict=True):
             try:

@@ -97,7 +97,7 @@ def _marked(value: Any) -> Any:
 def json_body(body: dict[str, Any]) -> bytes:
     """JSON with Decimals as exact numbers (never through float)."""
     text = json.dumps(_marked(body), ensure_ascii=False)
-    return re.sub(r'"\\u0000(-?[0-9.]+)\\u0000"', r"\1", text).encode()
+    return re.sub(r'"\\u0000(-?[0-9.]+(?:E[-+]?[0-9]+)?)\\u0000"', r"\1", text).encode()
 
 
 def parse_body(content: bytes) -> dict[str, Any]:

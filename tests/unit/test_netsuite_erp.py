@@ -111,8 +111,9 @@ def test_external_ids_keep_to_netsuites_characters_and_stay_distinct() -> None:
 
 
 def test_amounts_are_exact_json_numbers() -> None:
-    assert json_body({"debit": Decimal("1085.65"), "q": [Decimal("-0.10")]}) == (
-        b'{"debit": 1085.65, "q": [-0.10]}')
+    assert json_body({"debit": Decimal("1085.65"), "q": [Decimal("-0.10"), Decimal("1E+2")],
+                      "memo": "1085.65"}) == (
+        b'{"debit": 1085.65, "q": [-0.10, 1E+2], "memo": "1085.65"}')
 
 
 def test_the_signature_is_oauthlibs_for_the_same_request() -> None:
