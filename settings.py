@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # Who collects dunning retries: the sandbox gateway, or Stripe (pays the Stripe invoice
     # with the customer's default payment method; needs CASHLOOP_STRIPE_API_KEY).
     payments_connector: Literal["sandbox", "stripe"] = "sandbox"
+    # The billing system Cashloop tells when a dunning ladder writes off: none, or Stripe
+    # (marks the invoice uncollectible, cancels the subscription; needs
+    # CASHLOOP_STRIPE_API_KEY). Sets FlowConfig.close_written_off_upstream for new flows.
+    billing_connector: Literal["none", "stripe"] = "none"
     stripe_api_base: str = "https://api.stripe.com"
     # Stripe-Version sent with every call; unset: the connector's pinned version.
     stripe_api_version: str | None = None

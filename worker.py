@@ -20,6 +20,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import event_loop
+from activities.billing import BillingActivities
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.payments import PaymentsActivities
@@ -27,6 +28,8 @@ from activities.proration import ProrationActivities
 from activities.provisioning import ProvisioningActivities
 from activities.rules import RulesActivities
 from activities.tax import TaxActivities
+from adapters.billing.port import BillingPort
+from adapters.billing.stripe import StripeBillingAdapter
 from adapters.crm.port import CrmPort
 from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.batching import ErpBatcher
@@ -91,6 +94,8 @@ class Ports:
     # Exchange rates for foreign-currency documents (None: such documents park).
     rates: RatePort | None = None
     payments: PaymentsPort | None = None  # dunning retries; without it they park
+    # the billing system told of a ladder's write-off (FlowConfig.close_written_off_upstream)
+    billing: BillingPort | None = None
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -122,6 +127,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
     rules = RulesActivities(entities, recognition, ports.rates)
     erp = ErpActivities(ErpRouter(routing, ports.erps))
     payments = PaymentsActivities(ports.payments)
+    billing = BillingActivities(ports.billing)
     proration = ProrationActivities()
     main_activities: list[Callable[..., Any]] = [
         crm.validate_customer, crm.renewal_terms, crm.send_notice, tax.calculate_tax,
@@ -131,6 +137,7 @@ def build_workers(client: Client, ports: Ports, *, routing: RoutingTable,
         rules.refund_journal, rules.write_off_journal, rules.memo_release_journal,
         rules.recognition_journals,
         proration.prorate_amendment, proration.renewal_term, payments.collect_payment,
+        billing.close_unpaid_upstream,
     ]
     erp_activities: list[Callable[..., Any]] = [
         erp.post_to_erp, erp.post_routed, erp.reverse_erp_document, erp.cancel_erp_contract,
@@ -188,6 +195,8 @@ async def configured_ports(settings: Settings,
             payments=(SandboxPaymentsAdapter(client("payments"))
                       if settings.payments_connector == "sandbox" else StripePaymentsAdapter(
                           await stack.enter_async_context(stripe_api(settings, secrets)))),
+            billing=(None if settings.billing_connector == "none" else StripeBillingAdapter(
+                await stack.enter_async_context(stripe_api(settings, secrets)))),
         )
 
 

@@ -64,7 +64,9 @@ def flow_config(settings: Settings) -> FlowConfig:
     overrides: dict[str, Any] = {"task_queue": settings.task_queue,
                                  "erp_task_queue": settings.erp_task_queue,
                                  "code_version": CODE_VERSION,
-                                 "idle_continue_as_new_s": IDLE_CONTINUE_AS_NEW_S}
+                                 "idle_continue_as_new_s": IDLE_CONTINUE_AS_NEW_S,
+                                 "close_written_off_upstream":
+                                     settings.billing_connector != "none"}
     raw = settings.flow_config_json
     if raw:
         overrides.update(json.loads(raw))

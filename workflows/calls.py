@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities, CloseUpstreamInput
     from activities.crm import CrmActivities, RenewalTermsInput, SendNoticeInput
     from activities.erp import ErpActivities
     from activities.io import (
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.provisioning import ProvisioningActivities
     from activities.rules import RulesActivities
     from activities.tax import TaxActivities
+    from adapters.billing.port import UpstreamClose
     from adapters.crm.port import CustomerNotice, CustomerValidation
     from adapters.erp.port import ErpReceipt, Posting
     from adapters.erp.routing import Domain
@@ -229,6 +231,9 @@ class Calls:
 
     async def send_notice(self, req: SendNoticeInput) -> CustomerNotice:
         return await self._call(CrmActivities.send_notice, req)
+
+    async def close_unpaid_upstream(self, req: CloseUpstreamInput) -> UpstreamClose:
+        return await self._call(BillingActivities.close_unpaid_upstream, req)
 
     async def collect_payment(self, req: CollectPaymentInput) -> CollectionResult:
         return await workflow.execute_activity_method(

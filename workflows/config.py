@@ -48,6 +48,11 @@ class FlowConfig(BaseModel):
     # an hour, overridable in CASHLOOP_FLOW_CONFIG_JSON); inputs without it never idle
     # out, so histories recorded before it replay unchanged.
     idle_continue_as_new_s: float | None = Field(default=None, gt=0)
+    # A dunning ladder that writes off tells the billing system (marks the invoice
+    # uncollectible, cancels the subscription there: adapters/billing). cli/send.py
+    # flow_config sets it where a billing connector is configured; inputs without it
+    # never call, so histories recorded before it replay unchanged.
+    close_written_off_upstream: bool = False
     seen_event_ids_max: int = Field(default=5000, ge=10)
     # Off where the server has no Cashloop search attributes (the time-skipping server).
     search_attributes: bool = True

@@ -24,6 +24,7 @@ from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.billing import CloseUpstreamInput
     from activities.crm import SendNoticeInput
     from activities.io import EntitlementInput, PaymentJournalInput, WriteOffJournalInput
     from activities.payments import CollectPaymentInput
@@ -275,6 +276,15 @@ class DunningFlow(Flow):
             receipts = await self._step("post_write_off", post)
             if not isinstance(receipts, Skipped):
                 self._docs += [r.document_id for r in receipts]
+        if self._config.close_written_off_upstream and self._voided is None:
+            closed = await self._step("close_upstream", lambda _: self._calls.close_unpaid_upstream(
+                CloseUpstreamInput(invoice_id=inp.invoice_id, subscription_id=sub.subscription_id,
+                                   reason=f"Cashloop: dunning exhausted, {inp.invoice_id} "
+                                          "written off", correlation_id=cid)))
+            if not isinstance(closed, Skipped):
+                self._record(str(self._state), note=(
+                    f"billing system: invoice {closed.invoice_status}, subscription "
+                    f"{closed.subscription_status}" + ("" if closed.changed else " (already)")))
         await self._notice("written_off", self._attempt)
         self._transition(S.WRITTEN_OFF, documents=list(self._docs))
         return DunningResult(state=S.WRITTEN_OFF, invoice_id=inp.invoice_id,

@@ -242,3 +242,18 @@ async def upstream_reordered(env: WorkflowEnvironment) -> None:
     async with running(env.client, queue(), World()) as config:
         handle, _ = await send_one_by_one(env, config, reordered("sub_rec_ur", "1800.00"))
     await save(env.client, "subscription_upstream_reordered", handle.id)
+
+
+async def dunning_closes_upstream(env: WorkflowEnvironment) -> None:
+    """A ladder that writes off tells the billing system (FlowConfig
+    close_written_off_upstream): its close_upstream step."""
+    from tests.unit.fakes import FakeBilling
+
+    world, life = World(billing=FakeBilling()), annual("sub_rec_cu")
+    fail_payment(life, "in_sub_rec_cu", gross("1200.00"), dt.date(2026, 2, 1))
+    world.payments.fail_first["in_sub_rec_cu"] = 99
+    async with running(env.client, queue(), world, close_written_off_upstream=True) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
+    assert set(world.billing.closed) == {("in_sub_rec_cu", "sub_rec_cu")}
+    await save(env.client, "dunning_closed_upstream", "dunning-in_sub_rec_cu")

@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from adapters.billing.port import UpstreamClose
 from adapters.crm.port import CrmAccount, CustomerNotice, CustomerValidation
 from adapters.payments.port import CollectionRequest, CollectionResult, CollectionStatus
 from adapters.provisioning.port import EntitlementChange, Entitlements, EntitlementStatus
@@ -18,8 +19,8 @@ from canonical.money import Money, round_amount, total
 from canonical.payment import Payment
 from tests.unit.fake_erp import FakeErp
 
-__all__ = ["Clock", "FakeCrm", "FakeErp", "FakePayments", "FakeProvisioning", "FakeRates",
-           "FakeTax"]
+__all__ = ["Clock", "FakeBilling", "FakeCrm", "FakeErp", "FakePayments", "FakeProvisioning",
+           "FakeRates", "FakeTax"]
 
 
 class Clock:
@@ -185,3 +186,18 @@ class FakePayments:
                                 received_on=request.attempted_on))
         self._results[request.attempt_id] = result
         return result
+
+
+class FakeBilling:
+    """A billing system that records the closes it was told of (adapters/billing)."""
+
+    def __init__(self) -> None:
+        self.closed: dict[tuple[str, str], str] = {}  # (invoice, subscription) -> reason
+
+    async def close_unpaid(self, invoice_id: str, subscription_id: str, *, reason: str,
+                           correlation_id: str) -> UpstreamClose:
+        changed = (invoice_id, subscription_id) not in self.closed
+        self.closed.setdefault((invoice_id, subscription_id), reason)
+        return UpstreamClose(invoice_id=invoice_id, subscription_id=subscription_id,
+                             invoice_status="uncollectible", subscription_status="canceled",
+                             changed=changed)

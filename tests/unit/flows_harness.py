@@ -64,6 +64,7 @@ class World:
     provisioning: FakeProvisioning = field(default_factory=FakeProvisioning)
     payments: FakePayments = field(default_factory=FakePayments)
     rates: FakeRates | None = None  # foreign-currency documents park without
+    billing: Any = None  # the billing system told of write-offs (adapters/billing)
     # more ERP targets beside erp-fake, and the table that routes to them
     erps: dict[str, Any] = field(default_factory=dict)
     routing: RoutingTable = field(default_factory=lambda: RoutingTable(default="erp-fake"))
@@ -71,7 +72,7 @@ class World:
     def ports(self) -> Ports:
         return Ports(crm=self.crm, tax=self.tax, provisioning=self.provisioning,
                      erps={"erp-fake": self.erp, **self.erps}, payments=self.payments,
-                     rates=self.rates)
+                     rates=self.rates, billing=self.billing)
 
 
 @contextlib.asynccontextmanager

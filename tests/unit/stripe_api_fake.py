@@ -5,7 +5,9 @@ published fixtures) with their amounts set. It answers the two calls the connect
 the way Stripe's API reference says it does: `GET /v1/invoices/{id}` (payments included
 when expanded) and `POST /v1/invoices/{id}/pay` (form parameters, 402 card errors,
 idempotency keys replayed with `Idempotent-Replayed`, unknown parameters refused, an
-already paid invoice refused). Retries confirm the invoice's one PaymentIntent again.
+already paid invoice refused). Retries confirm the invoice's one PaymentIntent again. For
+the billing connector: `POST /v1/invoices/{id}/mark_uncollectible` (open invoices only),
+`GET` and `DELETE /v1/subscriptions/{id}` (query parameters, a canceled one refused).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import httpx
 
 from devstack import stripe_events
 
+CANCEL_PARAMS = {"cancellation_details[comment]", "cancellation_details[feedback]",
+                 "expand[]", "invoice_now", "prorate"}
 PAY_PARAMS = {"expand[]", "forgive", "mandate", "off_session", "paid_out_of_band",
               "payment_method", "source"}
 API_KEY = "sk_test_cashloop"
@@ -33,6 +37,8 @@ class FakeStripe:
     # invoices the customer pays on Stripe's page just before the next pay request lands
     paid_meanwhile: set[str] = field(default_factory=set)
     requests: list[httpx.Request] = field(default_factory=list)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cancel_params: dict[str, dict[str, str]] = field(default_factory=dict)
     _replies: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     now: int = 1_770_000_000
 
@@ -40,10 +46,14 @@ class FakeStripe:
         return httpx.MockTransport(self._handle)
 
     def invoice(self, invoice_id: str, minor: int, currency: str = "usd",
-                status: str = "open") -> dict[str, Any]:
+                status: str = "open", subscription: str | None = None) -> dict[str, Any]:
         inv = stripe_events.base("invoice")
         inv.update(id=invoice_id, currency=currency, status=status, amount_due=minor,
                    amount_remaining=minor, amount_paid=0, total=minor, attempt_count=0)
+        if subscription is not None:
+            inv["parent"] = {"type": "subscription_details", "quote_details": None,
+                             "subscription_details": {"metadata": {},
+                                                      "subscription": subscription}}
         inv["payments"] = {"object": "list", "data": [], "has_more": False,
                            "url": f"/v1/invoice_payments?invoice={invoice_id}"}
         self.invoices[invoice_id] = inv
@@ -58,6 +68,8 @@ class FakeStripe:
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
             return _error(401, "invalid_request_error", "Invalid API Key provided")
         parts = request.url.path.strip("/").split("/")
+        if parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
+            return self._subscription_request(request, parts[2])
         if parts[:2] != ["v1", "invoices"] or len(parts) not in (3, 4):
             return _error(404, "invalid_request_error", "Unrecognized request URL")
         inv = self.invoices.get(parts[2])
@@ -69,7 +81,47 @@ class FakeStripe:
             return httpx.Response(200, json=_shown(inv, expand))
         if request.method == "POST" and parts[3:] == ["pay"]:
             return self._pay_request(request, inv)
+        if request.method == "POST" and parts[3:] == ["mark_uncollectible"]:
+            if inv["status"] != "open":
+                return _error(400, "invalid_request_error",
+                              f"You can only mark an open invoice uncollectible; this invoice "
+                              f"is {inv['status']}.")
+            inv["status"] = "uncollectible"
+            return httpx.Response(200, json=_shown(inv, []))
         return _error(404, "invalid_request_error", "Unrecognized request URL")
+
+    def subscription(self, sub_id: str, status: str = "active") -> dict[str, Any]:
+        sub = stripe_events.base("subscription")
+        sub.update(id=sub_id, status=status, canceled_at=None,
+                   cancellation_details={"comment": None, "feedback": None, "reason": None})
+        self.subscriptions[sub_id] = sub
+        return sub
+
+    def _subscription_request(self, request: httpx.Request, sub_id: str) -> httpx.Response:
+        sub = self.subscriptions.get(sub_id)
+        if sub is None:
+            return _error(404, "invalid_request_error", f"No such subscription: '{sub_id}'",
+                          code="resource_missing")
+        if request.method == "GET":
+            return httpx.Response(200, json=sub)
+        if request.method != "DELETE":
+            return _error(404, "invalid_request_error", "Unrecognized request URL")
+        params = dict(request.url.params.multi_items())
+        unknown = set(params) - CANCEL_PARAMS
+        if unknown:
+            return _error(400, "invalid_request_error",
+                          f"Received unknown parameter: {sorted(unknown)[0]}")
+        if sub["status"] == "canceled":
+            return _error(400, "invalid_request_error",
+                          "A canceled subscription can only update its cancellation_details "
+                          "and metadata.")
+        self.now += 60
+        sub.update(status="canceled", canceled_at=self.now, ended_at=self.now,
+                   cancellation_details={"comment": params.get(
+                       "cancellation_details[comment]"), "feedback": None,
+                       "reason": "cancellation_requested"})
+        self.cancel_params[sub_id] = params
+        return httpx.Response(200, json=sub)
 
     def _pay_request(self, request: httpx.Request, inv: dict[str, Any]) -> httpx.Response:
         form = parse_qsl(request.content.decode())
