@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -28,6 +29,8 @@ from canonical.reports import (
     trial_balance,
 )
 from settings import ERP_TARGETS, Settings, load_entities
+
+T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
@@ -54,13 +57,24 @@ def register(sub: Any) -> None:
     ex.set_defaults(func=export_command)
 
 
-async def fetch_entries(settings: Settings) -> list[JournalEntry]:
-    """Every journal entry of every ERP target."""
-    entries: list[JournalEntry] = []
+async def from_every_erp(settings: Settings,
+                         read: Callable[[SandboxErpReader], Awaitable[list[T]]]) -> list[T]:
+    """What `read` gets from each ERP sandbox target, together."""
+    found: list[T] = []
     for name in ERP_TARGETS:
         async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=30) as c:
-            entries += await SandboxErpReader(c).journal_entries()
-    return entries
+            found += await read(SandboxErpReader(c))
+    return found
+
+
+async def fetch_entries(settings: Settings) -> list[JournalEntry]:
+    """Every journal entry of every ERP target."""
+    return await from_every_erp(settings, lambda r: r.journal_entries())
+
+
+async def fetch_documents(settings: Settings) -> list[ErpDocument]:
+    """The document register of every ERP target."""
+    return await from_every_erp(settings, lambda r: r.documents())
 
 
 async def fetch_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpDocument],

@@ -17,15 +17,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from adapters.erp.sandbox import ErpDocument, SandboxErpReader
+from adapters.erp.sandbox import ErpDocument
 from adapters.tax.avalara import PROVIDER, avatax_client
 from adapters.tax.avalara_filing import COMMITTED, VOIDED, AvaTaxFiling
 from canonical.billing import CreditMemo, CreditMemoLine, Invoice
 from canonical.customer import Address, CustomerAccount
 from canonical.schedules import period_of
-from settings import ERP_TARGETS, Settings
+from cli.ledger import fetch_documents
+from settings import Settings
 from settings_secrets import load_secrets
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -179,14 +178,6 @@ def render_plan(plan: SyncPlan) -> str:
     rows += [f"commit {c.code}" for c in plan.commits]
     rows += [f"skipped {s}" for s in plan.skipped]
     return "\n".join(rows) or "nothing to send"
-
-
-async def fetch_documents(settings: Settings) -> list[ErpDocument]:
-    documents: list[ErpDocument] = []
-    for name in ERP_TARGETS:
-        async with httpx.AsyncClient(base_url=settings.sandbox_url(name), timeout=30) as c:
-            documents += await SandboxErpReader(c).documents()
-    return documents
 
 
 async def sync_command(args: argparse.Namespace, settings: Settings) -> int:
