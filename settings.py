@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     # "region": ..., "country": "US"}}).
     avatax_companies: dict[str, str] = Field(default_factory=dict)
     avatax_ship_from: dict[str, Address] = Field(default_factory=dict)
+    # The CRM: the sandbox, or `salesforce` (accounts keyed by Cashloop's customer id,
+    # notices as tasks; the org's My Domain URL here, the connected app's client id and
+    # secret as CASHLOOP_SALESFORCE_CLIENT_ID / _SECRET).
+    crm_connector: Literal["sandbox", "salesforce"] = "sandbox"
+    salesforce_domain: str | None = None
     # Where exchange rates come from: the sandbox rate table, or `ecb` (the European
     # Central Bank's euro reference rates, crossed through the euro; no key needed).
     rates_connector: Literal["sandbox", "ecb"] = "sandbox"

@@ -34,6 +34,9 @@ class Secrets(BaseSettings):
     stripe_api_key: SecretStr | None = None
     # AvaTax license key of the tax connector (with CASHLOOP_AVATAX_ACCOUNT_ID).
     avatax_license_key: SecretStr | None = None
+    # Salesforce connected app (client-credentials flow) of the CRM connector.
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
     # NetSuite token-based authentication (CASHLOOP_NETSUITE_ACCOUNT_ID's integration record
     # and access token).
     netsuite_consumer_key: SecretStr | None = None

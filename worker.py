@@ -31,6 +31,7 @@ from activities.tax import TaxActivities
 from adapters.billing.port import BillingPort
 from adapters.billing.stripe import StripeBillingAdapter
 from adapters.crm.port import CrmPort
+from adapters.crm.salesforce import SalesforceCrmAdapter, salesforce_client
 from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.batching import ErpBatcher
 from adapters.erp.netsuite import NetSuiteErpAdapter
@@ -182,7 +183,9 @@ async def configured_ports(settings: Settings,
             return c
 
         yield Ports(
-            crm=SandboxCrmAdapter(client("crm")),
+            crm=(SandboxCrmAdapter(client("crm")) if settings.crm_connector == "sandbox"
+                 else SalesforceCrmAdapter(await stack.enter_async_context(
+                     salesforce_api(settings, secrets)), load_entities(settings.entities_file))),
             tax=(SandboxTaxAdapter(client("tax")) if settings.tax_connector == "sandbox"
                  else AvalaraTaxAdapter(await stack.enter_async_context(
                      avatax_api(settings, secrets)), companies=settings.avatax_companies,
@@ -244,6 +247,17 @@ async def netsuite_erp(settings: Settings, secrets: Secrets,
                                          settings.netsuite_books),
                       max_batch=settings.netsuite_max_batch, max_rps=None,
                       max_concurrency=settings.erp_max_concurrency)
+
+
+def salesforce_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
+    """The Salesforce CRM connector's client; a clear error at start without its org."""
+    cid, secret = secrets.salesforce_client_id, secrets.salesforce_client_secret
+    if settings.salesforce_domain is None or cid is None or secret is None:
+        raise ValueError("CASHLOOP_CRM_CONNECTOR=salesforce needs CASHLOOP_SALESFORCE_DOMAIN "
+                         "(https://{domain}.my.salesforce.com) and the connected app's "
+                         "CASHLOOP_SALESFORCE_CLIENT_ID and CASHLOOP_SALESFORCE_CLIENT_SECRET")
+    return salesforce_client(settings.salesforce_domain, cid.get_secret_value(),
+                             secret.get_secret_value(), timeout=HTTP_TIMEOUT)
 
 
 def stripe_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:

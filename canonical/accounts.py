@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import Field
@@ -72,3 +73,18 @@ class LegalEntity(Canonical):
     name: str
     countries: list[str]
     chart: ChartOfAccounts
+
+
+def serving_problem(entities: Mapping[str, LegalEntity], legal_entity: str, country: str,
+                    customer_id: str) -> tuple[str, str] | None:
+    """Why `legal_entity` cannot serve a customer in `country`, as (code, message); None
+    when it can. The CRM's check before an account is taken (sandbox and vendors)."""
+    entity = entities.get(legal_entity)
+    if entity is None:
+        return "unknown_legal_entity", f"unknown legal entity {legal_entity}"
+    if country in entity.countries:
+        return None
+    serving = next((e for e in entities.values() if country in e.countries), None)
+    where = (f"country {country} is served by {serving.code} ({serving.name})"
+             if serving else f"no legal entity serves country {country}")
+    return "wrong_legal_entity", f"{customer_id}: {where}, not {legal_entity}"

@@ -16,7 +16,7 @@ from sqlmodel import Field as DbField
 from sqlmodel import Session, SQLModel, col, select
 
 from adapters.crm.port import CustomerValidation
-from canonical.accounts import LegalEntity
+from canonical.accounts import LegalEntity, serving_problem
 from canonical.customer import CustomerAccount
 
 from .common import SandboxError, new_app, stable_hash
@@ -104,10 +104,6 @@ def _notice_json(n: Notice) -> dict[str, Any]:
             "created_at": n.created_at.isoformat()}
 
 
-def _serving_entity(entities: Mapping[str, LegalEntity], country: str) -> LegalEntity | None:
-    return next((e for e in entities.values() if country in e.countries), None)
-
-
 def create_crm_app(engine: Engine, entities: Mapping[str, LegalEntity],
                    faults: FaultSettings | None = None, name: str = "crm") -> FastAPI:
     """The sandbox CRM over `engine` (tables created now)."""
@@ -138,16 +134,9 @@ def create_crm_app(engine: Engine, entities: Mapping[str, LegalEntity],
     def validate(req: ValidateRequest) -> CustomerValidation:
         """Check legal entity, country and block; upsert the account."""
         c = req.customer
-        entity = entities.get(c.legal_entity)
-        if entity is None:
-            raise SandboxError(422, "unknown_legal_entity",
-                               f"unknown legal entity {c.legal_entity}")
-        if c.country not in entity.countries:
-            serving = _serving_entity(entities, c.country)
-            where = (f"country {c.country} is served by {serving.code} ({serving.name})"
-                     if serving else f"no legal entity serves country {c.country}")
-            raise SandboxError(422, "wrong_legal_entity",
-                               f"{c.customer_id}: {where}, not {c.legal_entity}")
+        problem = serving_problem(entities, c.legal_entity, c.country, c.customer_id)
+        if problem is not None:
+            raise SandboxError(422, *problem)
 
         def refresh(account: Account) -> None:
             account.name, account.legal_entity, account.country = (
