@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # secret as CASHLOOP_SALESFORCE_CLIENT_ID / _SECRET).
     crm_connector: Literal["sandbox", "salesforce"] = "sandbox"
     salesforce_domain: str | None = None
+    # Who holds entitlements: the sandbox, or `webhook` (the product's own endpoint takes
+    # signed changes; adapters/provisioning/webhook.py; secret
+    # CASHLOOP_PROVISIONING_WEBHOOK_SECRET).
+    provisioning_connector: Literal["sandbox", "webhook"] = "sandbox"
+    provisioning_webhook_url: str | None = None
     # Where exchange rates come from: the sandbox rate table, or `ecb` (the European
     # Central Bank's euro reference rates, crossed through the euro; no key needed).
     rates_connector: Literal["sandbox", "ecb"] = "sandbox"

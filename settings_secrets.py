@@ -34,6 +34,8 @@ class Secrets(BaseSettings):
     stripe_api_key: SecretStr | None = None
     # AvaTax license key of the tax connector (with CASHLOOP_AVATAX_ACCOUNT_ID).
     avatax_license_key: SecretStr | None = None
+    # The signing secret of the provisioning webhooks (shared with the product).
+    provisioning_webhook_secret: SecretStr | None = None
     # Salesforce connected app (client-credentials flow) of the CRM connector.
     salesforce_client_id: SecretStr | None = None
     salesforce_client_secret: SecretStr | None = None

@@ -45,6 +45,7 @@ from adapters.payments.sandbox import SandboxPaymentsAdapter
 from adapters.payments.stripe import STRIPE_VERSION, StripePaymentsAdapter, stripe_client
 from adapters.provisioning.port import ProvisioningPort
 from adapters.provisioning.sandbox import SandboxProvisioningAdapter
+from adapters.provisioning.webhook import WebhookProvisioningAdapter
 from adapters.rates.ecb import EcbRatesAdapter, ecb_client
 from adapters.rates.port import RatePort
 from adapters.rates.sandbox import SandboxRatesAdapter
@@ -190,7 +191,9 @@ async def configured_ports(settings: Settings,
                  else AvalaraTaxAdapter(await stack.enter_async_context(
                      avatax_api(settings, secrets)), companies=settings.avatax_companies,
                      ship_from=settings.avatax_ship_from)),
-            provisioning=SandboxProvisioningAdapter(client("provisioning")),
+            provisioning=(SandboxProvisioningAdapter(client("provisioning"))
+                          if settings.provisioning_connector == "sandbox"
+                          else await provisioning_webhook(settings, secrets, stack)),
             erps=await erp_targets(settings, secrets, stack, client),
             rates=(SandboxRatesAdapter(client("rates")) if settings.rates_connector == "sandbox"
                    else EcbRatesAdapter(await stack.enter_async_context(ecb_client(
@@ -247,6 +250,18 @@ async def netsuite_erp(settings: Settings, secrets: Secrets,
                                          settings.netsuite_books),
                       max_batch=settings.netsuite_max_batch, max_rps=None,
                       max_concurrency=settings.erp_max_concurrency)
+
+
+async def provisioning_webhook(settings: Settings, secrets: Secrets,
+                               stack: contextlib.AsyncExitStack) -> WebhookProvisioningAdapter:
+    """The provisioning webhook connector; a clear error at start without its endpoint."""
+    url, secret = settings.provisioning_webhook_url, secrets.provisioning_webhook_secret
+    if url is None or secret is None:
+        raise ValueError("CASHLOOP_PROVISIONING_CONNECTOR=webhook needs "
+                         "CASHLOOP_PROVISIONING_WEBHOOK_URL and "
+                         "CASHLOOP_PROVISIONING_WEBHOOK_SECRET")
+    client = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
+    return WebhookProvisioningAdapter(client, url, secret.get_secret_value())
 
 
 def salesforce_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
