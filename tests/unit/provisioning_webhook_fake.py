@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,7 +33,7 @@ class FakeProduct:
         return httpx.MockTransport(self._handle)
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
-        if str(request.url) != URL or request.method != "POST":
+        if request.url.path != urlsplit(URL).path or request.method != "POST":
             return httpx.Response(404, json={"detail": "no such endpoint"})
         if not verify(SECRET, request.headers.get(SIGNATURE_HEADER, ""), request.content,
                       now=time.time()):

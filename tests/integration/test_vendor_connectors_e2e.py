@@ -1,0 +1,179 @@
+"""Every vendor connector at once, composed by the worker from settings, over real HTTP.
+
+The real dev server and the sandbox services, and the vendors' stand-ins served over
+sockets (tests/vendor_standins.py): NetSuite holds US01's customers and receivables (a
+sandbox ERP its revenue schedules), AvaTax taxes the invoices, the ECB rates the EUR one,
+Salesforce validates and takes notices, the product takes entitlement webhooks, Stripe
+collects the dunning retries and is told of the write-off. `worker.configured_ports`
+builds every client from the settings, as `python worker.py` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from adapters.erp.routing import Domain, RoutingTable
+from adapters.erp.sandbox import SandboxErpReader
+from adapters.transport import async_client
+from canonical.billing import BillingReason
+from canonical.money import Money
+from cli.send import deliver
+from cli.status import subscription_views
+from devstack import streams
+from settings import ERP_TARGETS, PROJECT_ROOT, Settings, load_recognition_methods
+from settings_secrets import Secrets
+from tests.integration.stack import ENTITIES, SANDBOXES
+from tests.sandbox_harness import sqlite_stores
+from tests.unit.avatax_api_fake import ACCOUNT, LICENSE, FakeAvaTax
+from tests.unit.ecb_api_fake import FakeEcb
+from tests.unit.flows_harness import fail_payment
+from tests.unit.netsuite_api_fake import CREDENTIALS
+from tests.unit.provisioning_webhook_fake import SECRET, FakeProduct
+from tests.unit.salesforce_api_fake import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
+from tests.unit.stripe_api_fake import API_KEY, FakeStripe
+from tests.unit.test_netsuite_erp import books, fake_netsuite
+from tests.vendor_standins import serving
+from worker import build_workers, configured_ports
+from workflows.config import CODE_VERSION, FlowConfig
+
+START = dt.date(2026, 1, 9)  # a Friday the ECB stand-in has a rate for
+ROUTING = RoutingTable(default="erp-legacy", entities={"US01": {
+    Domain.CUSTOMER_MASTER: "netsuite", Domain.RECEIVABLES: "netsuite",
+    Domain.REVENUE: "netsuite-revenue"}})
+
+
+def lifecycle(sub_id: str, currency: str = "USD", price: str = "1200.00") -> streams.Lifecycle:
+    cust = streams.customer(f"cus_{sub_id}", "US").model_copy(update={"currency": currency})
+    life = streams.lifecycle(sub_id, cust, START,
+                             [(streams.plan("pro-annual", currency, price), 1)])
+    life.activate()
+    life.invoice(f"in_{sub_id}", START, life.subscription.term_end,
+                 BillingReason.SUBSCRIPTION_CREATE)
+    return life
+
+
+def journal(netsuite: Any, external_id: str) -> dict[str, Any]:
+    from adapters.erp.netsuite_records import ns_external_id
+
+    found = netsuite.by_external_id("journalEntry", ns_external_id(external_id))
+    assert found is not None, f"NetSuite has no journal {external_id}"
+    return dict(found)
+
+
+def side(je: dict[str, Any], account_id: str, key: str) -> Decimal:
+    return sum((ln.get(key, Decimal(0)) for ln in je["line"]["items"]
+                if ln["account"]["id"] == account_id), Decimal(0))
+
+
+async def settled(client: Client, wanted: dict[str, Any]) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 180
+    while True:
+        views = {v.subscription_id: v for v in await subscription_views(client, wanted)}
+        if len(views) == len(wanted) and all(
+                done(views[s]) for s, done in wanted.items()):
+            return views
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not settled: {views}")
+        await asyncio.sleep(0.25)
+
+
+async def test_every_vendor_connector_through_the_worker_over_http(
+        dev_client: Client, tmp_path: Path) -> None:
+    netsuite, stripe, avatax = fake_netsuite(), FakeStripe(), FakeAvaTax()
+    org, product, ecb = FakeSalesforce(), FakeProduct(), FakeEcb()
+    paid, eur, dunned = lifecycle("sub_va"), lifecycle("sub_vb", "EUR", "1000.00"), \
+        lifecycle("sub_vc")
+    paid.pay("py_sub_va", "in_sub_va", Money.of("1306.50", "USD"), dt.date(2026, 1, 12))
+    fail_payment(dunned, "in_sub_vc", Money.of("1306.50", "USD"), dt.date(2026, 1, 10))
+    stripe.invoice("in_sub_vc", 130650, subscription="sub_vc")
+    stripe.subscription("sub_vc")
+    stripe.declines["in_sub_vc"] = 99
+    handlers = {"netsuite": netsuite._handle, "stripe": stripe._handle,
+                "avatax": avatax._handle, "salesforce": org._handle,
+                "product": product._handle, "ecb": ecb._handle}
+    from adapters.sandbox.serve import running_sandboxes
+
+    async with running_sandboxes(SANDBOXES, sqlite_stores(tmp_path), ENTITIES) as urls, \
+            serving(handlers) as vendor:
+        settings = Settings(
+            sandbox_urls=urls, netsuite_account_id=CREDENTIALS.account_id,
+            netsuite_api_base=vendor["netsuite"], netsuite_books=books(),
+            netsuite_revenue_subledger="erp-cloud",
+            payments_connector="stripe", billing_connector="stripe",
+            stripe_api_base=vendor["stripe"], tax_connector="avalara",
+            avatax_api_base=vendor["avatax"], avatax_account_id=ACCOUNT,
+            crm_connector="salesforce", salesforce_domain=vendor["salesforce"],
+            provisioning_connector="webhook",
+            provisioning_webhook_url=f"{vendor['product']}/cashloop/entitlements",
+            rates_connector="ecb", ecb_api_base=vendor["ecb"])
+        secrets = Secrets(
+            stripe_api_key=API_KEY, avatax_license_key=LICENSE,
+            salesforce_client_id=CLIENT_ID, salesforce_client_secret=CLIENT_SECRET,
+            provisioning_webhook_secret=SECRET,
+            netsuite_consumer_key=CREDENTIALS.consumer_key,
+            netsuite_consumer_secret=CREDENTIALS.consumer_secret,
+            netsuite_token_id=CREDENTIALS.token_id,
+            netsuite_token_secret=CREDENTIALS.token_secret)
+        queue = f"it-vendors-{uuid.uuid4().hex[:8]}"
+        config = FlowConfig(code_version=CODE_VERSION, task_queue=queue,
+                            erp_task_queue=f"{queue}-erp", renewals_enabled=False,
+                            activity_initial_interval_s=0.2, day_seconds=0.5,
+                            close_written_off_upstream=True)
+        async with configured_ports(settings, secrets) as ports:
+            workers = build_workers(
+                dev_client, ports, routing=ROUTING, entities=ENTITIES,
+                recognition=load_recognition_methods(PROJECT_ROOT / "config" / "plans.toml"),
+                task_queue=queue, erp_task_queue=f"{queue}-erp")
+            async with workers[0], workers[1]:
+                await deliver(dev_client, [*paid.events, *eur.events, *dunned.events], config)
+                views = await settled(dev_client, {
+                    "sub_va": lambda v: v.events_applied >= 3 and not v.busy,
+                    "sub_vb": lambda v: v.events_applied >= 2 and not v.busy,
+                    "sub_vc": lambda v: v.state == "Cancelled" and not v.children
+                    and not v.busy})
+        async with async_client(urls["erp-cloud"], timeout=10) as c:
+            schedules = await SandboxErpReader(c).schedules("US01")
+        legacy_docs = []
+        for name in ERP_TARGETS:
+            async with async_client(urls[name], timeout=10) as c:
+                legacy_docs += [d.external_id for d in await SandboxErpReader(c).documents()
+                                if d.kind != "schedule"]
+
+    assert not any(v.parked for v in views.values())
+    ar, tax = "91200", "92200"  # NetSuite ids of US01's receivable and sales tax accounts
+    # AvaTax taxed the invoices (8.875 % in San Francisco); NetSuite holds their journals
+    invoice = journal(netsuite, "inv:in_sub_va")
+    assert (side(invoice, ar, "debit"), side(invoice, tax, "credit")) == (
+        Decimal("1306.50"), Decimal("106.50"))
+    assert side(journal(netsuite, "pay:py_sub_va"), ar, "credit") == Decimal("1306.50")
+    assert {("US01", f"in_{s}") for s in ("sub_va", "sub_vb", "sub_vc")} <= set(
+        avatax.transactions)
+    # the EUR invoice of the USD entity at the ECB's rate of its day
+    eur_invoice = journal(netsuite, "inv:in_sub_vb")
+    assert (eur_invoice["currency"], eur_invoice["exchangeRate"]) == ({"id": "4"},
+                                                                       Decimal("1.1642"))
+    assert ecb.requests
+    # the ladder: three declines through Stripe, cancellation credit and write-off in
+    # NetSuite, Stripe told, entitlements revoked through the product's webhook
+    assert stripe.invoices["in_sub_vc"]["attempt_count"] == 3
+    assert (stripe.invoices["in_sub_vc"]["status"],
+            stripe.subscriptions["sub_vc"]["status"]) == ("uncollectible", "canceled")
+    relieved = (side(journal(netsuite, "cm:sub_vc-cancel"), ar, "credit")
+                + side(journal(netsuite, "wo:in_sub_vc"), ar, "credit"))
+    assert relieved == Decimal("1306.50")
+    assert product.entitlements["sub_va"]["status"] == "granted"
+    assert product.entitlements["sub_vc"]["status"] == "revoked"
+    # Salesforce: the three accounts, the ladder's notices as tasks
+    assert {a["Cashloop_Customer_Id__c"] for a in org.records["Account"].values()} == {
+        "cus_sub_va", "cus_sub_vb", "cus_sub_vc"}
+    assert any("dunning_written_off" in t["Subject"] for t in org.records["Task"].values())
+    # the revenue schedules in the sub-ledger; nothing of US01 in the sandbox ERPs' books
+    assert {s.subscription_id for s in schedules} == {"sub_va", "sub_vb", "sub_vc"}
+    assert not [d for d in legacy_docs if not d.startswith("sch")]
