@@ -226,7 +226,7 @@ class NetSuiteErpAdapter:
         """Create or update (the customer's name or email may have changed since)."""
         ext = posting.external_id
         found = await self._get(CUSTOMER, ext, cid)
-        body = customer_body(posting.customer, self._books, ext)
+        body = customer_body(posting.customer, self._books)
         response = await self._call("PUT", f"{REST}/{CUSTOMER}/eid:{ns_external_id(ext)}",
                                     cid, body=body)
         internal = found["id"] if found is not None else _location_id(response)

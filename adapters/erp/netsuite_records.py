@@ -157,10 +157,11 @@ def mirror_body(original: dict[str, Any], *, external_id: str, tran_date: dt.dat
             "line": {"items": lines}}
 
 
-def customer_body(customer: CustomerAccount, books: NetSuiteBooks,
-                  external_id: str) -> dict[str, Any]:
+def customer_body(customer: CustomerAccount, books: NetSuiteBooks) -> dict[str, Any]:
+    """The customer's fields for an upsert (`PUT .../customer/eid:{id}`: the external id is
+    the URL's, not the body's)."""
     body: dict[str, Any] = {
-        "externalId": ns_external_id(external_id), "isPerson": False,
+        "isPerson": False,
         "companyName": customer.name, "subsidiary": books.subsidiary(customer.legal_entity),
         "currency": books.currency(customer.currency)}
     if customer.bill_to.email:
