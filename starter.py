@@ -8,10 +8,11 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import close, cookbook, dlq, ledger, parked, schema, send, status, tax
+from cli import close, connectors, cookbook, dlq, ledger, parked, schema, send, status, tax
 from settings import Settings
 
-COMMAND_GROUPS = (send, status, schema, ledger, close, parked, dlq, cookbook, tax)
+COMMAND_GROUPS = (send, status, schema, ledger, close, parked, dlq, cookbook, tax,
+                  connectors)
 
 
 def parser() -> argparse.ArgumentParser:

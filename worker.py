@@ -228,6 +228,19 @@ async def erp_targets(settings: Settings, secrets: Secrets, stack: contextlib.As
     return erps
 
 
+def netsuite_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
+    """The NetSuite connector's client, every request signed (TBA)."""
+    keys = (secrets.netsuite_consumer_key, secrets.netsuite_consumer_secret,
+            secrets.netsuite_token_id, secrets.netsuite_token_secret)
+    if settings.netsuite_account_id is None or any(k is None for k in keys):
+        raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs the token-based authentication "
+                         "secrets CASHLOOP_NETSUITE_CONSUMER_KEY, _CONSUMER_SECRET, _TOKEN_ID "
+                         "and _TOKEN_SECRET")
+    ck, cs, tk, ts = (k.get_secret_value() for k in keys if k is not None)
+    return netsuite_client(TbaCredentials(settings.netsuite_account_id, ck, cs, tk, ts),
+                           base_url=settings.netsuite_api_base, timeout=HTTP_TIMEOUT)
+
+
 async def netsuite_erp(settings: Settings, secrets: Secrets,
                        stack: contextlib.AsyncExitStack) -> ErpBatcher:
     """The NetSuite ERP target; a clear error at start without its ids or credentials.
@@ -241,11 +254,7 @@ async def netsuite_erp(settings: Settings, secrets: Secrets,
         raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs CASHLOOP_NETSUITE_BOOKS and the "
                          "token-based authentication secrets CASHLOOP_NETSUITE_CONSUMER_KEY, "
                          "_CONSUMER_SECRET, _TOKEN_ID and _TOKEN_SECRET")
-    assert settings.netsuite_account_id is not None
-    ck, cs, tk, ts = (k.get_secret_value() for k in keys if k is not None)
-    client = await stack.enter_async_context(netsuite_client(
-        TbaCredentials(settings.netsuite_account_id, ck, cs, tk, ts),
-        base_url=settings.netsuite_api_base, timeout=HTTP_TIMEOUT))
+    client = await stack.enter_async_context(netsuite_api(settings, secrets))
     return ErpBatcher(NetSuiteErpAdapter(settings.netsuite_target, client,
                                          settings.netsuite_books),
                       max_batch=settings.netsuite_max_batch, max_rps=None,

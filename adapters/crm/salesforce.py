@@ -25,7 +25,7 @@ import httpx
 from adapters.http import call
 from canonical.accounts import LegalEntity, serving_problem
 from canonical.customer import CustomerAccount
-from canonical.errors import InvalidDataError, RejectedError, UnavailableError
+from canonical.errors import CashloopError, InvalidDataError, RejectedError, UnavailableError
 
 from .port import CrmAccount, CustomerNotice, CustomerValidation
 
@@ -170,3 +170,28 @@ def _modified(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+# The fields Cashloop reads and writes, by object (docs/connectors.md, *Salesforce*).
+REQUIRED_FIELDS = {"Account": [CUSTOMER_ID, "Cashloop_Legal_Entity__c", "Cashloop_Blocked__c",
+                               "Cashloop_Renewal_Opt_Out__c",
+                               "Cashloop_Renewal_Plan_Changes__c"],
+                   "Task": [NOTICE_ID]}
+
+
+async def check_salesforce(client: httpx.AsyncClient) -> list[str]:
+    """What is missing in the org: the connected app's access, the custom fields."""
+    problems = []
+    for kind, fields in REQUIRED_FIELDS.items():
+        try:
+            response = await call(client, "GET", f"{_sobjects(kind)}/describe",
+                                  system=SYSTEM, correlation_id="check")
+        except CashloopError as exc:
+            return [f"Salesforce: {exc.message}"]
+        described = {f.get("name"): f for f in response.json().get("fields", [])}
+        for name in fields:
+            if name not in described:
+                problems.append(f"Salesforce: {kind} has no field {name}")
+            elif name in (CUSTOMER_ID, NOTICE_ID) and not described[name].get("externalId"):
+                problems.append(f"Salesforce: {kind}.{name} is not an External ID field")
+    return problems

@@ -318,16 +318,24 @@ class NetSuiteErpAdapter:
 
     async def _locked_periods(self, cid: str) -> set[str]:
         """Periods locked for receivables (A/R locked, all locked, or closed)."""
-        locked: set[str] = set()
-        offset = 0
-        while True:
-            response = await self._call("POST", SUITEQL, cid, body={"q": PERIODS_QUERY},
-                                        params={"limit": 1000, "offset": offset},
-                                        headers={"Prefer": "transient"})
-            page = parse_body(response.content)
-            items = page.get("items", [])
-            locked |= {str(p["period"]) for p in items
-                       if "T" in (p.get("arlocked"), p.get("alllocked"), p.get("closed"))}
-            if not page.get("hasMore"):
-                return locked
-            offset += len(items)
+        rows = await suiteql(self._client, PERIODS_QUERY, cid, target=self.name)
+        return {str(p["period"]) for p in rows
+                if "T" in (p.get("arlocked"), p.get("alllocked"), p.get("closed"))}
+
+
+async def suiteql(client: httpx.AsyncClient, query: str, cid: str, *,
+                  target: str | None = None) -> list[dict[str, Any]]:
+    """Every row of a SuiteQL query, page by page."""
+    rows: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        response = await call(client, "POST", SUITEQL, system=SYSTEM, target=target,
+                              correlation_id=cid, params={"limit": 1000, "offset": offset},
+                              content=json_body({"q": query}),
+                              headers={**_JSON, "Prefer": "transient"})
+        page = parse_body(response.content)
+        items = page.get("items", [])
+        rows += items
+        if not page.get("hasMore") or not items:
+            return rows
+        offset += len(items)

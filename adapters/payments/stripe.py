@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from adapters.http import call
-from canonical.errors import InvalidDataError, UnavailableError
+from canonical.errors import CashloopError, InvalidDataError, UnavailableError
 from canonical.money import Money
 from canonical.payment import Payment
 
@@ -160,3 +160,14 @@ def _json(response: httpx.Response) -> dict[str, Any]:
         raise UnavailableError(f"{response.request.method} {response.request.url.path}: "
                                "not a JSON object", system=SYSTEM)
     return body
+
+
+async def check_stripe(client: httpx.AsyncClient) -> list[str]:
+    """What is wrong with the Stripe connectors' key (an empty list: nothing): one read of
+    invoices, which both connectors need (`starter.py connectors check`)."""
+    try:
+        await call(client, "GET", "/v1/invoices", system=SYSTEM, correlation_id="check",
+                   params={"limit": 1})
+    except CashloopError as exc:
+        return [f"Stripe: {exc.message}"]
+    return []

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 from adapters.http import call
-from canonical.errors import NotFoundError, UnavailableError
+from canonical.errors import CashloopError, NotFoundError, UnavailableError
 from canonical.fx import ExchangeRate, quantize_rate
 
 SYSTEM = "rates"
@@ -97,3 +97,12 @@ class EcbRatesAdapter:
                 latest[currency] = (value, day)
         for currency, found in latest.items():
             self._per_euro[(currency, on)] = found
+
+
+async def check_ecb(client: httpx.AsyncClient, today: dt.date) -> list[str]:
+    """Whether the ECB answers a euro rate of the last days."""
+    try:
+        await EcbRatesAdapter(client).rate("EUR", "USD", today, correlation_id="check")
+    except CashloopError as exc:
+        return [f"ECB: {exc.message}"]
+    return []

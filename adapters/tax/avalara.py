@@ -25,7 +25,7 @@ import httpx
 from adapters.http import call
 from canonical.billing import Invoice, TaxLine, TaxResult
 from canonical.customer import Address
-from canonical.errors import UnavailableError
+from canonical.errors import CashloopError, UnavailableError
 from canonical.money import Money, total
 
 SYSTEM = "tax"
@@ -120,3 +120,17 @@ def address_model(address: Address) -> dict[str, Any]:
     return {"line1": address.line1, "line2": address.line2, "city": address.city,
             "region": address.region, "postalCode": address.postal_code,
             "country": address.country}
+
+
+async def check_avatax(client: httpx.AsyncClient) -> list[str]:
+    """What is wrong with the AvaTax credentials: `GET /api/v2/utilities/ping` answers 200
+    either way and says whether it authenticated them."""
+    try:
+        response = await call(client, "GET", "/api/v2/utilities/ping", system=SYSTEM,
+                              correlation_id="check")
+    except CashloopError as exc:
+        return [f"AvaTax: {exc.message}"]
+    if not response.json().get("authenticated"):
+        return ["AvaTax: the account id and license key are not accepted "
+                "(CASHLOOP_AVATAX_ACCOUNT_ID, CASHLOOP_AVATAX_LICENSE_KEY)"]
+    return []

@@ -44,7 +44,12 @@ class FakeAvaTax:
     def _handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         token = base64.b64encode(f"{ACCOUNT}:{LICENSE}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {token}":
+        authenticated = request.headers.get("Authorization") == f"Basic {token}"
+        if request.url.path == "/api/v2/utilities/ping":  # answers unauthenticated too
+            return httpx.Response(200, json={
+                "version": "25.11.0", "authenticated": authenticated,
+                "authenticationType": "AccountIdLicenseKey" if authenticated else "None"})
+        if not authenticated:
             return _error(401, "AuthenticationException", "Authentication failed.")
         if request.url.path.startswith("/api/v2/companies/"):
             return self._company_call(request)

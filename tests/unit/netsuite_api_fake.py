@@ -47,6 +47,7 @@ class FakeNetSuite:
 
     subsidiaries: set[str] = field(default_factory=lambda: {"1", "3"})
     currencies: set[str] = field(default_factory=lambda: {"1", "4"})
+    currency_symbols: dict[str, str] = field(default_factory=lambda: {"1": "USD", "4": "EUR"})
     # internal id -> account code (the chart the journals post to)
     accounts: dict[str, str] = field(default_factory=dict)
     # YYYY-MM -> {"arlocked": "T"|"F", "alllocked": ..., "closed": ...}
@@ -191,11 +192,22 @@ class FakeNetSuite:
         if request.headers.get("Prefer") != "transient":
             return _error(400, "INVALID_HEADER", "SuiteQL needs the Prefer: transient header")
         query = json.loads(request.content)["q"]
-        if "FROM accountingperiod" not in query:
+        wanted = set(re.findall(r"\d+", query.split(" IN ", 1)[1])) if " IN " in query else set()
+        if "FROM accountingperiod" in query:
+            items = [{"links": [], "period": p, **{k: flags.get(k, "F") for k in
+                                                    ("arlocked", "alllocked", "closed")}}
+                     for p, flags in sorted(self.periods.items())]
+        elif "FROM account WHERE" in query:
+            items = [{"links": [], "id": i, "acctnumber": self.accounts[i]}
+                     for i in sorted(wanted & set(self.accounts))]
+        elif "FROM subsidiary WHERE" in query:
+            items = [{"links": [], "id": i, "name": f"Subsidiary {i}"}
+                     for i in sorted(wanted & self.subsidiaries)]
+        elif "FROM currency WHERE" in query:
+            items = [{"links": [], "id": i, "symbol": self.currency_symbols[i]}
+                     for i in sorted(wanted & set(self.currency_symbols))]
+        else:
             return _error(400, "INVALID_PARAMETER", f"this fake knows no query like {query}")
-        items = [{"links": [], "period": p, **{k: flags.get(k, "F") for k in
-                                                ("arlocked", "alllocked", "closed")}}
-                 for p, flags in sorted(self.periods.items())]
         limit, offset = (int(request.url.params.get(k, d))
                          for k, d in (("limit", 1000), ("offset", 0)))
         page = items[offset:offset + limit]

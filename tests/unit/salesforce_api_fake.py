@@ -32,6 +32,13 @@ def _error(status: int, code: str, message: str) -> httpx.Response:
 class FakeSalesforce:
     records: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {"Account": {}, "Task": {}})
+    # the fields each object has (describe); the custom ones docs/connectors.md asks for
+    fields: dict[str, list[str]] = field(default_factory=lambda: {
+        "Account": ["Id", "Name", "BillingCountry", "LastModifiedDate",
+                    "Cashloop_Customer_Id__c", "Cashloop_Legal_Entity__c",
+                    "Cashloop_Blocked__c", "Cashloop_Renewal_Opt_Out__c",
+                    "Cashloop_Renewal_Plan_Changes__c"],
+        "Task": ["Id", "Subject", "WhatId", "Status", "Description", "Cashloop_Notice_Id__c"]})
     tokens_issued: int = 0
     valid_tokens: set[str] = field(default_factory=set)
     requests: list[httpx.Request] = field(default_factory=list)
@@ -58,6 +65,10 @@ class FakeSalesforce:
         if not path.startswith(PREFIX):
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
         parts = path.removeprefix(PREFIX).split("/")
+        if len(parts) == 2 and parts[1] == "describe" and parts[0] in self.fields:
+            return httpx.Response(200, json={"name": parts[0], "fields": [
+                {"name": n, "externalId": n == EXTERNAL_IDS[parts[0]]}
+                for n in self.fields[parts[0]]]})
         if len(parts) != 3 or parts[0] not in EXTERNAL_IDS or parts[1] != EXTERNAL_IDS[parts[0]]:
             return _error(404, "NOT_FOUND", "The requested resource does not exist")
         kind, value = parts[0], parts[2]

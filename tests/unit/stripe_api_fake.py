@@ -70,6 +70,12 @@ class FakeStripe:
         parts = request.url.path.strip("/").split("/")
         if parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
             return self._subscription_request(request, parts[2])
+        if parts == ["v1", "invoices"] and request.method == "GET":
+            limit = int(request.url.params.get("limit", 10))
+            data = [_shown(inv, []) for inv in list(self.invoices.values())[:limit]]
+            return httpx.Response(200, json={"object": "list", "data": data,
+                                             "has_more": len(self.invoices) > limit,
+                                             "url": "/v1/invoices"})
         if parts[:2] != ["v1", "invoices"] or len(parts) not in (3, 4):
             return _error(404, "invalid_request_error", "Unrecognized request URL")
         inv = self.invoices.get(parts[2])
