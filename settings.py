@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     # "{netsuite_target}-revenue" for the revenue domain: that ERP keeps the revenue
     # schedules, NetSuite gets their journals (adapters/erp/revenue_subledger.py).
     netsuite_revenue_subledger: str | None = None
-    # Postings per NetSuite call batch: each posting is two or three requests in a row,
+    # Postings per NetSuite call batch: each posting is a request of its own, in a row,
     # so small batches let erp_max_concurrency of them run side by side.
     netsuite_max_batch: int = 10
     # JSON overrides of workflows.config.FlowConfig for new workflows (e.g. shorter

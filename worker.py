@@ -246,7 +246,7 @@ async def netsuite_erp(settings: Settings, secrets: Secrets,
     """The NetSuite ERP target; a clear error at start without its ids or credentials.
 
     NetSuite governs concurrent requests, not a rate: no pacing per second, and small
-    batches (each posting is a few requests in a row) so several run side by side.
+    batches (each posting is a request of its own, in a row) so several run side by side.
     """
     keys = (secrets.netsuite_consumer_key, secrets.netsuite_consumer_secret,
             secrets.netsuite_token_id, secrets.netsuite_token_secret)

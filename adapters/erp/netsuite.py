@@ -1,12 +1,13 @@
 """The ERP port over NetSuite's REST web services: customer master and receivables.
 
-Each posting is looked up by its external id first (`GET .../eid:{id}`), so a retry or a
-duplicated event answers `duplicate` instead of posting twice; a create that fails because
-a concurrent one won is looked up again. Journals dated in a period NetSuite has locked
-for receivables (A/R locked, all locked or closed) move to the first day of the first open
-period, as the sandbox ERP does, and say so in the receipt. Revenue schedules are not kept
-in NetSuite by this connector: route the revenue domain to another ERP target
-(config/routing.toml; the worker refuses a table that sends it here).
+Each document is created with its external id, which NetSuite keeps unique per record
+type: a retry, a duplicated event or a concurrent create is refused, looked up by that id
+(`GET .../eid:{id}`) and answered `duplicate` instead of posting twice — one request for a
+new document, the lookup only when it was there already. Journals dated in a period
+NetSuite has locked for receivables (A/R locked, all locked or closed) move to the first
+day of the first open period, as the sandbox ERP does, and say so in the receipt. Revenue
+schedules are not kept in NetSuite by this connector: route the revenue domain to another
+ERP target (config/routing.toml; the worker refuses a table that sends it here).
 """
 
 from __future__ import annotations
@@ -207,9 +208,6 @@ class NetSuiteErpAdapter:
                             | PaymentPosting | JournalPosting, locked: set[str],
                             cid: str) -> ErpReceipt:
         ext = posting.external_id
-        found = await self._get(JOURNAL, ext, cid)
-        if found is not None:
-            return self._receipt(ext, found, duplicate=True)
         entry = posting.entry
         customers = {c: await self._customer_id(c, cid)
                      for c in {ln.customer_id for ln in entry.lines if ln.customer_id}}
@@ -237,9 +235,6 @@ class NetSuiteErpAdapter:
 
     async def _post_contract(self, posting: ContractPosting, cid: str) -> ErpReceipt:
         ext, record = posting.external_id, self._books.contract_record
-        found = await self._get(record, ext, cid)
-        if found is not None:
-            return self._contract_receipt(ext, found, duplicate=True)
         created = await self._create(record, ext, contract_body(posting.subscription, ext), cid)
         if created is None:  # a concurrent posting of the same document won
             return (await self.get_receipt(ext, correlation_id=cid)).model_copy(

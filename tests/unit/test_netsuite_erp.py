@@ -136,7 +136,11 @@ def test_the_signature_is_oauthlibs_for_the_same_request() -> None:
 async def test_a_journal_posts_once_with_its_lines_and_a_repeat_is_a_duplicate(
         erp: NetSuiteErpAdapter, netsuite: FakeNetSuite) -> None:
     (cust,) = await erp.post([customer()], correlation_id=CID)
+    before = len(netsuite.requests)
     (first,) = await erp.post([invoice()], correlation_id=CID)
+    journal_calls = [f"{r.method} {r.url.path.rsplit('/', 1)[-1]}"
+                     for r in netsuite.requests[before:] if "journalEntry" in r.url.path]
+    assert journal_calls == ["POST journalEntry"]  # a new document is one request
     (again,) = await erp.post([invoice()], correlation_id=CID)
     assert (first.status, first.duplicate, again.duplicate) == (ReceiptStatus.POSTED, False, True)
     assert first.document_id == again.document_id
