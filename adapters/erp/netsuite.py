@@ -61,7 +61,7 @@ REST = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
 JOURNAL = "journalEntry"
 CUSTOMER = "customer"
-# Postings (months) NetSuite periods are read for: one query per batch of postings.
+# NetSuite's monthly accounting periods and their locks, read once per batch of postings.
 PERIODS_QUERY = ("SELECT TO_CHAR(startdate, 'YYYY-MM') AS period, arlocked, alllocked, closed "
                  "FROM accountingperiod WHERE isyear = 'F' AND isquarter = 'F' "
                  "AND isadjust = 'F'")
@@ -142,19 +142,19 @@ class NetSuiteErpAdapter:
                                 system=SYSTEM)
         existing = await self._get(JOURNAL, reversal_external_id, cid)
         if existing is not None:
-            await self._mark_reversed(original, reversal_external_id, reason, cid)
+            await self._mark_reversed(original, reversal_external_id, cid)
             return self._receipt(reversal_external_id, existing, duplicate=True)
         day, moved = first_open_day(dt.date.fromisoformat(str(original["tranDate"])),
-                               await self._locked_periods(cid))
+                                    await self._locked_periods(cid))
         body = mirror_body(original, external_id=reversal_external_id, tran_date=day,
                            memo=f"Reversal of {external_id}: {reason}".strip())
         created = await self._create(JOURNAL, reversal_external_id, body, cid)
         if created is None:
             existing = await self._get(JOURNAL, reversal_external_id, cid)
             assert existing is not None  # _create answers None only when it exists
-            await self._mark_reversed(original, reversal_external_id, reason, cid)
+            await self._mark_reversed(original, reversal_external_id, cid)
             return self._receipt(reversal_external_id, existing, duplicate=True)
-        await self._mark_reversed(original, reversal_external_id, reason, cid)
+        await self._mark_reversed(original, reversal_external_id, cid)
         return ErpReceipt(external_id=reversal_external_id, document_id=f"{JOURNAL}/{created}",
                           status=ReceiptStatus.POSTED, erp=self.name, posted_period=moved)
 
@@ -252,7 +252,7 @@ class NetSuiteErpAdapter:
             self._customers[customer_id] = str(found["id"])
         return self._customers[customer_id]
 
-    async def _mark_reversed(self, original: dict[str, Any], reversal_id: str, reason: str,
+    async def _mark_reversed(self, original: dict[str, Any], reversal_id: str,
                              cid: str) -> None:
         if original.get(REVERSED_BY) != reversal_id:
             await self._call("PATCH", f"{REST}/{JOURNAL}/{original['id']}", cid,
