@@ -24,6 +24,9 @@ from canonical.errors import InvalidDataError
 from .port import UpstreamClose
 
 SYSTEM = "billing"
+# Starts the cancellation comment of every subscription this connector cancels, so the
+# gateway knows Stripe's `customer.subscription.deleted` that follows for Cashloop's own.
+COMMENT_PREFIX = "cashloop-close: "
 # Subscription states Stripe has ended for good.
 ENDED = frozenset({"canceled", "incomplete_expired"})
 
@@ -59,7 +62,7 @@ class StripeBillingAdapter:
                 self._client, "DELETE", f"/v1/subscriptions/{subscription_id}",
                 system=SYSTEM, correlation_id=cid,
                 params={"prorate": "false", "invoice_now": "false",
-                        "cancellation_details[comment]": reason[:500]},
+                        "cancellation_details[comment]": (COMMENT_PREFIX + reason)[:500]},
                 headers={"Idempotency-Key": f"cashloop-cancel-{subscription_id}"}))
             changed = True
         return UpstreamClose(invoice_id=invoice_id, subscription_id=subscription_id,

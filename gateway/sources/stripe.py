@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.billing.stripe import COMMENT_PREFIX
 from canonical.events import (
     SubscriptionActivated,
     SubscriptionActivatedEvent,
@@ -100,6 +101,11 @@ def subscription_created(ctx: Context) -> None:
 def _cancel(ctx: Context) -> None:
     sub = ctx.obj
     sub_id = sub.req("id")
+    comment = sub.dig("cancellation_details", "comment")
+    if isinstance(comment, str) and comment.startswith(COMMENT_PREFIX):
+        # Cashloop's dunning cancelled it in the books first, then told Stripe
+        ctx.ignore("cancelled in Stripe by Cashloop's dunning close: already in the books")
+        return
     when = sub.opt("ended_at", int) or sub.opt("canceled_at", int) or ctx.created
     reason = sub.dig("cancellation_details", "reason") or "canceled in Stripe"
     ctx.emit(SubscriptionCancelledEvent, f"stripe:subscription:{sub_id}:cancelled",

@@ -210,6 +210,17 @@ def test_subscription_deleted_maps_to_cancellation(routes) -> None:
     assert event.payload.reason == "cancellation_requested"
 
 
+def test_a_deletion_cashloops_dunning_made_is_kept_but_ignored(routes) -> None:
+    """The billing connector cancelled it after the books did (a ladder's close): its
+    webhook must not become a second cancellation (an IllegalEvent finding)."""
+    sub = subscription(status="canceled")
+    sub.update(ended_at=MID, canceled_at=MID, cancellation_details={
+        "reason": "cancellation_requested", "feedback": None,
+        "comment": "cashloop-close: Cashloop: dunning exhausted, in_1 written off"})
+    mapped = run(se.event("evt_10c", "customer.subscription.deleted", MID, sub), routes)
+    assert mapped.events == [] and "Cashloop's dunning close" in (mapped.ignored or "")
+
+
 def test_metadata_only_update_is_kept_but_ignored(routes) -> None:
     mapped = run(se.event("evt_11", "customer.subscription.updated", MID, subscription(),
                           previous={"metadata": {}}), routes)

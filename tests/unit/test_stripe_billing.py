@@ -56,8 +56,9 @@ async def test_the_invoice_goes_uncollectible_and_the_subscription_ends_without_
                                         correlation_id=CID)
     assert (closed.invoice_status, closed.subscription_status, closed.changed) == (
         "uncollectible", "canceled", True)
-    assert stripe.cancel_params[SUB] == {"prorate": "false", "invoice_now": "false",
-                                         "cancellation_details[comment]": "dunning exhausted"}
+    assert stripe.cancel_params[SUB] == {
+        "prorate": "false", "invoice_now": "false",
+        "cancellation_details[comment]": "cashloop-close: dunning exhausted"}
     assert [r.headers.get("Idempotency-Key") for r in stripe.requests if r.method != "GET"
             ] == [f"cashloop-uncollectible-{INV}", f"cashloop-cancel-{SUB}"]
     before = writes(stripe)
