@@ -17,9 +17,9 @@ from adapters.erp.netsuite_check import check_netsuite
 from adapters.payments.stripe import check_stripe
 from adapters.rates.ecb import check_ecb, ecb_client
 from adapters.tax.avalara import check_avatax
+from ports import avatax_api, netsuite_api, salesforce_api, stripe_api
 from settings import Settings
 from settings_secrets import Secrets, load_secrets
-from worker import avatax_api, netsuite_api, salesforce_api, stripe_api
 
 
 def register(sub: Any) -> None:

@@ -3,7 +3,7 @@
 Each stand-in answers an `httpx.Request` (the handler its MockTransport uses); here a
 minimal ASGI app turns every HTTP request into one and its answer back, and uvicorn
 serves it on a free port in the test's event loop — so the worker's own clients,
-built by `worker.configured_ports` from settings, talk to them over sockets.
+built by `ports.configured_ports` from settings, talk to them over sockets.
 """
 
 from __future__ import annotations

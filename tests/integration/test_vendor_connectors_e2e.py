@@ -4,7 +4,7 @@ The real dev server and the sandbox services, and the vendors' stand-ins served 
 sockets (tests/vendor_standins.py): NetSuite holds US01's customers and receivables (a
 sandbox ERP its revenue schedules), AvaTax taxes the invoices, the ECB rates the EUR one,
 Salesforce validates and takes notices, the product takes entitlement webhooks, Stripe
-collects the dunning retries and is told of the write-off. `worker.configured_ports`
+collects the dunning retries and is told of the write-off. `ports.configured_ports`
 builds every client from the settings, as `python worker.py` does.
 """
 
@@ -27,6 +27,7 @@ from canonical.money import Money
 from cli.send import deliver
 from cli.status import subscription_views
 from devstack import streams
+from ports import configured_ports
 from settings import ERP_TARGETS, PROJECT_ROOT, Settings, load_recognition_methods
 from settings_secrets import Secrets
 from tests.integration.stack import ENTITIES, SANDBOXES
@@ -40,7 +41,7 @@ from tests.unit.salesforce_api_fake import CLIENT_ID, CLIENT_SECRET, FakeSalesfo
 from tests.unit.stripe_api_fake import API_KEY, FakeStripe
 from tests.unit.test_netsuite_erp import books, fake_netsuite
 from tests.vendor_standins import serving
-from worker import build_workers, configured_ports
+from worker import build_workers
 from workflows.config import CODE_VERSION, FlowConfig
 
 START = dt.date(2026, 1, 9)  # a Friday the ECB stand-in has a rate for

@@ -15,6 +15,7 @@ from canonical.billing import Invoice, InvoiceLine, LineKind
 from canonical.customer import Address
 from canonical.errors import InvalidDataError, UnavailableError
 from canonical.money import Money
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
 from tests.unit.avatax_api_fake import ACCOUNT, LICENSE, FakeAvaTax
@@ -28,7 +29,6 @@ from tests.unit.flows_harness import (
     send,
     until,
 )
-from worker import configured_ports
 
 SEATTLE = Address(line1="400 Broad St", city="Seattle", postal_code="98109", region="WA",
                   country="US")

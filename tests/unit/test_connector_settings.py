@@ -12,9 +12,9 @@ from adapters.provisioning.webhook import WebhookProvisioningAdapter
 from adapters.rates.ecb import EcbRatesAdapter
 from adapters.tax.avalara import AvalaraTaxAdapter
 from cli.send import flow_config
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import load_secrets
-from worker import configured_ports
 
 ENVIRONMENT = {
     "CASHLOOP_PAYMENTS_CONNECTOR": "stripe",

@@ -14,12 +14,12 @@ from activities.rules import RulesActivities
 from adapters.rates.ecb import EcbRatesAdapter, ecb_client
 from canonical.errors import NotFoundError
 from canonical.money import Money
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
 from tests.unit.ecb_api_fake import FakeEcb
 from tests.unit.flows_harness import ENTITIES
 from tests.unit.test_posting_fx import eur_invoice
-from worker import configured_ports
 
 CID = "corr-ecb"
 FRIDAY, SUNDAY = dt.date(2026, 1, 9), dt.date(2026, 1, 11)

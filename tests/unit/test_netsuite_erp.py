@@ -30,6 +30,7 @@ from canonical.errors import (
 from canonical.ledger import JournalEntry, JournalLine, Side
 from canonical.money import Money
 from devstack import streams
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
 from tests.unit.fakes import FakeErp
@@ -44,7 +45,6 @@ from tests.unit.flows_harness import (
     until,
 )
 from tests.unit.netsuite_api_fake import CREDENTIALS, FakeNetSuite
-from worker import configured_ports
 
 CID = "corr-ns"
 

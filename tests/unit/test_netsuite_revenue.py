@@ -17,12 +17,12 @@ from adapters.erp.routing import Domain, ErpRouter, RoutingTable
 from canonical.errors import InvalidDataError
 from canonical.ledger import JournalEntry, JournalLine, Side
 from canonical.schedules import schedules_for_invoice
+from ports import configured_ports
 from settings import Settings
 from tests.unit.fakes import FakeErp
 from tests.unit.flows_harness import World, annual, fresh_ts_env, quiet, running, send, until
 from tests.unit.netsuite_api_fake import CREDENTIALS, FakeNetSuite
 from tests.unit.test_netsuite_erp import SECRETS, books, fake_netsuite, usd
-from worker import configured_ports
 
 CID = "corr-rev"
 

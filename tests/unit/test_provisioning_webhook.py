@@ -10,12 +10,12 @@ import pytest
 from adapters.provisioning.port import EntitlementChange, EntitlementStatus
 from adapters.provisioning.webhook import WebhookProvisioningAdapter, sign, verify
 from canonical.errors import InvalidDataError, NotFoundError, RejectedError
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
 from tests.unit.flows_harness import World, annual, fresh_ts_env, quiet, running, until
 from tests.unit.flows_harness import send as send_events
 from tests.unit.provisioning_webhook_fake import SECRET, URL, FakeProduct
-from worker import configured_ports
 
 CID = "corr-prov"
 

@@ -9,12 +9,12 @@ import pytest
 from adapters.crm.salesforce import SalesforceCrmAdapter, salesforce_client
 from canonical.errors import InvalidDataError, NotFoundError, RejectedError
 from devstack import streams
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
 from tests.unit.flows_harness import ENTITIES, World, annual, fresh_ts_env, quiet, running, until
 from tests.unit.flows_harness import send as send_events
 from tests.unit.salesforce_api_fake import CLIENT_ID, CLIENT_SECRET, DOMAIN, FakeSalesforce
-from worker import configured_ports
 
 CID = "corr-sf"
 

@@ -11,6 +11,7 @@ from adapters.billing.stripe import StripeBillingAdapter
 from adapters.payments.stripe import StripePaymentsAdapter, stripe_client
 from canonical.errors import InvalidDataError, NotFoundError
 from cli.send import flow_config
+from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
 from tests.unit.flows_harness import (
@@ -25,7 +26,6 @@ from tests.unit.flows_harness import (
 from tests.unit.flows_harness import send as send_events
 from tests.unit.stripe_api_fake import API_KEY, FakeStripe
 from tests.unit.test_dunning_flow import DAY, dunning_waits
-from worker import configured_ports
 from workflows.dunning import DunningFlow
 
 INV, SUB = "in_1TestWrittenOff01", "sub_1TestWrittenOff01"

@@ -18,6 +18,7 @@ from canonical.money import Money
 from devstack import stripe_events
 from gateway.sources.customers import CustomerMap, parse_customers
 from gateway.sources.stripe import StripeMapper
+from ports import configured_ports
 from settings import PROJECT_ROOT, Settings
 from settings_secrets import Secrets
 from tests.unit.flows_harness import (
@@ -33,7 +34,6 @@ from tests.unit.flows_harness import (
 )
 from tests.unit.stripe_api_fake import API_KEY, FakeStripe
 from tests.unit.test_dunning_flow import DAY
-from worker import configured_ports
 
 INV = "in_1TestDunned0001"
 
