@@ -42,3 +42,19 @@ def test_prometheus_scrapes_the_temporal_server_where_compose_serves_its_metrics
     # the same port as the embedded dev server's, so dashboards work against either
     default = Settings.model_fields["temporal_metrics_port"].default
     assert scraped == [served.group(1)] == [str(default)]
+
+
+def test_the_image_holds_every_module_and_package_the_code_imports() -> None:
+    """pyproject's modules and packages are what `pip install -e .` in the image needs, and
+    what the processes import: the Dockerfile must copy each (it missed the payload
+    converter, the event loop and the worker's GC module until the twenty-fourth session)."""
+    root = DOCKER.parent
+    copied = set()
+    for line in (DOCKER / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                copied |= {p.relative_to(root).as_posix() for p in root.glob(source)}
+    modules = {p.name for p in root.glob("*.py")}
+    packages = {"canonical", "adapters", "activities", "workflows", "gateway", "devstack",
+                "cli", "observability", "security", "config"}
+    assert modules <= copied and packages <= copied
