@@ -134,12 +134,9 @@ async def netsuite_erp(settings: Settings, secrets: Secrets,
     NetSuite governs concurrent requests, not a rate: no pacing per second, and small
     batches (each posting is a request of its own, in a row) so several run side by side.
     """
-    keys = (secrets.netsuite_consumer_key, secrets.netsuite_consumer_secret,
-            secrets.netsuite_token_id, secrets.netsuite_token_secret)
-    if settings.netsuite_books is None or any(k is None for k in keys):
-        raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs CASHLOOP_NETSUITE_BOOKS and the "
-                         "token-based authentication secrets CASHLOOP_NETSUITE_CONSUMER_KEY, "
-                         "_CONSUMER_SECRET, _TOKEN_ID and _TOKEN_SECRET")
+    if settings.netsuite_books is None:
+        raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs CASHLOOP_NETSUITE_BOOKS (the "
+                         "subsidiary, account and currency ids Cashloop posts to)")
     client = await stack.enter_async_context(netsuite_api(settings, secrets))
     return ErpBatcher(NetSuiteErpAdapter(settings.netsuite_target, client,
                                          settings.netsuite_books),

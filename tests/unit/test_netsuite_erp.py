@@ -311,9 +311,13 @@ async def test_the_worker_adds_the_netsuite_target_when_configured() -> None:
     async with configured_ports(settings, SECRETS) as ports:
         assert ports.erps["netsuite"].name == "netsuite"
         assert "erp-legacy" in ports.erps
-    with pytest.raises(ValueError, match="needs CASHLOOP_NETSUITE_BOOKS and the token"):
+    with pytest.raises(ValueError, match="needs the token-based authentication secrets"):
         async with configured_ports(settings, SECRETS.model_copy(
                 update={"netsuite_token_secret": None})):
+            pass
+    with pytest.raises(ValueError, match="needs CASHLOOP_NETSUITE_BOOKS"):
+        async with configured_ports(settings.model_copy(update={"netsuite_books": None}),
+                                    SECRETS):
             pass
 
 
