@@ -31,7 +31,8 @@ from adapters.rates.ecb import EcbRatesAdapter, ecb_client
 from adapters.rates.port import RatePort
 from adapters.rates.sandbox import SandboxRatesAdapter
 from adapters.tax.avalara import AvalaraTaxAdapter, avatax_client
-from adapters.tax.port import TaxPort
+from adapters.tax.avalara_quotes import AvalaraQuoter
+from adapters.tax.port import TaxPort, TaxQuoter
 from adapters.tax.sandbox import SandboxTaxAdapter
 from adapters.transport import async_client
 from settings import ERP_TARGETS, Settings, load_entities
@@ -186,3 +187,34 @@ def avatax_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
     return avatax_client(settings.avatax_account_id,
                          secrets.avatax_license_key.get_secret_value(),
                          base_url=settings.avatax_api_base, timeout=HTTP_TIMEOUT)
+
+
+@dataclass
+class ValidationPorts:
+    """The gateway's synchronous validation: its CRM and tax quoter, and their clients
+    (closed when the gateway stops)."""
+
+    crm: CrmPort
+    tax: TaxQuoter
+    clients: list[httpx.AsyncClient]
+
+
+def validation_ports(settings: Settings, secrets: Secrets,
+                     timeout: httpx.Timeout | float) -> ValidationPorts:
+    """The CRM and tax engine the settings name, for the gateway's validation API."""
+    entities = load_entities(settings.entities_file)
+    if settings.crm_connector == "salesforce":
+        crm_client = salesforce_api(settings, secrets)
+        crm: CrmPort = SalesforceCrmAdapter(crm_client, entities)
+    else:
+        crm_client = async_client(settings.sandbox_url("crm"), timeout=timeout)
+        crm = SandboxCrmAdapter(crm_client)
+    if settings.tax_connector == "avalara":
+        tax_client = avatax_api(settings, secrets)
+        tax: TaxQuoter = AvalaraQuoter(tax_client, entities,
+                                       companies=settings.avatax_companies,
+                                       ship_from=settings.avatax_ship_from)
+    else:
+        tax_client = async_client(settings.sandbox_url("tax"), timeout=timeout)
+        tax = SandboxTaxAdapter(tax_client)
+    return ValidationPorts(crm=crm, tax=tax, clients=[crm_client, tax_client])

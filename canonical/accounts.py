@@ -75,6 +75,11 @@ class LegalEntity(Canonical):
     chart: ChartOfAccounts
 
 
+def serving_entity(entities: Mapping[str, LegalEntity], country: str) -> LegalEntity | None:
+    """The legal entity that serves customers in `country`, if one does."""
+    return next((e for e in entities.values() if country in e.countries), None)
+
+
 def serving_problem(entities: Mapping[str, LegalEntity], legal_entity: str, country: str,
                     customer_id: str) -> tuple[str, str] | None:
     """Why `legal_entity` cannot serve a customer in `country`, as (code, message); None
@@ -84,7 +89,7 @@ def serving_problem(entities: Mapping[str, LegalEntity], legal_entity: str, coun
         return "unknown_legal_entity", f"unknown legal entity {legal_entity}"
     if country in entity.countries:
         return None
-    serving = next((e for e in entities.values() if country in e.countries), None)
+    serving = serving_entity(entities, country)
     where = (f"country {country} is served by {serving.code} ({serving.name})"
              if serving else f"no legal entity serves country {country}")
     return "wrong_legal_entity", f"{customer_id}: {where}, not {legal_entity}"

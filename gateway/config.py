@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 
 from canonical.accounts import LegalEntity
+from ports import ValidationPorts, validation_ports
 from settings import Settings, load_entities
 from workflows.config import FlowConfig
 
@@ -37,6 +38,9 @@ class GatewayConfig:
     post_validation_every_s: float = 5.0
     store_schema: str = "gateway"  # PostgreSQL schema of the store
     notes: list[str] = field(default_factory=list)
+    # The CRM and tax quoter of the validation API when a vendor connector is configured
+    # (ports.validation_ports); None: the sandboxes at crm_url and tax_url.
+    validation_ports: Callable[[], ValidationPorts] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -61,4 +65,8 @@ class GatewayConfig:
             breaker_cooldown_s=settings.breaker_cooldown_s,
             cache_ttl_s=settings.reference_cache_ttl_s,
             resequence_window_s=settings.resequence_window_s,
-            max_engine_backlog=settings.forward_max_engine_backlog)
+            max_engine_backlog=settings.forward_max_engine_backlog,
+            validation_ports=(
+                None if (settings.crm_connector, settings.tax_connector) == ("sandbox", "sandbox")
+                else lambda: validation_ports(settings, load_secrets(),
+                                              settings.validation_timeout_s)))

@@ -49,13 +49,18 @@ class Gateway:
         self.forwarder = Forwarder(
             self.engine, config.connect, config.flow,
             engine_backlog=EngineBacklog(config.flow.task_queue, config.max_engine_backlog))
-        self._http = [async_client(url, timeout=config.validation_timeout_s)
-                      for url in (config.crm_url, config.tax_url)]
+        if config.validation_ports is not None:
+            ports = config.validation_ports()
+            crm, tax, self._http = ports.crm, ports.tax, ports.clients
+        else:
+            self._http = [async_client(url, timeout=config.validation_timeout_s)
+                          for url in (config.crm_url, config.tax_url)]
+            crm, tax = SandboxCrmAdapter(self._http[0]), SandboxTaxAdapter(self._http[1])
         self.breakers = {name: CircuitBreaker(name, config.breaker_failures,
                                               config.breaker_cooldown_s)
                          for name in ("crm", "tax")}
         self.validation = ValidationService(
-            SandboxCrmAdapter(self._http[0]), SandboxTaxAdapter(self._http[1]),
+            crm, tax,
             config.entities, crm_breaker=self.breakers["crm"],
             tax_breaker=self.breakers["tax"], timeout_s=config.validation_timeout_s,
             cache_ttl_s=config.cache_ttl_s,

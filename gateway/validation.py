@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from adapters.crm.sandbox import CrmAccount, SandboxCrmAdapter
-from adapters.tax.sandbox import SandboxTaxAdapter, TaxNexus
-from canonical.accounts import LegalEntity
-from canonical.customer import CustomerAccount
+from adapters.crm.port import CrmAccount, CrmPort
+from adapters.tax.port import TaxNexus, TaxQuoter
+from canonical.accounts import LegalEntity, serving_entity
+from canonical.customer import Address, CustomerAccount
 from canonical.errors import NotFoundError, PermanentError, RejectedError, TransientError
 from canonical.money import Money, total
 
@@ -79,10 +79,6 @@ class Downstream:
         return result
 
 
-def serving_entity(entities: Mapping[str, LegalEntity], country: str) -> LegalEntity | None:
-    return next((e for e in entities.values() if country in e.countries), None)
-
-
 def _entity_reasons(entities: Mapping[str, LegalEntity], c: CustomerAccount) -> list[Reason]:
     if c.legal_entity not in entities:
         return [Reason(code="unknown_legal_entity",
@@ -104,7 +100,7 @@ class ValidationService:
             returns its id (see gateway/postvalidation.py).
     """
 
-    def __init__(self, crm: SandboxCrmAdapter, tax: SandboxTaxAdapter,
+    def __init__(self, crm: CrmPort, tax: TaxQuoter,
                  entities: Mapping[str, LegalEntity], *, crm_breaker: CircuitBreaker,
                  tax_breaker: CircuitBreaker, timeout_s: float, cache_ttl_s: float,
                  queue_post_validation: Callable[[str, dict[str, Any], dict[str, Any]], int]
@@ -174,14 +170,15 @@ class ValidationService:
         return account, "crm"
 
     async def nexus(self, country: str, region: str | None, correlation_id: str,
-                    strict: bool) -> tuple[TaxNexus | None, str]:
+                    strict: bool, address: Address | None = None
+                    ) -> tuple[TaxNexus | None, str]:
         key = (country, region)
         cached = self.nexus_cache.get(key)
         if cached is not None:
             return cached, "cache"
         try:
             found = await self.tax.call(lambda: self._tax.nexus(
-                country, region, correlation_id=correlation_id))
+                country, region, correlation_id=correlation_id, address=address))
         except DownstreamUnavailableError:
             if strict:
                 raise
@@ -202,7 +199,7 @@ class ValidationService:
         (account, credit_src), (nexus, tax_src) = await asyncio.gather(
             self._account(c.customer_id, correlation_id, strict),
             self.nexus(c.bill_to.address.country, c.bill_to.address.region, correlation_id,
-                       strict))
+                       strict, c.bill_to.address))
         blocked = account is not None and account.blocked
         credit = CreditCheck(ok=not blocked, source=credit_src,
                              detail="account on credit hold (blocked in CRM)" if blocked
@@ -236,8 +233,10 @@ class ValidationService:
         lines = [(ln.line_id, Money(amount=ln.amount, currency=req.currency))
                  for ln in req.lines]
         try:
+            serving = serving_entity(self._entities, req.ship_to.country)
             result = await self.tax.call(lambda: self._tax.quote(
-                req.currency, req.ship_to, lines, correlation_id=correlation_id))
+                req.currency, req.ship_to, lines, correlation_id=correlation_id,
+                legal_entity=serving.code if serving else None))
         except DownstreamUnavailableError:
             if strict:
                 raise

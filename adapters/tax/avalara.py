@@ -67,12 +67,8 @@ class AvalaraTaxAdapter:
                               system=SYSTEM, correlation_id=correlation_id,
                               params={"$include": "Details"},
                               json={"createTransactionModel": self._document(invoice, ship_to)})
-        try:
-            body = json.loads(response.content, parse_float=Decimal)
-        except ValueError as exc:
-            raise UnavailableError("AvaTax answered something that is not JSON",
-                                   system=SYSTEM) from exc
-        return self._result(invoice, body)
+        return tax_result([ln.line_id for ln in invoice.lines], invoice.currency,
+                          avatax_json(response))
 
     def _document(self, invoice: Invoice, ship_to: Address) -> dict[str, Any]:
         entity = invoice.legal_entity
@@ -92,24 +88,36 @@ class AvalaraTaxAdapter:
                       for line in invoice.lines],
         }
 
-    def _result(self, invoice: Invoice, body: dict[str, Any]) -> TaxResult:
-        by_number = {str(line.get("lineNumber")): line for line in body.get("lines") or []}
-        lines = []
-        for line in invoice.lines:
-            answered = by_number.get(line.line_id)
-            if answered is None:
-                raise UnavailableError(f"AvaTax's transaction {body.get('code')} has no line "
-                                       f"{line.line_id}", system=SYSTEM)
-            details = answered.get("details") or []
-            names = sorted({str(d.get("jurisName")) for d in details if d.get("jurisName")})
-            lines.append(TaxLine(
-                line_id=line.line_id, jurisdiction=" / ".join(names) or "none",
-                rate=sum((Decimal(d.get("rate") or 0) for d in details), Decimal(0)),
-                taxable=Money.of(answered.get("taxableAmount") or 0, invoice.currency),
-                amount=Money.of(answered.get("tax") or 0, invoice.currency)))
-        return TaxResult(provider=PROVIDER, calculation_id=str(body.get("id") or body.get("code")),
-                         lines=lines, total=total((t.amount for t in lines), invoice.currency),
-                         calculated_at=dt.datetime.now(dt.UTC))
+
+def avatax_json(response: httpx.Response) -> dict[str, Any]:
+    """AvaTax's answer with numbers as Decimals."""
+    try:
+        body: dict[str, Any] = json.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
+        raise UnavailableError("AvaTax answered something that is not JSON",
+                               system=SYSTEM) from exc
+    return body
+
+
+def tax_result(line_ids: list[str], currency: str, body: dict[str, Any]) -> TaxResult:
+    """AvaTax's transaction as one TaxLine per line id (its tax, summed rates, names)."""
+    by_number = {str(line.get("lineNumber")): line for line in body.get("lines") or []}
+    lines = []
+    for line_id in line_ids:
+        answered = by_number.get(line_id)
+        if answered is None:
+            raise UnavailableError(f"AvaTax's transaction {body.get('code')} has no line "
+                                   f"{line_id}", system=SYSTEM)
+        details = answered.get("details") or []
+        names = sorted({str(d.get("jurisName")) for d in details if d.get("jurisName")})
+        lines.append(TaxLine(
+            line_id=line_id, jurisdiction=" / ".join(names) or "none",
+            rate=sum((Decimal(d.get("rate") or 0) for d in details), Decimal(0)),
+            taxable=Money.of(answered.get("taxableAmount") or 0, currency),
+            amount=Money.of(answered.get("tax") or 0, currency)))
+    return TaxResult(provider=PROVIDER, calculation_id=str(body.get("id") or body.get("code")),
+                     lines=lines, total=total((t.amount for t in lines), currency),
+                     calculated_at=dt.datetime.now(dt.UTC))
 
 
 def _number(quantity: Decimal) -> int | float:

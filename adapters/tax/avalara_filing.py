@@ -11,7 +11,6 @@ document's code, so the sync can run again.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +19,8 @@ import httpx
 from adapters.http import call
 from canonical.billing import CreditMemo, CreditMemoLine, Invoice
 from canonical.customer import Address
-from canonical.errors import UnavailableError
 
-from .avalara import SYSTEM, address_model
+from .avalara import SYSTEM, address_model, avatax_json
 
 # AvaTax's transaction states that are filed, or on the way to it.
 COMMITTED, VOIDED = "Committed", "Cancelled"
@@ -52,7 +50,7 @@ class AvaTaxFiling:
         response = await call(self._client, "GET", self._path(legal_entity, code),
                               system=SYSTEM, correlation_id=correlation_id,
                               answers=frozenset({404}))
-        return None if response.status_code == 404 else _json(response)
+        return None if response.status_code == 404 else avatax_json(response)
 
     async def commit(self, legal_entity: str, code: str, *, correlation_id: str) -> None:
         await call(self._client, "POST", f"{self._path(legal_entity, code)}/commit",
@@ -91,7 +89,7 @@ class AvaTaxFiling:
         response = await call(self._client, "POST", "/api/v2/transactions/createoradjust",
                               system=SYSTEM, correlation_id=correlation_id,
                               json={"createTransactionModel": model})
-        return _json(response)
+        return avatax_json(response)
 
     def _path(self, legal_entity: str, code: str) -> str:
         return f"/api/v2/companies/{self.company(legal_entity)}/transactions/{code}"
@@ -108,12 +106,4 @@ def _negative(amount: Decimal) -> str:
     # exact, as a decimal string (AvaTax reads it as a number)
     return str(-abs(amount))
 
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body: dict[str, Any] = json.loads(response.content, parse_float=Decimal)
-    except ValueError as exc:
-        raise UnavailableError("AvaTax answered something that is not JSON",
-                               system=SYSTEM) from exc
-    return body
 

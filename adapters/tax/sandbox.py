@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from adapters.http import call
 from adapters.sandbox.client import parse
@@ -13,17 +10,9 @@ from canonical.billing import Invoice, TaxResult
 from canonical.customer import Address
 from canonical.money import Money
 
+from .port import TaxNexus
+
 SYSTEM = "tax"
-
-
-class TaxNexus(BaseModel):
-    """Whether the company collects tax for a place, and at which rate."""
-
-    model_config = ConfigDict(frozen=True)
-
-    has_nexus: bool
-    rate: Decimal
-    jurisdiction: str
 
 
 class SandboxTaxAdapter:
@@ -46,7 +35,7 @@ class SandboxTaxAdapter:
         return parse(response, TaxResult, SYSTEM)
 
     async def nexus(self, country: str, region: str | None = None, *,
-                    correlation_id: str) -> TaxNexus:
+                    correlation_id: str, address: Address | None = None) -> TaxNexus:
         """Nexus and rate for a country (and US state)."""
         params = {"country": country, **({"region": region} if region else {})}
         response = await call(self._client, "GET", "/v1/tax/nexus", system=SYSTEM,
@@ -54,7 +43,7 @@ class SandboxTaxAdapter:
         return parse(response, TaxNexus, SYSTEM)
 
     async def quote(self, currency: str, ship_to: Address, lines: list[tuple[str, Money]], *,
-                    correlation_id: str) -> TaxResult:
+                    correlation_id: str, legal_entity: str | None = None) -> TaxResult:
         """An unstored tax estimate for (line_id, net amount) lines."""
         response = await call(
             self._client, "POST", "/v1/tax/quote", system=SYSTEM,

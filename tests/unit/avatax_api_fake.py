@@ -1,6 +1,7 @@
 """An in-memory AvaTax REST v2 for the Avalara tax connector's tests (an httpx transport).
 
-It answers `POST /api/v2/transactions/createoradjust` as AvaTax documents it: HTTP Basic
+It answers `POST /api/v2/transactions/createoradjust` (and `/create`: a `SalesOrder` is
+calculated and not kept) as AvaTax documents it: HTTP Basic
 auth, a `createTransactionModel`, one transaction per company and code (a second call
 with the code adjusts it: version + 1), amounts as JSON numbers, per line a detail per
 jurisdiction (with `$include=Details`), 400 `{"error": {...}}` for an address it cannot
@@ -37,6 +38,7 @@ class FakeAvaTax:
     jurisdictions: dict[str, list[tuple[str, str, Decimal]]] = field(
         default_factory=lambda: dict(JURISDICTIONS))
     requests: list[httpx.Request] = field(default_factory=list)
+    quotes: int = 0  # SalesOrders calculated (not kept)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
@@ -53,14 +55,19 @@ class FakeAvaTax:
             return _error(401, "AuthenticationException", "Authentication failed.")
         if request.url.path.startswith("/api/v2/companies/"):
             return self._company_call(request)
+        if (request.method, request.url.path) == ("POST", "/api/v2/transactions/create"):
+            return self._create(request, json.loads(request.content))
         if (request.method, request.url.path) != ("POST", "/api/v2/transactions/createoradjust"):
             return _error(404, "EntityNotFoundError", "Not found.")
-        model = json.loads(request.content)["createTransactionModel"]
+        return self._create(request, json.loads(request.content)["createTransactionModel"])
+
+    def _create(self, request: httpx.Request, model: dict[str, Any]) -> httpx.Response:
+        """A transaction calculated; kept by company and code unless it is a SalesOrder."""
         ship_to = model["addresses"]["shipTo"]
         if ship_to.get("country") != "US" or ship_to.get("region") not in self.jurisdictions:
             return _error(400, "InvalidAddress", "The address value was incomplete.",
                           target="IncorrectData")
-        key = (model["companyCode"], model["code"])
+        key = (model["companyCode"], model.get("code") or f"order-{self.quotes}")
         known = self.transactions.get(key)
         version = known["version"] + 1 if known else 1
         if known is not None and known["status"] in ("Committed", "Cancelled") and not (
@@ -71,7 +78,7 @@ class FakeAvaTax:
         include = request.url.params.get("$include", "")
         transaction = {
             "id": known["id"] if known else 80001 + len(self.transactions),
-            "code": model["code"], "companyId": 12345, "date": model["date"],
+            "code": key[1], "companyId": 12345, "date": model["date"],
             "status": "Committed" if model.get("commit") else "Saved", "type": model["type"],
             "currencyCode": model["currencyCode"], "customerCode": model["customerCode"],
             "version": version, "referenceCode": model.get("referenceCode"),
@@ -81,6 +88,9 @@ class FakeAvaTax:
             "lines": [{**ln, "tax": float(ln["tax"]),
                        "details": ln["details"] if "Details" in include else None}
                       for ln in lines]}
+        if model["type"] == "SalesOrder":  # calculated, never kept
+            self.quotes += 1
+            return httpx.Response(201, json=transaction)
         self.transactions[key] = transaction
         return httpx.Response(201 if version == 1 else 200, json=transaction)
 
