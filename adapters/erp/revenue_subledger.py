@@ -34,7 +34,7 @@ class RevenueSubledger:
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
         """The sub-ledger's receipts, once the journals among the postings are in the ledger."""
         receipts = await self._subledger.post(postings, correlation_id=correlation_id)
-        journals = [p for p in postings if isinstance(p, JournalPosting)]
+        journals: list[Posting] = [p for p in postings if isinstance(p, JournalPosting)]
         if journals:
             booked = {r.external_id: r for r in
                       await self._ledger.post(journals, correlation_id=correlation_id)}
