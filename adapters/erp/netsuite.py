@@ -105,16 +105,19 @@ class NetSuiteErpAdapter:
 
     async def post_each(self, postings: list[Posting], correlation_ids: list[str]
                         ) -> list[ErpReceipt | CashloopError]:
-        """One outcome per posting, in order; a transient failure raises for the batch
-        (a retry re-sends it: what was posted answers duplicate)."""
+        """One outcome per posting, in order. Each posting is a request of its own, so a
+        failure — a refusal, or a 429/5xx/timeout its caller retries — is that posting's
+        outcome alone: the others of the batch are not sent again for it."""
         outcomes: list[ErpReceipt | CashloopError] = []
         locked: set[str] | None = None
+        if any(isinstance(p, InvoicePosting | CreditMemoPosting | PaymentPosting
+                          | JournalPosting) for p in postings):
+            locked = await self._locked_periods(correlation_ids[0])  # raises for the batch
         for posting, cid in zip(postings, correlation_ids, strict=True):
             try:
                 if isinstance(posting, InvoicePosting | CreditMemoPosting | PaymentPosting
                               | JournalPosting):
-                    if locked is None:
-                        locked = await self._locked_periods(cid)
+                    assert locked is not None
                     outcomes.append(await self._post_journal(posting, locked, cid))
                 elif isinstance(posting, CustomerUpsert):
                     outcomes.append(await self._upsert_customer(posting, cid))
@@ -125,7 +128,7 @@ class NetSuiteErpAdapter:
                         f"{self.name}: a {posting.kind} posting ({posting.external_id}) is "
                         "revenue domain, which the NetSuite connector does not keep: route "
                         "the entity's revenue to another ERP target", system=SYSTEM)
-            except PermanentError as exc:
+            except CashloopError as exc:
                 outcomes.append(exc)
         return outcomes
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -59,6 +60,11 @@ class FakeNetSuite:
     # a create of this external id meets a record a concurrent request just created
     race: set[str] = field(default_factory=set)
     requests: list[httpx.Request] = field(default_factory=list)
+    # with a seeded Random: that share of requests fail, half before being applied and
+    # half after (the answer lost), as a busy account and a flaky network do
+    chaos: random.Random | None = None
+    chaos_rate: float = 0.0
+    injected: dict[str, int] = field(default_factory=lambda: {"before": 0, "after": 0})
     nonces: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(101))
 
@@ -88,6 +94,19 @@ class FakeNetSuite:
             status = self.faults.pop(0)
             return _error(status, "CONCURRENCY_LIMIT_EXCEEDED" if status == 429
                           else "UNEXPECTED_ERROR", "injected")
+        if self.chaos is not None:
+            draw = self.chaos.random()
+            if draw < self.chaos_rate / 2:  # refused before it is applied
+                self.injected["before"] += 1
+                return _error(self.chaos.choice([429, 503]), "CONCURRENCY_LIMIT_EXCEEDED",
+                              "injected")
+            if draw < self.chaos_rate:  # applied, but the answer is lost on the way back
+                self.injected["after"] += 1
+                self._apply(request)
+                return _error(503, "UNEXPECTED_ERROR", "injected after applying")
+        return self._apply(request)
+
+    def _apply(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/services/rest/query/v1/suiteql" and request.method == "POST":
             return self._suiteql(request)
