@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,16 +109,23 @@ def sync_plan(documents: list[ErpDocument], period: str,
             plan.voids.append(Void(inv.legal_entity, invoice_id, "invoice voided"))
         else:
             plan.commits.append(Commit(inv.legal_entity, invoice_id))
+    memos: dict[str, list[tuple[ErpDocument, CreditMemo]]] = defaultdict(list)
     for doc in documents:
-        if doc.kind != "credit_memo":
-            continue
-        memo = CreditMemo.model_validate(doc.body["credit_memo"])
+        if doc.kind == "credit_memo":
+            memo = CreditMemo.model_validate(doc.body["credit_memo"])
+            memos[memo.credit_memo_id].append((doc, memo))
+    for posted_memos in memos.values():
+        # a memo posted again after a reversal (a later generation) is one memo: its live
+        # posting is returned, and only a memo with none left is voided
+        alive = [m for doc, m in posted_memos if doc.status != "reversed"]
+        memo = alive[-1] if alive else posted_memos[-1][1]
         if wanted(memo.legal_entity, memo.issued_on):
-            _plan_memo(plan, doc, memo, live, avalara, customers)
+            _plan_memo(plan, memo, not alive, live, avalara, customers)
     return plan
 
 
-def _plan_memo(plan: SyncPlan, doc: ErpDocument, memo: CreditMemo, live: Any, avalara: Any,
+def _plan_memo(plan: SyncPlan, memo: CreditMemo, reversed_: bool,
+               live: Callable[[str], Invoice | None], avalara: Callable[[str], bool],
                customers: dict[str, CustomerAccount]) -> None:
     groups: dict[str, list[CreditMemoLine]] = defaultdict(list)
     for ln in memo.lines:
@@ -128,7 +136,7 @@ def _plan_memo(plan: SyncPlan, doc: ErpDocument, memo: CreditMemo, live: Any, av
         code = memo.credit_memo_id if len(groups) == 1 else f"{memo.credit_memo_id}-{invoice_id}"
         if not avalara(invoice_id):
             continue  # the billing system taxed it: nothing of it is in AvaTax
-        if doc.status == "reversed":
+        if reversed_:
             plan.voids.append(Void(memo.legal_entity, code, "credit memo reversed"))
             continue
         invoice = live(invoice_id)

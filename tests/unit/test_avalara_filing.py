@@ -120,6 +120,10 @@ async def test_without_commit_returns_are_saved_and_a_reversed_memo_voids_its_re
     assert avatax.transactions[("US01", "in_a")]["status"] == "Saved"
     reversed_memo = [d.model_copy(update={"status": "reversed"})
                      if d.external_id == "cm:cm_a" else d for d in documents]
+    reissued = [*reversed_memo, doc("credit_memo", "cm:cm_a~2", next(
+        d for d in documents if d.external_id == "cm:cm_a").body)]
+    assert sync_plan(reissued, PERIOD).voids == [sync_plan(documents, PERIOD).voids[0]]
+    assert [r.code for r in sync_plan(reissued, PERIOD).returns] == ["cm_a"]  # still live
     done = await run_sync(filing[0], sync_plan(reversed_memo, PERIOD), commit=False)
     assert "void cm_a: credit memo reversed" in done
     assert avatax.transactions[("US01", "cm_a")]["status"] == "Cancelled"
