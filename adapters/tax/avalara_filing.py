@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -78,21 +79,34 @@ class AvaTaxFiling:
             # a return is taxed as of the sale it returns
             "taxOverride": {"type": "TaxDate", "taxDate": invoice.issued_on.isoformat(),
                             "reason": reason},
-            "lines": [{"number": ln.line_id, "quantity": 1,
+            "lines": [{"number": number, "quantity": 1,
                        "amount": _negative(ln.amount.amount),
                        "taxCode": by_id[ln.line_id].tax_code if ln.line_id in by_id else None,
                        "itemCode": _item(invoice, ln), "description": ln.description[:2000],
                        "taxOverride": {"type": "TaxAmount",
                                        "taxAmount": _negative(ln.tax_amount.amount),
                                        "reason": reason}}
-                      for ln in lines]}
+                      for number, ln in _numbered(lines)]}
         response = await call(self._client, "POST", "/api/v2/transactions/createoradjust",
                               system=SYSTEM, correlation_id=correlation_id,
                               json={"createTransactionModel": model})
         return avatax_json(response)
 
     def _path(self, legal_entity: str, code: str) -> str:
-        return f"/api/v2/companies/{self.company(legal_entity)}/transactions/{code}"
+        company = quote(self.company(legal_entity), safe="")
+        return f"/api/v2/companies/{company}/transactions/{quote(code, safe='')}"
+
+
+def _numbered(lines: list[CreditMemoLine]) -> list[tuple[str, CreditMemoLine]]:
+    """Line numbers unique within the return: the credited line's id, suffixed when one
+    memo credits a line twice."""
+    seen: dict[str, int] = {}
+    numbered = []
+    for ln in lines:
+        seen[ln.line_id] = seen.get(ln.line_id, 0) + 1
+        count = seen[ln.line_id]
+        numbered.append((ln.line_id if count == 1 else f"{ln.line_id}-{count}", ln))
+    return numbered
 
 
 def _item(invoice: Invoice, line: CreditMemoLine) -> str:
