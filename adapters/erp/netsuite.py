@@ -150,7 +150,8 @@ class NetSuiteErpAdapter:
         day, moved = first_open_day(dt.date.fromisoformat(str(original["tranDate"])),
                                     await self._locked_periods(cid))
         body = mirror_body(original, external_id=reversal_external_id, tran_date=day,
-                           memo=f"Reversal of {external_id}: {reason}".strip())
+                           memo=f"Reversal of {external_id}: {reason}".strip(),
+                           reverses=external_id)
         created = await self._create(JOURNAL, reversal_external_id, body, cid)
         if created is None:
             existing = await self._get(JOURNAL, reversal_external_id, cid)

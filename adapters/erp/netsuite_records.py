@@ -80,6 +80,31 @@ def ns_external_id(external_id: str) -> str:
     return _UNSAFE.sub(lambda m: f"_{ord(m.group()):x}_", external_id)
 
 
+_ESCAPED = re.compile(r"_([0-9a-f]+)_")
+
+
+def cashloop_external_id(ns_id: str) -> str:
+    """The Cashloop external id `ns_external_id` made (its inverse)."""
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), ns_id)
+
+
+_SOURCE = re.compile(r"\[cashloop (\S+) (\S+)\]$")
+
+
+def with_source(memo: str, source_type: str, source_id: str) -> str:
+    """A header memo ending in the entry's source (NetSuite has no field for it), so a
+    journal in NetSuite says which Cashloop document it books and a later read of
+    NetSuite's journals can tell: "Invoice in_1 [cashloop invoice in_1]"."""
+    tag = f"[cashloop {source_type} {source_id}]"
+    return f"{memo[:MEMO_MAX - len(tag) - 1]} {tag}".lstrip()
+
+
+def source_of(memo: str) -> tuple[str, str] | None:
+    """(source type, source id) of a header memo `with_source` wrote."""
+    found = _SOURCE.search(memo or "")
+    return (found.group(1), found.group(2)) if found else None
+
+
 class _Number(str):
     """A Decimal to be written as a JSON number."""
 
@@ -128,12 +153,12 @@ def journal_body(entry: JournalEntry, books: NetSuiteBooks, customers: dict[str,
             "currency": books.currency(entry.currency),
             "exchangeRate": entry.rate if foreign and entry.rate else Decimal(1),
             "tranDate": tran_date.isoformat(),
-            "memo": (entry.memo or f"{entry.source_type} {entry.source_id}")[:MEMO_MAX],
+            "memo": with_source(entry.memo, entry.source_type, entry.source_id),
             "line": {"items": lines}}
 
 
 def mirror_body(original: dict[str, Any], *, external_id: str, tran_date: dt.date,
-                memo: str) -> dict[str, Any]:
+                memo: str, reverses: str) -> dict[str, Any]:
     """The reversing `journalEntry` of a NetSuite journal read with its lines."""
     lines = []
     for ln in original.get("line", {}).get("items", []):
@@ -153,7 +178,7 @@ def mirror_body(original: dict[str, Any], *, external_id: str, tran_date: dt.dat
             "subsidiary": {"id": original["subsidiary"]["id"]},
             "currency": {"id": original["currency"]["id"]},
             "exchangeRate": original.get("exchangeRate", Decimal(1)),
-            "tranDate": tran_date.isoformat(), "memo": memo[:MEMO_MAX],
+            "tranDate": tran_date.isoformat(), "memo": with_source(memo, "reversal", reverses),
             "line": {"items": lines}}
 
 

@@ -215,7 +215,8 @@ async def test_a_reversal_mirrors_the_journal_and_marks_it_reversed(
     original = await erp.get_receipt("inv:in_1", correlation_id=CID)
     assert original.status == ReceiptStatus.REVERSED
     mirror = netsuite.by_external_id("journalEntry", ns_external_id("rev:inv:in_1"))
-    assert mirror is not None and mirror["memo"] == "Reversal of inv:in_1: voided"
+    assert mirror is not None
+    assert mirror["memo"] == "Reversal of inv:in_1: voided [cashloop reversal inv:in_1]"
     with pytest.raises(RejectedError, match="already reversed by rev:inv:in_1"):
         await erp.reverse("inv:in_1", reversal_external_id="rev2", reason="x",
                           correlation_id=CID)
