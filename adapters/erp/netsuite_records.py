@@ -80,29 +80,12 @@ def ns_external_id(external_id: str) -> str:
     return _UNSAFE.sub(lambda m: f"_{ord(m.group()):x}_", external_id)
 
 
-_ESCAPED = re.compile(r"_([0-9a-f]+)_")
-
-
-def cashloop_external_id(ns_id: str) -> str:
-    """The Cashloop external id `ns_external_id` made (its inverse)."""
-    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), ns_id)
-
-
-_SOURCE = re.compile(r"\[cashloop (\S+) (\S+)\]$")
-
-
 def with_source(memo: str, source_type: str, source_id: str) -> str:
     """A header memo ending in the entry's source (NetSuite has no field for it), so a
     journal in NetSuite says which Cashloop document it books and a later read of
     NetSuite's journals can tell: "Invoice in_1 [cashloop invoice in_1]"."""
     tag = f"[cashloop {source_type} {source_id}]"
     return f"{memo[:MEMO_MAX - len(tag) - 1]} {tag}".lstrip()
-
-
-def source_of(memo: str) -> tuple[str, str] | None:
-    """(source type, source id) of a header memo `with_source` wrote."""
-    found = _SOURCE.search(memo or "")
-    return (found.group(1), found.group(2)) if found else None
 
 
 class _Number(str):
