@@ -54,6 +54,7 @@ from .port import (
     PeriodLock,
     Posting,
     ReceiptStatus,
+    receipts_or_raise,
 )
 from .routing import Domain
 
@@ -97,11 +98,8 @@ class NetSuiteErpAdapter:
     # --- the port -----------------------------------------------------------------------
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
-        outcomes = await self.post_each(postings, [correlation_id] * len(postings))
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
-                raise outcome
-        return [o for o in outcomes if isinstance(o, ErpReceipt)]
+        return receipts_or_raise(
+            await self.post_each(postings, [correlation_id] * len(postings)))
 
     async def post_each(self, postings: list[Posting], correlation_ids: list[str]
                         ) -> list[ErpReceipt | CashloopError]:

@@ -12,6 +12,7 @@ from pydantic import Field
 from canonical.base import Canonical
 from canonical.billing import CreditMemo, Invoice
 from canonical.customer import CustomerAccount
+from canonical.errors import CashloopError
 from canonical.ledger import JournalEntry
 from canonical.money import Money
 from canonical.payment import Payment
@@ -178,3 +179,11 @@ class ErpPort(Protocol):
                           correlation_id: str) -> PeriodLock:
         """Close a period: later postings dated in it go to the first open period."""
         ...
+
+
+def receipts_or_raise(outcomes: list[ErpReceipt | CashloopError]) -> list[ErpReceipt]:
+    """A batch's receipts, or the error of its first failed posting (the port's `post`)."""
+    for outcome in outcomes:
+        if isinstance(outcome, CashloopError):
+            raise outcome
+    return [o for o in outcomes if isinstance(o, ErpReceipt)]

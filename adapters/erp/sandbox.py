@@ -18,7 +18,7 @@ from canonical.ledger import JournalEntry
 from canonical.money import Money
 from observability import metrics
 
-from .port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting
+from .port import ErpReceipt, OpenRevenuePeriod, PeriodLock, Posting, receipts_or_raise
 
 SYSTEM = "erp"
 # The sandbox ERP takes at most this many postings per call.
@@ -66,11 +66,8 @@ class SandboxErpAdapter:
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
         """Post in batches of up to 100; raises the error of the first failed item."""
-        outcomes = await self.post_each(postings, [correlation_id] * len(postings))
-        for outcome in outcomes:
-            if isinstance(outcome, CashloopError):
-                raise outcome
-        return [o for o in outcomes if isinstance(o, ErpReceipt)]
+        return receipts_or_raise(
+            await self.post_each(postings, [correlation_id] * len(postings)))
 
     async def post_each(self, postings: list[Posting], correlation_ids: list[str]
                         ) -> list[ErpReceipt | CashloopError]:
