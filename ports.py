@@ -54,12 +54,11 @@ class Ports:
     billing: BillingPort | None = None
 
 
-
 @contextlib.asynccontextmanager
 async def configured_ports(settings: Settings,
                         secrets: Secrets | None = None) -> AsyncIterator[Ports]:
     """The adapters the settings name: the sandbox systems at their URLs (with their API
-    tokens), and Stripe for payments and AvaTax for tax where the settings say so."""
+    tokens), or the vendor connectors the settings choose (docs/connectors.md)."""
     secrets = secrets or load_secrets()
     tokens = secrets.api_tokens
     async with contextlib.AsyncExitStack() as stack:
@@ -70,6 +69,10 @@ async def configured_ports(settings: Settings,
             stack.push_async_callback(c.aclose)
             return c
 
+        # one client for the Stripe payments and billing connectors alike
+        stripe = (await stack.enter_async_context(stripe_api(settings, secrets))
+                  if "stripe" in (settings.payments_connector, settings.billing_connector)
+                  else None)
         yield Ports(
             crm=(SandboxCrmAdapter(client("crm")) if settings.crm_connector == "sandbox"
                  else SalesforceCrmAdapter(await stack.enter_async_context(
@@ -85,11 +88,10 @@ async def configured_ports(settings: Settings,
             rates=(SandboxRatesAdapter(client("rates")) if settings.rates_connector == "sandbox"
                    else EcbRatesAdapter(await stack.enter_async_context(ecb_client(
                        base_url=settings.ecb_api_base, timeout=HTTP_TIMEOUT)))),
-            payments=(SandboxPaymentsAdapter(client("payments"))
-                      if settings.payments_connector == "sandbox" else StripePaymentsAdapter(
-                          await stack.enter_async_context(stripe_api(settings, secrets)))),
-            billing=(None if settings.billing_connector == "none" else StripeBillingAdapter(
-                await stack.enter_async_context(stripe_api(settings, secrets)))),
+            payments=(StripePaymentsAdapter(stripe) if settings.payments_connector == "stripe"
+                      and stripe is not None else SandboxPaymentsAdapter(client("payments"))),
+            billing=(StripeBillingAdapter(stripe) if settings.billing_connector == "stripe"
+                     and stripe is not None else None),
         )
 
 
@@ -169,10 +171,11 @@ def salesforce_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
 
 
 def stripe_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
-    """The Stripe payments connector's client; a clear error at start without its key."""
+    """The Stripe connectors' client; a clear error at start without its key."""
     if secrets.stripe_api_key is None:
-        raise ValueError("CASHLOOP_PAYMENTS_CONNECTOR=stripe needs CASHLOOP_STRIPE_API_KEY: a "
-                         "Stripe secret or restricted key that can read and pay invoices")
+        raise ValueError("CASHLOOP_PAYMENTS_CONNECTOR=stripe (or CASHLOOP_BILLING_CONNECTOR="
+                         "stripe) needs CASHLOOP_STRIPE_API_KEY: a Stripe secret or restricted "
+                         "key that can read, pay and close invoices and cancel subscriptions")
     return stripe_client(secrets.stripe_api_key.get_secret_value(),
                          base_url=settings.stripe_api_base,
                          version=settings.stripe_api_version or STRIPE_VERSION,
