@@ -141,22 +141,15 @@ class NetSuiteErpAdapter:
         if marked and marked != reversal_external_id:
             raise RejectedError(f"{external_id} is already reversed by {marked}",
                                 system=SYSTEM)
-        existing = await self._get(JOURNAL, reversal_external_id, cid)
-        if existing is not None:
-            await self._mark_reversed(original, reversal_external_id, cid)
-            return self._receipt(reversal_external_id, existing, duplicate=True)
         day, moved = first_open_day(dt.date.fromisoformat(str(original["tranDate"])),
                                     await self._locked_periods(cid))
         body = mirror_body(original, external_id=reversal_external_id, tran_date=day,
                            memo=f"Reversal of {external_id}: {reason}".strip(),
                            reverses=external_id)
-        created = await self._create(JOURNAL, reversal_external_id, body, cid)
-        if created is None:
-            existing = await self._get(JOURNAL, reversal_external_id, cid)
-            assert existing is not None  # _create answers None only when it exists
-            await self._mark_reversed(original, reversal_external_id, cid)
-            return self._receipt(reversal_external_id, existing, duplicate=True)
+        created, existing = await self._create(JOURNAL, reversal_external_id, body, cid)
         await self._mark_reversed(original, reversal_external_id, cid)
+        if existing is not None:  # reversed before (a repeat, or a concurrent reversal)
+            return self._receipt(reversal_external_id, existing, duplicate=True)
         return ErpReceipt(external_id=reversal_external_id, document_id=f"{JOURNAL}/{created}",
                           status=ReceiptStatus.POSTED, erp=self.name, posted_period=moved)
 
@@ -215,10 +208,9 @@ class NetSuiteErpAdapter:
                      for c in {ln.customer_id for ln in entry.lines if ln.customer_id}}
         day, moved = first_open_day(entry.posting_date, locked)
         body = journal_body(entry, self._books, customers, external_id=ext, tran_date=day)
-        created = await self._create(JOURNAL, ext, body, cid)
-        if created is None:  # a concurrent posting of the same document won
-            return (await self.get_receipt(ext, correlation_id=cid)).model_copy(
-                update={"duplicate": True})
+        created, existing = await self._create(JOURNAL, ext, body, cid)
+        if existing is not None:  # posted before (a repeat, or a concurrent posting)
+            return self._receipt(ext, existing, duplicate=True)
         return ErpReceipt(external_id=ext, document_id=f"{JOURNAL}/{created}",
                           status=ReceiptStatus.POSTED, erp=self.name, posted_period=moved)
 
@@ -237,10 +229,10 @@ class NetSuiteErpAdapter:
 
     async def _post_contract(self, posting: ContractPosting, cid: str) -> ErpReceipt:
         ext, record = posting.external_id, self._books.contract_record
-        created = await self._create(record, ext, contract_body(posting.subscription, ext), cid)
-        if created is None:  # a concurrent posting of the same document won
-            return (await self.get_receipt(ext, correlation_id=cid)).model_copy(
-                update={"duplicate": True})
+        created, existing = await self._create(record, ext,
+                                               contract_body(posting.subscription, ext), cid)
+        if existing is not None:  # posted before (a repeat, or a concurrent posting)
+            return self._contract_receipt(ext, existing, duplicate=True)
         return ErpReceipt(external_id=ext, document_id=f"{record}/{created}",
                           status=ReceiptStatus.POSTED, erp=self.name)
 
@@ -302,16 +294,17 @@ class NetSuiteErpAdapter:
         return None if response.status_code == 404 else parse_body(response.content)
 
     async def _create(self, record: str, external_id: str, body: dict[str, Any],
-                      cid: str) -> str | None:
-        """The new record's internal id; None when a concurrent create of the same external
-        id won (NetSuite refuses the second: it is looked up instead)."""
+                      cid: str) -> tuple[str, dict[str, Any] | None]:
+        """(the record's internal id, the record when it was there already): NetSuite
+        refuses a second record with an external id, which is then read instead."""
         try:
             response = await self._call("POST", f"{REST}/{record}", cid, body=body)
         except PermanentError:
-            if await self._get(record, external_id, cid) is not None:
-                return None
-            raise
-        return _location_id(response)
+            found = await self._get(record, external_id, cid)
+            if found is None:
+                raise
+            return str(found["id"]), found
+        return _location_id(response), None
 
     async def _locked_periods(self, cid: str) -> set[str]:
         """Periods locked for receivables (A/R locked, all locked, or closed)."""
