@@ -72,14 +72,12 @@ class AvalaraTaxAdapter:
 
     def _document(self, invoice: Invoice, ship_to: Address) -> dict[str, Any]:
         entity = invoice.legal_entity
-        addresses = {"shipTo": address_model(ship_to)}
-        if entity in self._ship_from:
-            addresses["shipFrom"] = address_model(self._ship_from[entity])
         return {
             "code": invoice.invoice_id, "type": "SalesInvoice", "commit": False,
             "companyCode": self._companies.get(entity, entity),
             "date": invoice.issued_on.isoformat(), "customerCode": invoice.customer_id,
-            "currencyCode": invoice.currency, "addresses": addresses,
+            "currencyCode": invoice.currency,
+            "addresses": addresses_model(ship_to, self._ship_from.get(entity)),
             # the amount as a decimal string (exact; AvaTax reads it as a number)
             "lines": [{"number": line.line_id, "quantity": _number(line.quantity),
                        "amount": str(line.amount.amount), "taxCode": line.tax_code,
@@ -128,6 +126,15 @@ def address_model(address: Address) -> dict[str, Any]:
     return {"line1": address.line1, "line2": address.line2, "city": address.city,
             "region": address.region, "postalCode": address.postal_code,
             "country": address.country}
+
+
+def addresses_model(ship_to: Address, ship_from: Address | None) -> dict[str, Any]:
+    """A document's addresses: where it goes, and where the entity sells from when known
+    (origin-sourced jurisdictions need it)."""
+    addresses = {"shipTo": address_model(ship_to)}
+    if ship_from is not None:
+        addresses["shipFrom"] = address_model(ship_from)
+    return addresses
 
 
 async def check_avatax(client: httpx.AsyncClient) -> list[str]:

@@ -21,7 +21,7 @@ from adapters.http import call
 from canonical.billing import CreditMemo, CreditMemoLine, Invoice
 from canonical.customer import Address
 
-from .avalara import SYSTEM, address_model, avatax_json
+from .avalara import SYSTEM, addresses_model, avatax_json
 
 # AvaTax's transaction states that are filed, or on the way to it.
 COMMITTED, VOIDED = "Committed", "Cancelled"
@@ -66,16 +66,14 @@ class AvaTaxFiling:
                           correlation_id: str) -> dict[str, Any]:
         """A ReturnInvoice of `lines` (all on `invoice`) carrying exactly their credited tax."""
         entity = memo.legal_entity
-        addresses = {"shipTo": address_model(ship_to)}
-        if entity in self._ship_from:
-            addresses["shipFrom"] = address_model(self._ship_from[entity])
         by_id = {ln.line_id: ln for ln in invoice.lines}
         reason = f"credit memo {memo.credit_memo_id}: {memo.reason}"[:255]
         model = {
             "code": code, "type": "ReturnInvoice", "commit": commit,
             "companyCode": self.company(entity), "date": memo.issued_on.isoformat(),
             "customerCode": memo.customer_id, "currencyCode": memo.currency,
-            "referenceCode": invoice.invoice_id, "addresses": addresses,
+            "referenceCode": invoice.invoice_id,
+            "addresses": addresses_model(ship_to, self._ship_from.get(entity)),
             # a return is taxed as of the sale it returns
             "taxOverride": {"type": "TaxDate", "taxDate": invoice.issued_on.isoformat(),
                             "reason": reason},

@@ -22,7 +22,7 @@ from canonical.customer import Address
 from canonical.errors import InvalidDataError
 from canonical.money import Money
 
-from .avalara import SYSTEM, address_model, avatax_json, tax_result
+from .avalara import SYSTEM, addresses_model, avatax_json, tax_result
 from .port import TaxNexus
 
 NOMINAL = Decimal("100.00")
@@ -74,14 +74,11 @@ class AvalaraQuoter:
 
     async def _sales_order(self, entity: str, currency: str, ship_to: Address,
                            lines: list[tuple[str, Money]], cid: str) -> dict[str, Any]:
-        addresses = {"shipTo": address_model(ship_to)}
-        if entity in self._ship_from:
-            addresses["shipFrom"] = address_model(self._ship_from[entity])
         model = {"type": "SalesOrder", "commit": False,
                  "companyCode": self._companies.get(entity, entity),
                  "date": dt.datetime.now(dt.UTC).date().isoformat(),
                  "customerCode": "cashloop-quote", "currencyCode": currency,
-                 "addresses": addresses,
+                 "addresses": addresses_model(ship_to, self._ship_from.get(entity)),
                  "lines": [{"number": line_id, "quantity": 1, "amount": str(amount.amount)}
                            for line_id, amount in lines]}
         response = await call(self._client, "POST", "/api/v2/transactions/create",
