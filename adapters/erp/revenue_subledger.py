@@ -11,6 +11,8 @@ ledger is then a copy of those journals, not books to report from.
 
 from __future__ import annotations
 
+import contextlib
+
 from canonical.errors import NotFoundError
 
 from .port import ErpPort, ErpReceipt, JournalPosting, OpenRevenuePeriod, PeriodLock, Posting
@@ -49,12 +51,9 @@ class RevenueSubledger:
         receipt = await self._subledger.reverse(
             external_id, reversal_external_id=reversal_external_id, reason=reason,
             correlation_id=correlation_id)
-        try:
-            await self._ledger.get_receipt(external_id, correlation_id=correlation_id)
-        except NotFoundError:
-            return receipt
-        await self._ledger.reverse(external_id, reversal_external_id=reversal_external_id,
-                                   reason=reason, correlation_id=correlation_id)
+        with contextlib.suppress(NotFoundError):  # not a document the ledger holds
+            await self._ledger.reverse(external_id, reversal_external_id=reversal_external_id,
+                                       reason=reason, correlation_id=correlation_id)
         return receipt
 
     async def cancel_contract(self, external_id: str, *, reason: str,
