@@ -18,6 +18,7 @@ from adapters.crm.sandbox import SandboxCrmAdapter
 from adapters.erp.batching import ErpBatcher
 from adapters.erp.netsuite import NetSuiteErpAdapter
 from adapters.erp.netsuite_auth import TbaCredentials, netsuite_client
+from adapters.erp.netsuite_records import NetSuiteBooks
 from adapters.erp.port import ErpPort
 from adapters.erp.revenue_subledger import RevenueSubledger
 from adapters.erp.sandbox import SandboxErpAdapter
@@ -130,6 +131,14 @@ def netsuite_api(settings: Settings, secrets: Secrets) -> httpx.AsyncClient:
                            base_url=settings.netsuite_api_base, timeout=HTTP_TIMEOUT)
 
 
+def netsuite_books(settings: Settings) -> NetSuiteBooks:
+    """The NetSuite account's ids; a clear error without them."""
+    if settings.netsuite_books is None:
+        raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs CASHLOOP_NETSUITE_BOOKS (the "
+                         "subsidiary, account and currency ids Cashloop posts to)")
+    return settings.netsuite_books
+
+
 async def netsuite_erp(settings: Settings, secrets: Secrets,
                        stack: contextlib.AsyncExitStack) -> ErpBatcher:
     """The NetSuite ERP target; a clear error at start without its ids or credentials.
@@ -137,12 +146,9 @@ async def netsuite_erp(settings: Settings, secrets: Secrets,
     NetSuite governs concurrent requests, not a rate: no pacing per second, and small
     batches (each posting is a request of its own, in a row) so several run side by side.
     """
-    if settings.netsuite_books is None:
-        raise ValueError("CASHLOOP_NETSUITE_ACCOUNT_ID needs CASHLOOP_NETSUITE_BOOKS (the "
-                         "subsidiary, account and currency ids Cashloop posts to)")
+    books = netsuite_books(settings)
     client = await stack.enter_async_context(netsuite_api(settings, secrets))
-    return ErpBatcher(NetSuiteErpAdapter(settings.netsuite_target, client,
-                                         settings.netsuite_books),
+    return ErpBatcher(NetSuiteErpAdapter(settings.netsuite_target, client, books),
                       max_batch=settings.netsuite_max_batch, max_rps=None,
                       max_concurrency=settings.erp_max_concurrency)
 

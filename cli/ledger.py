@@ -1,10 +1,17 @@
-"""`starter.py ledger ...`: reports over the ERP sandboxes' books."""
+"""`starter.py ledger ...`: reports over the books of record.
+
+The books are the sandbox ERPs' and, with the NetSuite connector on, the journals Cashloop
+posted to NetSuite read back (adapters/erp/netsuite_ledger.py). A journal both hold — the
+revenue sub-ledger's copy of a recognition it booked in NetSuite — counts once, as
+NetSuite holds it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from adapters.erp.netsuite_ledger import journal_entries
+from adapters.erp.routing import Domain, RoutingTable
 from adapters.erp.sandbox import ErpDocument, ErpSchedule, SandboxErpReader
 from canonical.accounts import LegalEntity
 from canonical.exports import beancount_ledger, hledger_journal
@@ -28,7 +37,9 @@ from canonical.reports import (
     open_items,
     trial_balance,
 )
+from ports import netsuite_api, netsuite_books
 from settings import ERP_TARGETS, Settings, load_entities
+from settings_secrets import load_secrets
 
 T = TypeVar("T")
 
@@ -68,18 +79,20 @@ async def from_every_erp(settings: Settings,
 
 
 async def fetch_entries(settings: Settings) -> list[JournalEntry]:
-    """Every journal entry of every ERP target."""
-    return await from_every_erp(settings, lambda r: r.journal_entries())
+    """Every journal entry of the books of record."""
+    return of_record(await from_every_erp(settings, lambda r: r.journal_entries()),
+                     await netsuite_entries(settings))
 
 
 async def fetch_documents(settings: Settings) -> list[ErpDocument]:
-    """The document register of every ERP target."""
+    """The document register of every ERP sandbox target (NetSuite's is not read)."""
     return await from_every_erp(settings, lambda r: r.documents())
 
 
 async def fetch_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpDocument],
                                                   list[ErpSchedule]]:
-    """Entries, documents and revenue schedules of every ERP target."""
+    """Entries of the books of record; documents and revenue schedules of every ERP
+    sandbox target."""
     entries: list[JournalEntry] = []
     documents: list[ErpDocument] = []
     schedules: list[ErpSchedule] = []
@@ -89,7 +102,37 @@ async def fetch_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpD
             entries += await reader.journal_entries()
             documents += await reader.documents()
             schedules += await reader.schedules()
-    return entries, documents, schedules
+    return of_record(entries, await netsuite_entries(settings)), documents, schedules
+
+
+async def netsuite_entries(settings: Settings) -> list[JournalEntry]:
+    """Cashloop's journals in NetSuite; none while the connector is off."""
+    if settings.netsuite_account_id is None:
+        return []
+    books = netsuite_books(settings)
+    functional = {code: e.chart.functional_currency
+                  for code, e in load_entities(settings.entities_file).items()}
+    async with netsuite_api(settings, load_secrets()) as client:
+        return await journal_entries(client, books, functional,
+                                     correlation_id=f"ledger-read-{uuid.uuid4().hex[:12]}",
+                                     target=settings.netsuite_target)
+
+
+def of_record(sandboxes: list[JournalEntry], netsuite: list[JournalEntry]) -> list[JournalEntry]:
+    """NetSuite's entries and the sandboxes' others, each external id once."""
+    held = {e.external_id for e in netsuite}
+    return netsuite + [e for e in sandboxes if e.external_id not in held]
+
+
+def netsuite_receivables(settings: Settings) -> set[str]:
+    """Legal entities whose receivables the NetSuite connector holds (config/routing.toml):
+    their invoices are not in any sandbox register, so reports built on the register
+    (aging's due dates, the tax filing sync) cannot cover them."""
+    if settings.netsuite_account_id is None:
+        return set()
+    table = RoutingTable.from_toml(settings.routing_file)
+    return {code for code in load_entities(settings.entities_file)
+            if table.target(code, Domain.RECEIVABLES) == settings.netsuite_target}
 
 
 def invoice_links(documents: list[ErpDocument]) -> tuple[dict[str, str], dict[str, dt.date]]:
@@ -174,15 +217,24 @@ def render_aging(rows: list[AgingRow], as_of: dt.date) -> str:
 
 
 async def ar_aging_command(args: argparse.Namespace, settings: Settings) -> int:
+    elsewhere = netsuite_receivables(settings)
+    if args.entity in elsewhere:
+        print(f"{args.entity}'s receivables are in NetSuite, whose journals carry no due "
+              "dates: age them with NetSuite's A/R aging (each receivable line names its "
+              "customer)", file=sys.stderr)
+        return 2
     entries, documents, _ = await fetch_books(settings)
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
     invoice_of, due = invoice_links(documents)
     items = []
     for code, entity in sorted(load_entities(settings.entities_file).items()):
-        if args.entity in (None, code):
+        if args.entity in (None, code) and code not in elsewhere:
             items += open_items(entries, entity.chart,
                                 lambda e: invoice_of.get(e.external_id), due, as_of)
     print(render_aging(ar_aging(items, as_of), as_of))
+    if elsewhere:
+        print(f"not aged here (receivables in NetSuite): {', '.join(sorted(elsewhere))}",
+              file=sys.stderr)
     return 0
 
 

@@ -24,8 +24,8 @@ from adapters.tax.avalara_filing import COMMITTED, VOIDED, AvaTaxFiling
 from canonical.billing import CreditMemo, CreditMemoLine, Invoice
 from canonical.customer import Address, CustomerAccount
 from canonical.schedules import period_of
-from cli.ledger import fetch_documents
-from settings import Settings
+from cli.ledger import fetch_documents, netsuite_receivables
+from settings import Settings, load_entities
 from settings_secrets import load_secrets
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -192,8 +192,17 @@ async def sync_command(args: argparse.Namespace, settings: Settings) -> int:
     if not _PERIOD.match(args.period):
         print(f"--period must be YYYY-MM, got {args.period!r}")
         return 2
-    plan = sync_plan(await fetch_documents(settings), args.period,
-                     set(args.entities) if args.entities else None)
+    elsewhere = netsuite_receivables(settings)
+    if elsewhere & set(args.entities or ()):
+        print(f"{', '.join(sorted(elsewhere & set(args.entities)))}: invoices are in NetSuite, "
+              "whose register tax sync does not read")
+        return 2
+    only = set(args.entities) if args.entities else None
+    if only is None and elsewhere:
+        only = set(load_entities(settings.entities_file)) - elsewhere
+    plan = sync_plan(await fetch_documents(settings), args.period, only)
+    if elsewhere and not args.entities:
+        print(f"not synced (invoices in NetSuite): {', '.join(sorted(elsewhere))}")
     print(render_plan(plan))
     if args.dry_run:
         return 0

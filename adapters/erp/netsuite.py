@@ -317,15 +317,21 @@ async def suiteql(client: httpx.AsyncClient, query: str, cid: str, *,
                   target: str | None = None) -> list[dict[str, Any]]:
     """Every row of a SuiteQL query, page by page."""
     rows: list[dict[str, Any]] = []
-    offset = 0
     while True:
-        response = await call(client, "POST", SUITEQL, system=SYSTEM, target=target,
-                              correlation_id=cid, params={"limit": 1000, "offset": offset},
-                              content=json_body({"q": query}),
-                              headers={**_JSON, "Prefer": "transient"})
-        page = parse_body(response.content)
-        items = page.get("items", [])
+        items, more = await suiteql_page(client, query, cid, offset=len(rows), target=target)
         rows += items
-        if not page.get("hasMore") or not items:
+        if not more or not items:
             return rows
-        offset += len(items)
+
+
+async def suiteql_page(client: httpx.AsyncClient, query: str, cid: str, *, offset: int = 0,
+                       limit: int = 1000, target: str | None = None
+                       ) -> tuple[list[dict[str, Any]], bool]:
+    """One page of a SuiteQL query's rows, and whether more follow."""
+    response = await call(client, "POST", SUITEQL, system=SYSTEM, target=target,
+                          correlation_id=cid, params={"limit": limit, "offset": offset},
+                          content=json_body({"q": query}),
+                          headers={**_JSON, "Prefer": "transient"})
+    page = parse_body(response.content)
+    items: list[dict[str, Any]] = page.get("items", [])
+    return items, bool(page.get("hasMore")) and bool(items)

@@ -69,6 +69,8 @@ class NetSuiteBooks(Canonical):
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+_ESCAPED = re.compile(r"_([0-9a-f]+)_")
+_SOURCE = re.compile(r"\s*\[cashloop (\S+) (\S+)\]$")
 
 
 def ns_external_id(external_id: str) -> str:
@@ -80,12 +82,26 @@ def ns_external_id(external_id: str) -> str:
     return _UNSAFE.sub(lambda m: f"_{ord(m.group()):x}_", external_id)
 
 
+def plain_external_id(ns_id: str) -> str:
+    """The Cashloop external id `ns_external_id` escaped: inv_3a_in_5f_1_7e_2 -> inv:in_1~2."""
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), ns_id)
+
+
 def with_source(memo: str, source_type: str, source_id: str) -> str:
     """A header memo ending in the entry's source (NetSuite has no field for it), so a
     journal in NetSuite says which Cashloop document it books and a later read of
     NetSuite's journals can tell: "Invoice in_1 [cashloop invoice in_1]"."""
     tag = f"[cashloop {source_type} {source_id}]"
     return f"{memo[:MEMO_MAX - len(tag) - 1]} {tag}".lstrip()
+
+
+def source_of(memo: str) -> tuple[str, str, str] | None:
+    """(memo, source type, source id) of a header memo `with_source` wrote; None for a
+    journal Cashloop did not post."""
+    found = _SOURCE.search(memo)
+    if found is None:
+        return None
+    return memo[:found.start()], found.group(1), found.group(2)
 
 
 class _Number(str):

@@ -1,6 +1,7 @@
 """An entity whose books are in NetSuite: receivables posted there, revenue schedules in the
 sandbox ERP over HTTP as its sub-ledger, and a period close that recognises into both —
-NetSuite's deferred revenue then ties to the sub-ledger's open schedule periods."""
+NetSuite's deferred revenue then ties to the sub-ledger's open schedule periods, and the
+ledger reports read those books back from NetSuite with each journal once."""
 
 from __future__ import annotations
 
@@ -10,11 +11,23 @@ from pathlib import Path
 
 from adapters.erp.netsuite import NetSuiteErpAdapter
 from adapters.erp.netsuite_auth import netsuite_client
+from adapters.erp.netsuite_ledger import journal_entries
 from adapters.erp.revenue_subledger import RevenueSubledger
 from adapters.erp.routing import Domain, RoutingTable
+from canonical.reports import deferred_balance, deferred_rollforward, trial_balance
 from cli.close import run_close
+from cli.ledger import of_record, schedule_deferral
 from tests.sandbox_harness import erp_sandbox, sqlite_stores
-from tests.unit.flows_harness import World, annual, fresh_ts_env, quiet, running, send, until
+from tests.unit.flows_harness import (
+    ENTITIES,
+    World,
+    annual,
+    fresh_ts_env,
+    quiet,
+    running,
+    send,
+    until,
+)
 from tests.unit.netsuite_api_fake import CREDENTIALS
 from tests.unit.test_netsuite_erp import books, fake_netsuite, usd
 from workflows.period_close import PeriodCloseInput
@@ -43,6 +56,9 @@ async def test_netsuites_deferred_revenue_ties_to_the_subledgers_schedules(
                 period=period, legal_entities=["US01"], lock=False, config=config))
                 for period in ("2026-01", "2026-02")]
         (schedule,) = await cloud.reader.schedules("US01")
+        copies = await cloud.reader.journal_entries("US01")
+        read_back = await journal_entries(client, books(), {"US01": "USD"},
+                                          correlation_id="read")
     assert [c.entities[0].recognised for c in closes] == [1, 1]
     still_open = sum(p.amount.amount for p in schedule.periods if p.status == "open")
     recognised = sum(p.amount.amount for p in schedule.periods if p.status == "recognised")
@@ -52,3 +68,11 @@ async def test_netsuites_deferred_revenue_ties_to_the_subledgers_schedules(
     assert balances["4000"] == -recognised
     assert (balances["1200"], balances["1010"]) == (0, Decimal("1320.00"))
     assert not world.erp.documents  # nothing of US01 fell to the default target
+    entries = of_record(copies, read_back)
+    assert {e.source_type for e in copies} == {"recognition"}
+    assert len(entries) == len(read_back) == len({e.external_id for e in entries})
+    chart = ENTITIES["US01"].chart
+    assert trial_balance(entries, chart).balanced
+    assert deferred_balance(entries, chart) == schedule_deferral(
+        [schedule], ENTITIES["US01"]) == usd(str(still_open))
+    assert deferred_rollforward(entries, chart, "2026-02").ties

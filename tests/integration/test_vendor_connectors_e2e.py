@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.client import Client
 
 from adapters.erp.routing import Domain, RoutingTable
 from adapters.erp.sandbox import SandboxErpReader
 from adapters.transport import async_client
 from canonical.billing import BillingReason
+from canonical.ledger import Side
 from canonical.money import Money
+from canonical.reports import trial_balance
+from cli.ledger import export_text, fetch_entries
 from cli.send import deliver
 from cli.status import subscription_views
 from devstack import streams
@@ -31,6 +36,7 @@ from ports import configured_ports
 from settings import ERP_TARGETS, PROJECT_ROOT, Settings, load_recognition_methods
 from settings_secrets import Secrets
 from tests.integration.stack import ENTITIES, SANDBOXES
+from tests.integration.test_period_close_e2e import hledger
 from tests.sandbox_harness import sqlite_stores
 from tests.unit.avatax_api_fake import ACCOUNT, LICENSE, FakeAvaTax
 from tests.unit.ecb_api_fake import FakeEcb
@@ -86,7 +92,7 @@ async def settled(client: Client, wanted: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_every_vendor_connector_through_the_worker_over_http(
-        dev_client: Client, tmp_path: Path) -> None:
+        dev_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     netsuite, stripe, avatax = fake_netsuite(), FakeStripe(), FakeAvaTax()
     org, product, ecb = FakeSalesforce(), FakeProduct(), FakeEcb()
     paid, eur, dunned = lifecycle("sub_va"), lifecycle("sub_vb", "EUR", "1000.00"), \
@@ -141,6 +147,11 @@ async def test_every_vendor_connector_through_the_worker_over_http(
                     and not v.busy})
         async with async_client(urls["erp-cloud"], timeout=10) as c:
             schedules = await SandboxErpReader(c).schedules("US01")
+        # the ledger commands read NetSuite's books back, beside the sandboxes'
+        for name, value in secrets.model_dump().items():
+            if name.startswith("netsuite_"):
+                monkeypatch.setenv(f"CASHLOOP_{name.upper()}", value.get_secret_value())
+        entries = await fetch_entries(settings)
         legacy_docs = []
         for name in ERP_TARGETS:
             async with async_client(urls[name], timeout=10) as c:
@@ -178,3 +189,19 @@ async def test_every_vendor_connector_through_the_worker_over_http(
     # the revenue schedules in the sub-ledger; nothing of US01 in the sandbox ERPs' books
     assert {s.subscription_id for s in schedules} == {"sub_va", "sub_vb", "sub_vc"}
     assert not [d for d in legacy_docs if not d.startswith("sch")]
+    us01 = [e for e in entries if e.legal_entity == "US01"]
+    assert {"inv:in_sub_va", "pay:py_sub_va", "cm:sub_vc-cancel", "wo:in_sub_vc"} <= {
+        e.external_id for e in us01}
+    assert len(us01) == len({e.external_id for e in us01})
+    (eur_entry,) = [e for e in us01 if e.external_id == "inv:in_sub_vb"]
+    assert (eur_entry.currency, eur_entry.rate) == ("EUR", Decimal("1.1642"))
+    chart = ENTITIES["US01"].chart
+    receivable = sum((ln.amount.amount * (1 if ln.side == Side.DEBIT else -1)
+                      for e in us01 if e.currency == "USD" for ln in e.lines
+                      if ln.account == "1200"), Decimal(0))
+    assert receivable == 0  # sub_va paid, sub_vc credited and written off
+    assert trial_balance(us01, chart).balanced
+    if shutil.which("hledger"):
+        journal_file = tmp_path / "netsuite.journal"
+        journal_file.write_text(export_text(us01, ENTITIES, "hledger", "US01"))
+        hledger("-f", str(journal_file), "check")

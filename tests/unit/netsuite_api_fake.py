@@ -5,10 +5,11 @@ it does: records read by external id (`GET /services/rest/record/v1/{type}/eid:{
 sublists as links unless `expandSubResources=true`), created by `POST` (204 with a
 `Location` naming the internal id; a second record with the same external id refused),
 upserted by `PUT .../eid:{id}`, updated by `PATCH .../{id}`; SuiteQL over accounting
-periods (`Prefer: transient`); errors as `{"title", "status", "o:errorDetails"}`. Every
-request's OAuth 1.0a signature is checked with oauthlib, an implementation independent
-of the connector's. Journals must balance, name configured accounts, subsidiaries and
-currencies, carry amounts as JSON numbers, and not be dated in a locked period.
+periods and journal lines (`Prefer: transient`); errors as
+`{"title", "status", "o:errorDetails"}`. Every request's OAuth 1.0a signature is checked
+with oauthlib, an implementation independent of the connector's. Journals must balance,
+name configured accounts, subsidiaries and currencies, carry amounts as JSON numbers, and
+not be dated in a locked period.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -216,6 +217,8 @@ class FakeNetSuite:
             items = [{"links": [], "period": p, **{k: flags.get(k, "F") for k in
                                                     ("arlocked", "alllocked", "closed")}}
                      for p, flags in sorted(self.periods.items())]
+        elif "FROM transaction t " in query:
+            items = self._journal_rows(int(re.findall(r"t\.id > (\d+)", query)[0]))
         elif "FROM account WHERE" in query:
             items = [{"links": [], "id": i, "acctnumber": self.accounts[i]}
                      for i in sorted(wanted & set(self.accounts))]
@@ -234,8 +237,37 @@ class FakeNetSuite:
                                          "hasMore": offset + limit < len(items),
                                          "totalResults": len(items), "items": page})
 
+    def _journal_rows(self, after: int) -> list[dict[str, Any]]:
+        """The journals query's rows: each line with its primary-book impact, the base
+        amount rounded to the cent from the journal's exchange rate."""
+        rows = []
+        for internal, je in sorted(self.records["journalEntry"].items(), key=lambda r: int(r[0])):
+            if int(internal) <= after or "[cashloop " not in je.get("memo", ""):
+                continue
+            rate = je.get("exchangeRate", Decimal(1))
+            for n, ln in enumerate(je["line"]["items"], start=1):
+                customer = self.records["customer"].get(ln.get("entity", {}).get("id", ""))
+                debit, credit = ln.get("debit"), ln.get("credit")
+                rows.append({
+                    "links": [], "journal": internal, "externalid": je["externalId"],
+                    "trandate": je["tranDate"], "memo": je["memo"],
+                    "currency": je["currency"]["id"], "exchangerate": str(rate),
+                    "line": str(n), "subsidiary": je["subsidiary"]["id"],
+                    "account": ln["account"]["id"],
+                    "debitforeignamount": str(debit) if debit else None,
+                    "creditforeignamount": str(credit) if credit else None,
+                    "debit": str(_cent(debit * rate)) if debit else None,
+                    "credit": str(_cent(credit * rate)) if credit else None,
+                    "customer": customer and customer["externalId"],
+                    "linememo": ln.get("memo")})
+        return rows
+
     def lock(self, period: str, flag: str = "arlocked") -> None:
         self.periods.setdefault(period, {})[flag] = "T"
+
+
+def _cent(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _shown(record: dict[str, Any], expand: bool) -> dict[str, Any]:
