@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from adapters.erp.netsuite_ledger import journal_entries
+from adapters.erp.netsuite_ledger import Journals, read_journals
 from adapters.erp.routing import Domain, RoutingTable
 from adapters.erp.sandbox import ErpDocument, ErpSchedule, SandboxErpReader
 from canonical.accounts import LegalEntity
@@ -81,7 +81,7 @@ async def from_every_erp(settings: Settings,
 async def fetch_entries(settings: Settings) -> list[JournalEntry]:
     """Every journal entry of the books of record."""
     return of_record(await from_every_erp(settings, lambda r: r.journal_entries()),
-                     await netsuite_entries(settings))
+                     (await netsuite_journals(settings)).entries)
 
 
 async def fetch_documents(settings: Settings) -> list[ErpDocument]:
@@ -93,6 +93,14 @@ async def fetch_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpD
                                                   list[ErpSchedule]]:
     """Entries of the books of record; documents and revenue schedules of every ERP
     sandbox target."""
+    entries, documents, schedules = await sandbox_books(settings)
+    return (of_record(entries, (await netsuite_journals(settings)).entries), documents,
+            schedules)
+
+
+async def sandbox_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpDocument],
+                                                    list[ErpSchedule]]:
+    """Entries, documents and revenue schedules of every ERP sandbox target."""
     entries: list[JournalEntry] = []
     documents: list[ErpDocument] = []
     schedules: list[ErpSchedule] = []
@@ -102,20 +110,20 @@ async def fetch_books(settings: Settings) -> tuple[list[JournalEntry], list[ErpD
             entries += await reader.journal_entries()
             documents += await reader.documents()
             schedules += await reader.schedules()
-    return of_record(entries, await netsuite_entries(settings)), documents, schedules
+    return entries, documents, schedules
 
 
-async def netsuite_entries(settings: Settings) -> list[JournalEntry]:
+async def netsuite_journals(settings: Settings) -> Journals:
     """Cashloop's journals in NetSuite; none while the connector is off."""
     if settings.netsuite_account_id is None:
-        return []
+        return Journals()
     books = netsuite_books(settings)
     functional = {code: e.chart.functional_currency
                   for code, e in load_entities(settings.entities_file).items()}
     async with netsuite_api(settings, load_secrets()) as client:
-        return await journal_entries(client, books, functional,
-                                     correlation_id=f"ledger-read-{uuid.uuid4().hex[:12]}",
-                                     target=settings.netsuite_target)
+        return await read_journals(client, books, functional,
+                                   correlation_id=f"ledger-read-{uuid.uuid4().hex[:12]}",
+                                   target=settings.netsuite_target)
 
 
 def of_record(sandboxes: list[JournalEntry], netsuite: list[JournalEntry]) -> list[JournalEntry]:
@@ -126,13 +134,16 @@ def of_record(sandboxes: list[JournalEntry], netsuite: list[JournalEntry]) -> li
 
 def netsuite_receivables(settings: Settings) -> set[str]:
     """Legal entities whose receivables the NetSuite connector holds (config/routing.toml):
-    their invoices are not in any sandbox register, so reports built on the register
-    (aging's due dates, the tax filing sync) cannot cover them."""
+    their invoices are in no sandbox register, so what is built on the register (the tax
+    filing sync) cannot cover them."""
     if settings.netsuite_account_id is None:
         return set()
     table = RoutingTable.from_toml(settings.routing_file)
     return {code for code in load_entities(settings.entities_file)
             if table.target(code, Domain.RECEIVABLES) == settings.netsuite_target}
+
+
+Move = tuple[str, str, str, str]  # an entry's external id, source type, source id, memo
 
 
 def invoice_links(documents: list[ErpDocument]) -> tuple[dict[str, str], dict[str, dt.date]]:
@@ -150,17 +161,43 @@ def invoice_links(documents: list[ErpDocument]) -> tuple[dict[str, str], dict[st
                 body["payment"]["invoice_id"]
         elif d.kind == "credit_memo" and body["credit_memo"].get("invoice_id"):
             invoice_of[d.external_id] = body["credit_memo"]["invoice_id"]
+    moves: list[Move] = []
     for d in documents:
         entry = d.body.get("entry") if d.kind == "journal" else None
-        if entry and entry["source_type"] == "write_off":
-            invoice_of[d.external_id] = entry["source_id"]
-        elif entry and entry["source_type"] == "refund":
-            payment = entry["memo"].rsplit(" ", 1)[-1]  # "Refund r of payment p"
-            if payment in payment_invoice:
-                invoice_of[d.external_id] = payment_invoice[payment]
-        elif d.kind == "reversal" and d.business_key in invoice_of:
-            invoice_of[d.external_id] = invoice_of[d.business_key]
+        if entry:
+            moves.append((d.external_id, entry["source_type"], entry["source_id"],
+                          entry["memo"]))
+        elif d.kind == "reversal" and d.business_key:
+            moves.append((d.external_id, "reversal", d.business_key, ""))
+    follow_links(moves, invoice_of, payment_invoice)
     return invoice_of, due
+
+
+def netsuite_links(journals: Journals) -> tuple[dict[str, str], dict[str, dt.date]]:
+    """`invoice_links` of NetSuite's journals, from their tags."""
+    invoice_of = {e.external_id: e.source_id for e in journals.entries
+                  if e.source_type == "invoice"} | journals.invoices
+    payment_invoice = {e.source_id: journals.invoices[e.external_id] for e in journals.entries
+                       if e.source_type == "payment" and e.external_id in journals.invoices}
+    follow_links([(e.external_id, e.source_type, e.source_id, e.memo)
+                  for e in journals.entries], invoice_of, payment_invoice)
+    return invoice_of, dict(journals.due)
+
+
+def follow_links(moves: list[Move], invoice_of: dict[str, str],
+                 payment_invoice: dict[str, str]) -> None:
+    """Add the invoices of entries that name theirs only through another document, in
+    order: a write-off's source is its invoice, a refund's memo names its payment
+    ("Refund r of payment p"), a reversal's source is the entry it reverses."""
+    for external_id, source_type, source_id, memo in moves:
+        if source_type == "write_off":
+            invoice_of[external_id] = source_id
+        elif source_type == "refund":
+            payment = memo.rsplit(" ", 1)[-1]
+            if payment in payment_invoice:
+                invoice_of[external_id] = payment_invoice[payment]
+        elif source_type == "reversal" and source_id in invoice_of:
+            invoice_of[external_id] = invoice_of[source_id]
 
 
 def schedule_deferral(schedules: list[ErpSchedule], entity: LegalEntity) -> Money:
@@ -217,24 +254,19 @@ def render_aging(rows: list[AgingRow], as_of: dt.date) -> str:
 
 
 async def ar_aging_command(args: argparse.Namespace, settings: Settings) -> int:
-    elsewhere = netsuite_receivables(settings)
-    if args.entity in elsewhere:
-        print(f"{args.entity}'s receivables are in NetSuite, whose journals carry no due "
-              "dates: age them with NetSuite's A/R aging (each receivable line names its "
-              "customer)", file=sys.stderr)
-        return 2
-    entries, documents, _ = await fetch_books(settings)
+    entries, documents, _ = await sandbox_books(settings)
+    netsuite = await netsuite_journals(settings)
+    entries = of_record(entries, netsuite.entries)
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
     invoice_of, due = invoice_links(documents)
+    held_of, held_due = netsuite_links(netsuite)
+    invoice_of, due = invoice_of | held_of, due | held_due
     items = []
     for code, entity in sorted(load_entities(settings.entities_file).items()):
-        if args.entity in (None, code) and code not in elsewhere:
+        if args.entity in (None, code):
             items += open_items(entries, entity.chart,
                                 lambda e: invoice_of.get(e.external_id), due, as_of)
     print(render_aging(ar_aging(items, as_of), as_of))
-    if elsewhere:
-        print(f"not aged here (receivables in NetSuite): {', '.join(sorted(elsewhere))}",
-              file=sys.stderr)
     return 0
 
 

@@ -207,7 +207,9 @@ class NetSuiteErpAdapter:
         customers = {c: await self._customer_id(c, cid)
                      for c in {ln.customer_id for ln in entry.lines if ln.customer_id}}
         day, moved = first_open_day(entry.posting_date, locked)
-        body = journal_body(entry, self._books, customers, external_id=ext, tran_date=day)
+        invoice, due = _receivable_link(posting)
+        body = journal_body(entry, self._books, customers, external_id=ext, tran_date=day,
+                            invoice=invoice, due=due)
         created, existing = await self._create(JOURNAL, ext, body, cid)
         if existing is not None:  # posted before (a repeat, or a concurrent posting)
             return self._receipt(ext, existing, duplicate=True)
@@ -311,6 +313,19 @@ class NetSuiteErpAdapter:
         rows = await suiteql(self._client, PERIODS_QUERY, cid, target=self.name)
         return {str(p["period"]) for p in rows
                 if "T" in (p.get("arlocked"), p.get("alllocked"), p.get("closed"))}
+
+
+def _receivable_link(posting: InvoicePosting | CreditMemoPosting | PaymentPosting
+                     | JournalPosting) -> tuple[str | None, dt.date | None]:
+    """The invoice a journal's receivable lines belong to when it is not its own source,
+    and an invoice's due date: what the aging needs and a journal has no field for."""
+    if isinstance(posting, InvoicePosting) and posting.invoice is not None:
+        return None, posting.invoice.due_on
+    if isinstance(posting, PaymentPosting):
+        return posting.payment.invoice_id, None
+    if isinstance(posting, CreditMemoPosting):
+        return posting.credit_memo.invoice_id, None
+    return None, None
 
 
 async def suiteql(client: httpx.AsyncClient, query: str, cid: str, *,

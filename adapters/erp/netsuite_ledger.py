@@ -3,8 +3,9 @@
 The journals the connector posts carry Cashloop's source in their header memo
 (`[cashloop invoice in_1]`, netsuite_records.with_source) and its external id, escaped;
 this reads every such journal with SuiteQL and turns it back into the `JournalEntry` it
-booked: accounts, subsidiaries, currencies and customers mapped back through the same
-`NetSuiteBooks`, transaction amounts from the journal's lines and functional amounts from
+booked, with what its tag says of the receivable (the invoice it moves, an invoice's due
+date) for the aging: accounts, subsidiaries, currencies and customers mapped back through
+the same `NetSuiteBooks`, transaction amounts from the journal's lines and functional amounts from
 its general-ledger impact in the primary accounting book — NetSuite's own conversion, as
 its trial balance shows it. Journals keyed in by hand (no tag) are not Cashloop's and are
 left out; a tagged journal naming an account, subsidiary or currency the books do not map
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +27,7 @@ from canonical.ledger import JournalEntry, JournalLine, Side
 from canonical.money import Money
 
 from .netsuite import suiteql_page
-from .netsuite_records import SYSTEM, NetSuiteBooks, plain_external_id, source_of
+from .netsuite_records import SYSTEM, NetSuiteBooks, Tag, plain_external_id, source_of
 
 # One row per journal line with its primary-book GL impact; read in pages keyed by the
 # journal's internal id, so a page never splits a journal and offsets never grow.
@@ -45,12 +47,28 @@ JOURNALS_QUERY = (
 PAGE = 1000
 
 
-async def journal_entries(client: httpx.AsyncClient, books: NetSuiteBooks,
-                          functional: Mapping[str, str], *, correlation_id: str,
-                          target: str | None = None) -> list[JournalEntry]:
+@dataclass
+class Journals:
+    """Cashloop's journals in NetSuite and what their tags say of the receivables."""
+
+    entries: list[JournalEntry] = field(default_factory=list)
+    # entry external id -> the invoice whose receivable it moves, as tagged (a payment's,
+    # a credit memo's; an invoice's is its own source)
+    invoices: dict[str, str] = field(default_factory=dict)
+    due: dict[str, dt.date] = field(default_factory=dict)  # invoice id -> due date
+
+    def add(self, other: Journals) -> None:
+        self.entries += other.entries
+        self.invoices.update(other.invoices)
+        self.due.update(other.due)
+
+
+async def read_journals(client: httpx.AsyncClient, books: NetSuiteBooks,
+                        functional: Mapping[str, str], *, correlation_id: str,
+                        target: str | None = None) -> Journals:
     """Every journal Cashloop posted to the account, oldest first; `functional` maps each
     legal entity to its functional currency."""
-    entries: list[JournalEntry] = []
+    journals = Journals()
     after = 0
     while True:
         rows, more = await suiteql_page(client, JOURNALS_QUERY.format(after=after),
@@ -62,20 +80,31 @@ async def journal_entries(client: httpx.AsyncClient, books: NetSuiteBooks,
             if not rows:
                 raise InvalidDataError(f"NetSuite journal {last} has more than {PAGE} lines",
                                        system=SYSTEM)
-        entries += entries_from_rows(rows, books, functional)
+        journals.add(journals_from_rows(rows, books, functional))
         if not more:
-            return entries
+            return journals
         after = int(rows[-1]["journal"])
 
 
-def entries_from_rows(rows: list[dict[str, Any]], books: NetSuiteBooks,
-                      functional: Mapping[str, str]) -> list[JournalEntry]:
-    """The entries of JOURNALS_QUERY's rows (ordered by journal), untagged ones left out."""
-    journals: dict[str, list[dict[str, Any]]] = {}
+def journals_from_rows(rows: list[dict[str, Any]], books: NetSuiteBooks,
+                       functional: Mapping[str, str]) -> Journals:
+    """The journals of JOURNALS_QUERY's rows (ordered by journal), untagged ones left out."""
+    by_journal: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        journals.setdefault(str(row["journal"]), []).append(row)
-    return [entry for lines in journals.values()
-            if (entry := _entry(lines, _Reverse(books), functional)) is not None]
+        by_journal.setdefault(str(row["journal"]), []).append(row)
+    reverse = _Reverse(books)
+    found = Journals()
+    for lines in by_journal.values():
+        tag = source_of(str(lines[0].get("memo") or ""))
+        if tag is None or not lines[0].get("externalid"):
+            continue
+        entry = _entry(lines, tag, reverse, functional)
+        found.entries.append(entry)
+        if tag.invoice:
+            found.invoices[entry.external_id] = tag.invoice
+        if tag.due and tag.source_type == "invoice":
+            found.due[tag.source_id] = tag.due
+    return found
 
 
 class _Reverse:
@@ -120,14 +149,10 @@ class _Reverse:
         return plain.removeprefix(prefix) if plain.startswith(prefix) else None
 
 
-def _entry(rows: list[dict[str, Any]], reverse: _Reverse,
-           functional: Mapping[str, str]) -> JournalEntry | None:
+def _entry(rows: list[dict[str, Any]], tag: Tag, reverse: _Reverse,
+           functional: Mapping[str, str]) -> JournalEntry:
     head = rows[0]
     journal = str(head["journal"])
-    source = source_of(str(head.get("memo") or ""))
-    if source is None or not head.get("externalid"):
-        return None
-    memo, source_type, source_id = source
     entity = reverse.entity(journal, head["subsidiary"])
     currency = reverse.currency(journal, head["currency"])
     home = functional.get(entity)
@@ -153,7 +178,7 @@ def _entry(rows: list[dict[str, Any]], reverse: _Reverse,
     return JournalEntry(
         external_id=plain_external_id(str(head["externalid"])), legal_entity=entity,
         posting_date=dt.date.fromisoformat(str(head["trandate"])), currency=currency,
-        lines=lines, memo=memo, source_type=source_type, source_id=source_id,
+        lines=lines, memo=tag.memo, source_type=tag.source_type, source_id=tag.source_id,
         functional_currency=home if foreign else None,
         rate=_dec(head.get("exchangerate")) if foreign else None)
 

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
@@ -70,7 +70,8 @@ class NetSuiteBooks(Canonical):
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 _ESCAPED = re.compile(r"_([0-9a-f]+)_")
-_SOURCE = re.compile(r"\s*\[cashloop (\S+) (\S+)\]$")
+_SOURCE = re.compile(
+    r"\s*\[cashloop (\S+) (\S+)(?: invoice (\S+))?(?: due (\d{4}-\d{2}-\d{2}))?\]$")
 
 
 def ns_external_id(external_id: str) -> str:
@@ -87,21 +88,37 @@ def plain_external_id(ns_id: str) -> str:
     return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), ns_id)
 
 
-def with_source(memo: str, source_type: str, source_id: str) -> str:
+class Tag(NamedTuple):
+    """What a journal's header memo says of its source (`with_source`)."""
+
+    memo: str
+    source_type: str
+    source_id: str
+    invoice: str | None = None  # the invoice whose receivable it moves, when not its own
+    due: dt.date | None = None  # an invoice's due date
+
+
+def with_source(memo: str, source_type: str, source_id: str, *, invoice: str | None = None,
+                due: dt.date | None = None) -> str:
     """A header memo ending in the entry's source (NetSuite has no field for it), so a
     journal in NetSuite says which Cashloop document it books and a later read of
-    NetSuite's journals can tell: "Invoice in_1 [cashloop invoice in_1]"."""
-    tag = f"[cashloop {source_type} {source_id}]"
+    NetSuite's journals can tell, with the invoice a receivable movement belongs to and an
+    invoice's due date for the aging: "Invoice in_1 [cashloop invoice in_1 due 2026-12-03]",
+    "Payment py_1 for invoice in_1 [cashloop payment py_1 invoice in_1]"."""
+    tag = (f"[cashloop {source_type} {source_id}" + (f" invoice {invoice}" if invoice else "")
+           + (f" due {due.isoformat()}" if due else "") + "]")
     return f"{memo[:MEMO_MAX - len(tag) - 1]} {tag}".lstrip()
 
 
-def source_of(memo: str) -> tuple[str, str, str] | None:
-    """(memo, source type, source id) of a header memo `with_source` wrote; None for a
-    journal Cashloop did not post."""
+def source_of(memo: str) -> Tag | None:
+    """The tag `with_source` wrote in a header memo; None for a journal Cashloop did not
+    post."""
     found = _SOURCE.search(memo)
     if found is None:
         return None
-    return memo[:found.start()], found.group(1), found.group(2)
+    invoice, due = found.group(3), found.group(4)
+    return Tag(memo[:found.start()], found.group(1), found.group(2), invoice,
+               dt.date.fromisoformat(due) if due else None)
 
 
 class _Number(str):
@@ -131,8 +148,10 @@ def parse_body(content: bytes) -> dict[str, Any]:
 
 
 def journal_body(entry: JournalEntry, books: NetSuiteBooks, customers: dict[str, str], *,
-                 external_id: str, tran_date: dt.date) -> dict[str, Any]:
-    """A `journalEntry` of one entry; `customers` maps customer ids to internal ids."""
+                 external_id: str, tran_date: dt.date, invoice: str | None = None,
+                 due: dt.date | None = None) -> dict[str, Any]:
+    """A `journalEntry` of one entry; `customers` maps customer ids to internal ids;
+    `invoice` and `due` go into its tag (`with_source`)."""
     lines = []
     for ln in entry.lines:
         if not ln.amount.amount:
@@ -152,7 +171,8 @@ def journal_body(entry: JournalEntry, books: NetSuiteBooks, customers: dict[str,
             "currency": books.currency(entry.currency),
             "exchangeRate": entry.rate if foreign and entry.rate else Decimal(1),
             "tranDate": tran_date.isoformat(),
-            "memo": with_source(entry.memo, entry.source_type, entry.source_id),
+            "memo": with_source(entry.memo, entry.source_type, entry.source_id,
+                                invoice=invoice, due=due),
             "line": {"items": lines}}
 
 

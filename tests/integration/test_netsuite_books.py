@@ -11,7 +11,7 @@ from pathlib import Path
 
 from adapters.erp.netsuite import NetSuiteErpAdapter
 from adapters.erp.netsuite_auth import netsuite_client
-from adapters.erp.netsuite_ledger import journal_entries
+from adapters.erp.netsuite_ledger import read_journals
 from adapters.erp.revenue_subledger import RevenueSubledger
 from adapters.erp.routing import Domain, RoutingTable
 from canonical.reports import deferred_balance, deferred_rollforward, trial_balance
@@ -57,8 +57,8 @@ async def test_netsuites_deferred_revenue_ties_to_the_subledgers_schedules(
                 for period in ("2026-01", "2026-02")]
         (schedule,) = await cloud.reader.schedules("US01")
         copies = await cloud.reader.journal_entries("US01")
-        read_back = await journal_entries(client, books(), {"US01": "USD"},
-                                          correlation_id="read")
+        read_back = (await read_journals(client, books(), {"US01": "USD"},
+                                         correlation_id="read")).entries
     assert [c.entities[0].recognised for c in closes] == [1, 1]
     still_open = sum(p.amount.amount for p in schedule.periods if p.status == "open")
     recognised = sum(p.amount.amount for p in schedule.periods if p.status == "recognised")

@@ -28,7 +28,7 @@ from canonical.billing import BillingReason
 from canonical.ledger import Side
 from canonical.money import Money
 from canonical.reports import trial_balance
-from cli.ledger import export_text, fetch_entries
+from cli.ledger import export_text, fetch_entries, netsuite_journals, netsuite_links
 from cli.send import deliver
 from cli.status import subscription_views
 from devstack import streams
@@ -152,6 +152,7 @@ async def test_every_vendor_connector_through_the_worker_over_http(
             if name.startswith("netsuite_"):
                 monkeypatch.setenv(f"CASHLOOP_{name.upper()}", value.get_secret_value())
         entries = await fetch_entries(settings)
+        invoice_of, due = netsuite_links(await netsuite_journals(settings))
         legacy_docs = []
         for name in ERP_TARGETS:
             async with async_client(urls[name], timeout=10) as c:
@@ -201,6 +202,9 @@ async def test_every_vendor_connector_through_the_worker_over_http(
                       if ln.account == "1200"), Decimal(0))
     assert receivable == 0  # sub_va paid, sub_vc credited and written off
     assert trial_balance(us01, chart).balanced
+    assert set(due) == {"in_sub_va", "in_sub_vb", "in_sub_vc"}  # the aging's due dates
+    assert (invoice_of["pay:py_sub_va"], invoice_of["wo:in_sub_vc"]) == ("in_sub_va",
+                                                                        "in_sub_vc")
     if shutil.which("hledger"):
         journal_file = tmp_path / "netsuite.journal"
         journal_file.write_text(export_text(us01, ENTITIES, "hledger", "US01"))

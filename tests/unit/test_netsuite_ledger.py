@@ -3,7 +3,6 @@ ledger commands over books that include them (cli/ledger.py)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -12,14 +11,17 @@ import pytest
 
 from adapters.erp import netsuite_ledger
 from adapters.erp.netsuite import NetSuiteErpAdapter
-from adapters.erp.netsuite_ledger import entries_from_rows, journal_entries
+from adapters.erp.netsuite_ledger import Journals, journals_from_rows, read_journals
 from adapters.erp.netsuite_records import ns_external_id, with_source
-from adapters.erp.port import JournalPosting
+from adapters.erp.port import InvoicePosting, JournalPosting, PaymentPosting
+from canonical import posting
 from canonical.errors import InvalidDataError
 from canonical.ledger import JournalEntry, JournalLine, Side
 from canonical.money import Money
-from canonical.reports import trial_balance
-from cli.ledger import ar_aging_command, netsuite_receivables, of_record
+from canonical.payment import Payment
+from canonical.reports import ar_aging, open_items, trial_balance
+from cli.ledger import netsuite_links, netsuite_receivables, of_record
+from devstack import streams
 from settings import Settings
 from tests.unit import test_netsuite_erp
 from tests.unit.flows_harness import ENTITIES
@@ -40,8 +42,12 @@ def payment_entry(payment_id: str = "py_1", invoice_id: str = "in_1") -> Journal
                            customer_id="cus_1")])
 
 
+async def journals(erp: NetSuiteErpAdapter) -> Journals:
+    return await read_journals(erp._client, books(), FUNCTIONAL, correlation_id=CID)
+
+
 async def read(erp: NetSuiteErpAdapter) -> list[JournalEntry]:
-    return await journal_entries(erp._client, books(), FUNCTIONAL, correlation_id=CID)
+    return (await journals(erp)).entries
 
 
 def booked(entry: JournalEntry) -> JournalEntry:
@@ -112,15 +118,15 @@ def row(journal: str, account: str, **fields: object) -> dict[str, object]:
 def test_journals_keyed_by_hand_are_not_cashloops_and_unmapped_ids_are_errors() -> None:
     by_hand = [{**row("7", "91010", debitforeignamount="5", debit="5"), "memo": "accrual"},
                {**row("7", "91200", creditforeignamount="5", credit="5"), "memo": "accrual"}]
-    assert entries_from_rows(by_hand, books(), FUNCTIONAL) == []
+    assert journals_from_rows(by_hand, books(), FUNCTIONAL).entries == []
     unmapped = [row("8", "91010", debitforeignamount="5", debit="5"),
                 row("8", "555", creditforeignamount="5", credit="5")]
     with pytest.raises(InvalidDataError, match=r"account 555.* does not map for US01"):
-        entries_from_rows(unmapped, books(), FUNCTIONAL)
+        journals_from_rows(unmapped, books(), FUNCTIONAL)
     elsewhere = [{**r, "subsidiary": "9"} for r in by_hand[:1]]
     elsewhere[0]["memo"] = with_source("x", "journal", "9")
     with pytest.raises(InvalidDataError, match="subsidiary 9"):
-        entries_from_rows(elsewhere, books(), FUNCTIONAL)
+        journals_from_rows(elsewhere, books(), FUNCTIONAL)
 
 
 def test_a_journal_in_netsuite_and_a_sandbox_counts_once_as_netsuite_holds_it() -> None:
@@ -143,8 +149,35 @@ def test_receivables_held_in_netsuite_follow_the_routing(tmp_path: Path) -> None
     assert netsuite_receivables(settings_with_netsuite(tmp_path)) == {"US01"}
 
 
-async def test_aging_an_entity_netsuite_holds_is_refused_with_the_reason(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(entity="US01", as_of=None)
-    assert await ar_aging_command(args, settings_with_netsuite(tmp_path)) == 2
-    assert "receivables are in NetSuite" in capsys.readouterr().err
+async def test_netsuites_journals_age_by_their_invoices_due_dates(
+        erp: NetSuiteErpAdapter) -> None:
+    """The tags carry what the aging needs and a journal has no field for: an invoice's due
+    date, the invoice a payment or credit memo moves; a reversal follows what it reverses."""
+    chart = ENTITIES["US01"].chart
+    life = streams.lifecycle("sub_1", streams.customer("cus_1", "US"), dt.date(2026, 9, 1))
+    first = life.invoice("in_1", dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    second = life.invoice("in_2", dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+    part = Payment(payment_id="py_1", invoice_id="in_1", customer_id="cus_1",
+                   legal_entity="US01", amount=first.total.times(Decimal("0.5")),
+                   received_on=dt.date(2026, 10, 5))
+    await erp.post([customer(), *(InvoicePosting(external_id=f"inv:{i.invoice_id}", invoice=i,
+                                                 entry=posting.invoice_entry(i, chart))
+                                  for i in (first, second)),
+                    PaymentPosting(external_id="pay:py_1", payment=part,
+                                   entry=posting.payment_entry(part, chart))],
+                   correlation_id=CID)
+    await erp.reverse("inv:in_2", reversal_external_id="rev:inv:in_2", reason="voided",
+                      correlation_id=CID)
+    read_back = await journals(erp)
+    invoice_of, due = netsuite_links(read_back)
+    assert invoice_of == {"inv:in_1": "in_1", "pay:py_1": "in_1", "inv:in_2": "in_2",
+                          "rev:inv:in_2": "in_2"}
+    assert due == {"in_1": first.due_on, "in_2": second.due_on}
+    as_of = first.due_on + dt.timedelta(days=40)
+    items = open_items(read_back.entries, chart, lambda e: invoice_of.get(e.external_id), due,
+                       as_of)
+    (item,) = items  # in_2 reversed to nothing
+    assert (item.invoice_id, item.due_on, item.open) == ("in_1", first.due_on,
+                                                        first.total - part.amount)
+    (row,) = ar_aging(items, as_of)
+    assert row.buckets["31-60"] == first.total - part.amount
