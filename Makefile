@@ -17,7 +17,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m devstack demo
 
-## make test: the whole suite (unit, integration on real servers, replay, lint)
+## make test: the whole suite (unit, integration on real servers, replay, lint, types)
 ## hledger (Debian package) checks the exported ledger; installed here when missing (as root).
 test: install
 	@command -v hledger >/dev/null || apt-get install -y -q hledger >/dev/null 2>&1 \
@@ -25,6 +25,7 @@ test: install
 		|| echo "hledger could not be installed; the export check will be skipped (fails in CI)"
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## make up / make down: the long-running local stack
 up: install
@@ -35,3 +36,4 @@ down:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy

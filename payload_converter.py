@@ -14,6 +14,7 @@ would keep their modules alive.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -32,7 +33,7 @@ _shared_adapter = functools.lru_cache(maxsize=MAX_SHARED_ADAPTERS)(TypeAdapter)
 class _SharedAdapters:
     """Stands in for the converter's per-instance adapter cache."""
 
-    def __init__(self, own: Any) -> None:
+    def __init__(self, own: Callable[[Any], TypeAdapter[Any]]) -> None:
         self._own = own
 
     def __call__(self, type_hint: Any) -> TypeAdapter[Any]:
@@ -51,7 +52,9 @@ class SharedPayloadConverter(PydanticPayloadConverter):
                 json_converter, "_type_adapter"):
             raise RuntimeError("temporalio.contrib.pydantic no longer keeps its adapter cache "
                                "in _type_adapter: payload_converter.py needs updating")
-        json_converter._type_adapter = _SharedAdapters(json_converter._type_adapter)
+        # the SDK types its cache as the lru_cache wrapper; a stand-in callable replaces it
+        json_converter._type_adapter = _SharedAdapters(  # type: ignore[assignment]
+            json_converter._type_adapter)
 
 
 shared_data_converter = DataConverter(payload_converter_class=SharedPayloadConverter)

@@ -60,4 +60,7 @@ class Secrets(BaseSettings):
 def load_secrets() -> Secrets:
     """Secrets from the environment and, if CASHLOOP_SECRETS_DIR is set, that directory."""
     secrets_dir = os.environ.get("CASHLOOP_SECRETS_DIR")
-    return Secrets(_secrets_dir=secrets_dir) if secrets_dir else Secrets()
+    # _secrets_dir is a BaseSettings init option; without the pydantic mypy plugin the
+    # type checker knows only the fields as arguments
+    return (Secrets(_secrets_dir=secrets_dir)  # type: ignore[call-arg]
+            if secrets_dir else Secrets())

@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, cast
 
 from cli import close, connectors, cookbook, dlq, ledger, parked, schema, send, status, tax
 from settings import Settings
@@ -27,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     result = args.func(args, settings)
-    if inspect.isawaitable(result):
-        result = asyncio.run(result)
+    if inspect.isawaitable(result):  # an `async def` command's coroutine
+        result = asyncio.run(cast("Coroutine[Any, Any, Any]", result))
     return int(result or 0)
 
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlmodel import Session, col  # noqa: E402
 
 from devstack import stripe_events as se  # noqa: E402
 from gateway.signatures import sign  # noqa: E402
@@ -152,7 +152,7 @@ def check_store(url: str, unique: set[str]) -> dict[str, Any]:
     if engine.dialect.name == "postgresql":
         engine = engine.execution_options(schema_translate_map={None: "gateway"})
     with Session(engine) as s:
-        ids = [r[0] for r in s.execute(select(InboxMessage.source_event_id)).all()]
+        ids = [r[0] for r in s.execute(select(col(InboxMessage.source_event_id))).all()]
         queued = s.execute(select(func.count()).select_from(ForwardItem)).scalar_one()
     engine.dispose()
     return {"inbox_rows": len(ids), "distinct": len(set(ids)),

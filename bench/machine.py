@@ -15,13 +15,16 @@ from __future__ import annotations
 import random
 import time
 from statistics import median
+from typing import Any
 
 OBJECTS = 200_000
 ROUNDS = 3
 
 
 def _workload(rnd: random.Random) -> int:
-    rows = [{"id": i, "key": rnd.random(), "tags": [i, str(i)]} for i in range(OBJECTS)]
+    rows: list[dict[str, Any]] = [
+        {"id": i, "key": rnd.random(), "tags": [i, str(i)]} for i in range(OBJECTS)
+    ]
     rows.sort(key=lambda row: row["key"])  # the walk below then jumps around the heap
     by_id = {row["id"]: row for row in rows}
     return sum(len(by_id[rnd.randrange(OBJECTS)]["tags"]) for _ in range(OBJECTS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,12 +13,14 @@ import httpx
 from temporalio.client import Client
 
 from adapters.erp.sandbox import ErpDocument, SandboxErpReader
+from canonical.events import EnvelopeBase
 from cli.status import subscription_views
 from devstack import stack
 from devstack.demo import settled
 from devstack.streams import Lifecycle
 from gateway.client import GatewayClient
 from settings import ERP_TARGETS, Settings
+from workflows.subscription_state import SubscriptionView
 
 POST_BATCH = 200
 POST_CONCURRENCY = 4
@@ -26,7 +28,7 @@ POST_CONCURRENCY = 4
 T = TypeVar("T")
 
 
-async def post_all(settings: Settings, events: list, batch: int = POST_BATCH,
+async def post_all(settings: Settings, events: list[EnvelopeBase], batch: int = POST_BATCH,
                    concurrency: int = POST_CONCURRENCY) -> dict[str, float]:
     """POST every event to the gateway; returns when each was accepted (epoch seconds)."""
     credentials, _ = stack.gateway_credentials(settings)
@@ -37,7 +39,7 @@ async def post_all(settings: Settings, events: list, batch: int = POST_BATCH,
     async with httpx.AsyncClient(base_url=stack.gateway_url(settings), timeout=60) as http:
         gateway = GatewayClient(http, api_key)
 
-        async def send(chunk: list) -> None:
+        async def send(chunk: list[EnvelopeBase]) -> None:
             async with limit:
                 await gateway.post_events(chunk, batch=batch)
                 now = time.time()
@@ -48,12 +50,12 @@ async def post_all(settings: Settings, events: list, batch: int = POST_BATCH,
 
 
 async def await_settled(client: Client, lives: list[Lifecycle], limit_s: float = 3600,
-                        poll_s: float = 3.0) -> list:
+                        poll_s: float = 3.0) -> list[SubscriptionView | None]:
     """Poll until every subscription has applied its events and has nothing in flight."""
     expected = Counter({life.subscription_id: len(life.events) for life in lives})
     deadline = time.monotonic() + limit_s
     pending = set(expected)
-    views: dict[str, object] = {}
+    views: dict[str, SubscriptionView] = {}
     while pending:
         ids = sorted(pending)
         found = []
@@ -168,7 +170,8 @@ class ServerCounters:
     @classmethod
     def totals(cls, text: str) -> dict[str, dict[str, float]]:
         """Each family's counts by operation, summed over the other labels."""
-        totals: dict[str, Counter[str]] = {family: Counter() for family in cls.FAMILIES}
+        totals: dict[str, defaultdict[str, float]] = {family: defaultdict(float)
+                                                      for family in cls.FAMILIES}
         for line in text.splitlines():
             name, _, rest = line.partition("{")
             if name not in totals or 'operation="' not in rest:

@@ -54,6 +54,7 @@ from bench.probe import (
     progress,
 )
 from bench.procstat import CpuMeter, kernel_threads_cpu_seconds, major_faults, read_bytes, rss_mib
+from canonical.events import EnvelopeBase
 from devstack.streams import add_months
 from settings import Settings
 from temporal_client import connect
@@ -134,7 +135,7 @@ def draw(rnd: random.Random, size: int, batches: list[int]) -> list[list[int]]:
 
 
 def probe_batches(size: int, probe: int, rounds: int, seed: int
-                  ) -> tuple[list, list, list[list]]:
+                  ) -> tuple[list[EnvelopeBase], list[EnvelopeBase], list[list[EnvelopeBase]]]:
     """The population's activations, a warm-up batch and the probe's invoice events split
     into rounds."""
     lives, _ = invoice_run(size, 0, dt.datetime.now(dt.UTC).date())
@@ -145,9 +146,9 @@ def probe_batches(size: int, probe: int, rounds: int, seed: int
     # has nothing to do with the population's size. Across batches too where the
     # population allows: a larger population's entity probed twice would be cached.
     sizes = [WARMUP] + [len(range(probe)[r::rounds]) for r in range(rounds)]
-    batches = []
+    batches: list[list[EnvelopeBase]] = []
     for picks in draw(random.Random(seed), size, sizes):
-        batch = []
+        batch: list[EnvelopeBase] = []
         for pick in picks:
             life = lives[pick]
             month = sum(1 for e in life.events if e.event_type == "invoice.issued")
@@ -167,13 +168,13 @@ class Population:
     meter: CpuMeter
     worker: int
     server: ServerCounters
-    batches: list[list]
+    batches: list[list[EnvelopeBase]]
     subscription_ids: list[str]
     rounds: list[dict[str, Any]] = field(default_factory=list)
     rss_before: float = 0.0
     rpc_ms: dict[str, float] = field(default_factory=dict)
 
-    async def probe_round(self, batch: list) -> None:
+    async def probe_round(self, batch: list[EnvelopeBase]) -> None:
         idle = await quiet_rate(self.meter, self.server)
         pace = machine.speed_ms()  # on the quiet stack, so the probe's work is not in it
         if not self.rounds:
@@ -304,7 +305,8 @@ def cost(run: dict[str, Any]) -> float:
     return float(cpu["temporal"] + cpu["worker"])
 
 
-def _mean_at(runs: list[dict[str, Any]], size: int, figure: Callable[[dict], float]) -> float:
+def _mean_at(runs: list[dict[str, Any]], size: int,
+             figure: Callable[[dict[str, Any]], float]) -> float:
     """`figure` of the size's runs, averaged (a size given twice: its two stacks)."""
     values = [figure(r) for r in runs if r["subscriptions"] == size]
     return sum(values) / len(values)

@@ -16,7 +16,6 @@ from cli.status import subscription_views
 from devstack import stack
 from devstack.demo import settled
 from settings import ERP_TARGETS, Settings
-from workflows.flow import ParkedStep
 from workflows.subscription import SubscriptionWorkflow, entity_workflow_id
 from workflows.subscription_state import SubscriptionView
 
@@ -92,8 +91,9 @@ async def why_parked(client: Client, view: SubscriptionView) -> str:
     found = []
     for workflow_id in ids:
         try:
+            # (a query method's result type comes from its annotation)
             step = await client.get_workflow_handle(workflow_id).query(
-                SubscriptionWorkflow.parked, result_type=ParkedStep)
+                SubscriptionWorkflow.parked)
         except RPCError as err:
             found.append(f"{workflow_id}: not queryable ({err.message})")
             continue

@@ -7,7 +7,7 @@ The wire format is documented in docs/events.md; older schema versions live in
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
 
@@ -125,13 +125,25 @@ class EnvelopeBase(Canonical):
     CURRENT_VERSION: ClassVar[int] = 1
 
     event_id: Id
-    schema_version: int = Field(ge=1)
+    if TYPE_CHECKING:  # _default_version fills it in, so whoever builds an event may omit it
+        schema_version: int = Field(default=1, ge=1)
+    else:
+        schema_version: int = Field(ge=1)
     occurred_at: AwareDatetime
     source: Id
     # Monotonic per subscription when the source has an order; None when it has none.
     sequence: int | None = Field(default=None, ge=1)
     correlation_id: Id
     keys: BusinessKeys = BusinessKeys()
+
+    if TYPE_CHECKING:
+        # Every event class declares these two fields (its Literal type and its payload
+        # model); named here, for the type checker only, for code handling any event.
+        @property
+        def event_type(self) -> str: ...
+
+        @property
+        def payload(self) -> Any: ...
 
     @model_validator(mode="before")
     @classmethod

@@ -100,8 +100,8 @@ def hledger_journal(entries: Iterable[JournalEntry],
         digits = minor_units(cur)
         out.append(f"commodity 1000.{'0' * digits} {cur}")
     out.append("")
-    for (entity, code) in sorted(used):
-        out.append(f"account {hledger_account(entities[entity], code)}")
+    for (entity_id, code) in sorted(used):
+        out.append(f"account {hledger_account(entities[entity_id], code)}")
     out.append("")
     for e in ordered:
         entity = entities[e.legal_entity]
@@ -127,8 +127,8 @@ def beancount_ledger(entries: Iterable[JournalEntry],
     for cur in sorted({c for cs in used.values() for c in cs}):
         out.append(f"{opened.isoformat()} commodity {cur}")
     out.append("")
-    for (entity, code), currencies in sorted(used.items()):
-        out.append(f"{opened.isoformat()} open {beancount_account(entities[entity], code)} "
+    for (entity_id, code), currencies in sorted(used.items()):
+        out.append(f"{opened.isoformat()} open {beancount_account(entities[entity_id], code)} "
                    f"{','.join(sorted(currencies))}")
     out.append("")
     for e in ordered:

@@ -146,8 +146,10 @@ def credit_memo_entry(memo: CreditMemo, coa: ChartOfAccounts,
                "released deferral beyond the credit" if difference.amount < 0
                else "credited revenue; no deferral released" if released_nothing
                else "credited revenue already recognised"), None),
-        (_line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust), fx and fx.tax),
-        (_line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust), fx and fx.gross),
+        (_line(coa, R.TAX_PAYABLE, Side.DEBIT, memo.tax_total, cust),
+         fx.tax if fx is not None else None),
+        (_line(coa, R.ACCOUNTS_RECEIVABLE, Side.CREDIT, memo.total, cust),
+         fx.gross if fx is not None else None),
     ]
     # A release that rounds to nothing in the memo's currency can still be a cent of the
     # schedules' functional deferral: its line stays (zero amount, functional only), or

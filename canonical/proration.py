@@ -180,7 +180,7 @@ def prorate_amendment(amendment: Amendment, subscription: Subscription,
         currency=sub.currency, reason=f"amendment {amendment.amendment_id}")
     share = unused_share(period_start, period_end, at, basis)
     invoice_id = amendment.invoice_id
-    rebill_lines = []
+    rebill_lines: list[InvoiceLine] = []
     for item in amendment.new_items:
         amount = item.plan.price.times(share * item.quantity)
         if amount.is_zero():

@@ -136,7 +136,7 @@ def parse_event(raw: dict[str, Any] | str | bytes) -> Event:
              "got": type(raw).__name__}])
     event_type = raw.get("event_type")
     cls = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
-    if cls is None:
+    if cls is None or not isinstance(event_type, str):  # the second only narrows for mypy
         raise InvalidEventError(f"unknown event_type {event_type!r}", [
             {"path": "event_type", "type": "unknown_event_type",
              "message": f"expected one of {sorted(EVENT_TYPES)}", "got": _short(event_type)}])

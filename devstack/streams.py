@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from canonical.billing import (
     BillingReason,
@@ -78,7 +79,7 @@ class Lifecycle:
     source: str = "billing"
     events: list[EnvelopeBase] = field(default_factory=list)
 
-    def _env(self, suffix: str, at: dt.datetime) -> dict[str, object]:
+    def _env(self, suffix: str, at: dt.datetime) -> dict[str, Any]:
         return {"event_id": f"evt_{self.subscription_id}_{suffix}",
                 "occurred_at": at, "source": self.source,
                 "sequence": len(self.events) + 1,

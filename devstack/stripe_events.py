@@ -51,7 +51,7 @@ def event(evt_id: str, event_type: str, created: int, obj: dict[str, Any],
 def price(price_id: str, product: str, unit_amount: int, currency: str,
           interval: str = "month", interval_count: int = 1,
           nickname: str | None = None) -> dict[str, Any]:
-    p = base("subscription_item")["price"]
+    p: dict[str, Any] = base("subscription_item")["price"]
     p.update(id=price_id, product=product, unit_amount=unit_amount,
              unit_amount_decimal=str(unit_amount), currency=currency, nickname=nickname,
              lookup_key=None, transform_quantity=None)

@@ -16,8 +16,9 @@ import datetime as dt
 import os
 import socket
 import uuid
+from typing import cast
 
-from sqlalchemy import Engine, and_, func, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from .store import ForwardItem, now_utc
@@ -28,7 +29,7 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _free(now: dt.datetime) -> object:
+def _free(now: dt.datetime) -> ColumnElement[bool]:
     return and_(col(ForwardItem.forwarded_at).is_(None),
                 or_(col(ForwardItem.claimed_until).is_(None),
                     col(ForwardItem.claimed_until) < now))
@@ -76,11 +77,13 @@ def claim(engine: Engine, owner: str, limit: int, max_hold_s: float,
         # next round) sends them first, so ours that are newer wait — also those newer
         # than a row between ours, which a concurrent claimer had locked while our select
         # skipped it (PostgreSQL's SKIP LOCKED; found by the claims test).
-        others = dict(s.exec(select(ForwardItem.subscription_id, func.min(ForwardItem.id)).where(
-            col(ForwardItem.subscription_id).in_(subs),
-            col(ForwardItem.forwarded_at).is_(None),
-            or_(col(ForwardItem.claimed_by).is_(None), col(ForwardItem.claimed_by) != owner))
-            .group_by(col(ForwardItem.subscription_id))).all())
+        # (cast: the MIN of a group's primary keys is never NULL)
+        others = cast("dict[str, int]", dict(s.exec(
+            select(ForwardItem.subscription_id, func.min(ForwardItem.id)).where(
+                col(ForwardItem.subscription_id).in_(subs),
+                col(ForwardItem.forwarded_at).is_(None),
+                or_(col(ForwardItem.claimed_by).is_(None), col(ForwardItem.claimed_by) != owner))
+            .group_by(col(ForwardItem.subscription_id))).all()))
         kept = [r for r in mine if r.id is not None
                 and (r.subscription_id not in others or r.id < others[r.subscription_id])]
         kept_ids = {r.id for r in kept}

@@ -161,7 +161,8 @@ class Forwarder:
         # The same canonical event from two source events (e.g. invoice.paid carrying the
         # invoice that invoice.finalized also brings) is sent once; both rows are marked.
         seen: set[str] = set()
-        unique, repeats = [], []
+        unique: list[ForwardItem] = []
+        repeats: list[ForwardItem] = []
         for row in rows:
             (repeats if row.event_id in seen else unique).append(row)
             seen.add(row.event_id)

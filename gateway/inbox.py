@@ -114,8 +114,8 @@ def _supersede_dead_letters(s: Session, inserted: dict[tuple[str, str], int],
     """A redelivery that now maps resolves the dead letters of its earlier attempts
     (a replayed letter itself is marked by the replay)."""
     ids = [e for _, e in inserted]
-    found = s.execute(select(DeadLetter.id, DeadLetter.channel, DeadLetter.source_event_id,
-                             DeadLetter.history)
+    found = s.execute(select(col(DeadLetter.id), col(DeadLetter.channel),
+                             col(DeadLetter.source_event_id), col(DeadLetter.history))
                       .where(col(DeadLetter.status) == "open",
                              col(DeadLetter.source_event_id).in_(ids))).all()
     for dl_id, channel, event_id, history in found:

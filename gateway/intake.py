@@ -97,9 +97,9 @@ async def accept_events(gw: Gateway, body: bytes, sender: str,
             failures.append((element, err))
     if failures:
         ids = []
-        for element, err in failures:
+        for element, failure in failures:
             raw = json.dumps(element).encode() if is_array else body
-            ids.append(await _dead_letter(gw, "events", sender, err, raw, kept, version,
+            ids.append(await _dead_letter(gw, "events", sender, failure, raw, kept, version,
                                           element))
         first = failures[0][1]
         message = first.message if not is_array else (

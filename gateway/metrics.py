@@ -38,6 +38,7 @@ class Metrics:
 
     def render(self, gauges: Callable[[], Iterable[tuple[str, Labels, float]]]) -> str:
         samples: dict[str, list[tuple[Labels, float]]] = {}
+        value: float
         for (name, labels), value in self.counters.items():
             samples.setdefault(name, []).append((labels, float(value)))
         for name, labels, value in gauges():

@@ -7,7 +7,7 @@ when CASHLOOP_DATABASE_URL is set; both through sqlmodel.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Engine,
     Index,
     LargeBinary,
+    Table,
     Text,
     UniqueConstraint,
     inspect,
@@ -32,6 +33,9 @@ __all__ = ["DeadLetter", "ForwardItem", "InboxMessage", "PostValidation", "Refer
 
 class GatewayTable(SQLModel, registry=registry()):
     """Base of the gateway's tables."""
+
+    if TYPE_CHECKING:  # SQLAlchemy sets it on each table class; SQLModel does not declare it
+        __table__: ClassVar[Table]
 
 
 class InboxMessage(GatewayTable, table=True):
@@ -147,7 +151,7 @@ def open_store(url: str, schema: str = "gateway") -> Engine:
 def add_claim_columns(engine: Engine) -> None:
     """Give a forward queue created before claims existed its claim columns."""
     schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
-    table = ForwardItem.__table__  # type: ignore[attr-defined]
+    table = ForwardItem.__table__
     with engine.begin() as conn:
         have = {c["name"] for c in inspect(conn).get_columns(table.name, schema=schema)}
     quote = engine.dialect.identifier_preparer.quote

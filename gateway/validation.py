@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from adapters.crm.port import CrmAccount, CrmPort
 from adapters.tax.port import TaxNexus, TaxQuoter
@@ -39,6 +39,13 @@ from .validation_models import (
 )
 
 T = TypeVar("T")
+
+
+class _CustomerKeys(TypedDict):
+    """The fields every customer answer repeats from the request."""
+
+    customer_id: str
+    legal_entity: str
 
 
 class DownstreamUnavailableError(Exception):
@@ -124,7 +131,7 @@ class ValidationService:
                        strict: bool = False) -> ValidateCustomerResponse:
         """CRM's verdict; provisional (local entity check) when the CRM is unavailable."""
         c = req.customer
-        base = {"customer_id": c.customer_id, "legal_entity": c.legal_entity}
+        base: _CustomerKeys = {"customer_id": c.customer_id, "legal_entity": c.legal_entity}
         try:
             verdict = await self.crm.call(lambda: self._crm.validate_customer(
                 c, correlation_id=correlation_id))

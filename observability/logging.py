@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import structlog
 from opentelemetry import trace
+from structlog.typing import EventDict
 
 from .masking import mask_event
 
@@ -26,7 +27,7 @@ _TEMPORAL_EXTRAS = {"temporal_workflow": ("workflow_id", "run_id", "workflow_typ
 _RENAMES = {"workflow_run_id": "run_id", "activity_type": "activity"}
 
 
-def _temporal_context(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _temporal_context(_logger: Any, _method: str, event: EventDict) -> EventDict:
     """Lift workflow/activity ids from the Temporal SDK's log extras to top-level keys."""
     for extra, keys in _TEMPORAL_EXTRAS.items():
         info = event.pop(extra, None)
@@ -37,7 +38,7 @@ def _temporal_context(_logger: Any, _method: str, event: dict[str, Any]) -> dict
     return event
 
 
-def _trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _trace_ids(_logger: Any, _method: str, event: EventDict) -> EventDict:
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid:
         event.setdefault("trace_id", format(ctx.trace_id, "032x"))
@@ -46,13 +47,13 @@ def _trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, A
 
 
 def _service(name: str) -> Any:
-    def add(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add(_logger: Any, _method: str, event: EventDict) -> EventDict:
         event.setdefault("service", name)
         return event
     return add
 
 
-def _drop_noise(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_noise(_logger: Any, _method: str, event: EventDict) -> EventDict:
     for key in ("_from_structlog", "_record", "color_message", "taskName"):
         event.pop(key, None)
     return event

@@ -77,7 +77,7 @@ def mask_text(text: str) -> str:
     if not _MAYBE_PII.search(text):  # every rule needs a digit, an @, a URL or input_value
         return text
     for pattern, replacement in RULES:
-        text = pattern.sub(replacement, text)  # type: ignore[arg-type]
+        text = pattern.sub(replacement, text)
     return text
 
 
@@ -96,7 +96,7 @@ def mask_value(value: Any, key: str | None = None) -> Any:
     return mask_text(str(value))
 
 
-def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def mask_event(_logger: Any, _method: str, event: Mapping[str, Any]) -> dict[str, Any]:
     """structlog processor: the event dict with personal data removed."""
     return {k: v if k in SAFE_KEYS else mask_value(v, k) if k != "event" else mask_value(v)
             for k, v in event.items()}

@@ -100,6 +100,7 @@ class ActivationFlow(SagaFlow):
 
     FLOW = "activation"
     TRANSITIONS = TRANSITIONS
+    _state: ActivationState  # (set by Flow._init_flow and _transition)
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
     POSTING = {S.ACTIVE: search.PostingStatus.POSTED,

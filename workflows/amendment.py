@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
@@ -116,6 +116,7 @@ class AmendmentResult(BaseModel):
 class AmendmentFlow(SagaFlow):
     FLOW = "amendment"
     TRANSITIONS = TRANSITIONS
+    _state: AmendmentState  # (set by Flow._init_flow and _transition)
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
     POSTING = {S.AMENDED: search.PostingStatus.POSTED,
@@ -238,8 +239,9 @@ class AmendmentFlow(SagaFlow):
         rebill, new_lines = proration.rebill, list(proration.rebill_lines)
         if rebill is not None:
             self._transition(S.POSTING_REBILL)
+            # (the lambda runs before `rebill` is reassigned: still the checked invoice)
             taxed_rebill = await self._step("calculate_rebill_tax", lambda _: taxed(
-                calls, rebill, inp.customer, cid), permanent="raise")
+                calls, cast(Invoice, rebill), inp.customer, cid), permanent="raise")
             if isinstance(taxed_rebill, Skipped):
                 return self._skipped(amendment, taxed_rebill)
             rebill = taxed_rebill

@@ -20,7 +20,7 @@ their rebills stay with the customer as a credit.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from temporalio import workflow
 
@@ -51,6 +51,9 @@ from .subscription_state import SubscriptionState as S
 from .upstream_first import adjust_memo_release, own_lines_excluded, release_after_memo
 
 if TYPE_CHECKING:
+    from canonical.customer import CustomerAccount
+    from canonical.subscription import Subscription
+
     from .subscription import SubscriptionWorkflow
 
 LOG_KEEP = 20  # applied amendments a late one can still be ordered against
@@ -115,7 +118,9 @@ class Amendments:
         prior = o._state
         o._transition(S.AMENDING, event_id=event_id, note=f"generation {generation}")
         child_id = f"amendment-{a.amendment_id}" + (f"-g{generation}" if generation > 1 else "")
-        inp = AmendmentInput(amendment=a, subscription=snap.subscription, customer=snap.customer,
+        # (amendments apply to an active entity: its subscription and customer are set)
+        inp = AmendmentInput(amendment=a, subscription=cast("Subscription", snap.subscription),
+                             customer=cast("CustomerAccount", snap.customer),
                              lines=own_lines_excluded(o, a), event_id=event_id,
                              correlation_id=correlation_id,
                              config=o._config, generation=generation,
@@ -137,8 +142,9 @@ class Amendments:
             o._transition(prior, event_id=event_id, note="amendment not applied")
             return
         assert isinstance(result, AmendmentResult)
-        items_before = list(snap.subscription.items)
-        snap.subscription = snap.subscription.model_copy(update={"items": result.items})
+        items_before = list(cast("Subscription", snap.subscription).items)
+        snap.subscription = cast("Subscription", snap.subscription).model_copy(
+            update={"items": result.items})
         snap.lines = replace_lines(snap.lines, result.ended_lines, result.new_lines)
         credit_invoices(o._invoices, result.credited)
         for invoice_id in result.credited:  # a credited invoice may be in dunning
@@ -237,7 +243,7 @@ class Amendments:
     async def _undo(self, later: list[AppliedAmendment], event: Any, reason: str) -> None:
         """Reverse every document of `later`, newest first, and restore the entity's views."""
         o, snap = self._o, self._o._snap
-        entity = snap.subscription.legal_entity
+        entity = cast("Subscription", snap.subscription).legal_entity
         for record in sorted(later, key=lambda r: r.amendment.effective_at, reverse=True):
             docs = []
             for external_id in reversed(record.external_ids):
@@ -248,8 +254,10 @@ class Amendments:
                     reversal_external_id=f"rev-{external_id}",
                     reason=reason,
                     correlation_id=record.correlation_id)
-                outcome = await o._step(f"reverse {external_id}",
-                                        lambda _, r=req: self._calls.reverse(r))
+                # (mypy infers no lambda with defaults; `r` binds this iteration's request)
+                outcome = await o._step(
+                    f"reverse {external_id}",
+                    lambda _, r=req: self._calls.reverse(r))  # type: ignore[misc]
                 if not isinstance(outcome, Skipped):
                     docs.append(outcome.document_id)
             self._undo_views(record)
@@ -268,6 +276,7 @@ class Amendments:
             # Fully credited by its reversal; its payments (if any) leave a customer credit
             # until the rebill is issued again (see _apply).
             o._invoices[record.rebill_id] = view.voided(view.total)
-        snap.subscription = snap.subscription.model_copy(update={"items": record.items_before})
+        snap.subscription = cast("Subscription", snap.subscription).model_copy(
+            update={"items": record.items_before})
         del snap.amendments[record.amendment.amendment_id]
         snap.amendment_log.remove(record)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -55,6 +55,13 @@ with workflow.unsafe.imports_passed_through():
 
 from . import search, versions
 from .config import CALL_TIMEOUT, RULES_TIMEOUT, FlowConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import TypeVar
+
+    _In = TypeVar("_In")
+    _Out = TypeVar("_Out")
 
 # Cheap request/response calls (CRM, tax, provisioning) run as local activities: same
 # retries and at-least-once semantics, but no task-queue round trip through the server
@@ -108,13 +115,14 @@ class Calls:
     def local_opts(self) -> dict[str, Any]:
         return {"start_to_close_timeout": RULES_TIMEOUT, "retry_policy": self._retry}
 
-    async def _call(self, method: Any, req: Any) -> Any:
+    async def _call(self, method: Callable[[Any, _In], Awaitable[_Out]], req: _In) -> _Out:
         """A cheap remote call: local activity in new histories, activity in old ones."""
         if versions.patched(self._config, PATCH_LOCAL_CALLS):
             return await self._local(method, req, **self._opts())
         return await workflow.execute_activity_method(method, req, **self._opts())
 
-    async def _local(self, method: Any, req: Any, **opts: Any) -> Any:
+    async def _local(self, method: Callable[[Any, _In], Awaitable[_Out]], req: _In,
+                     **opts: Any) -> _Out:
         with search.local_activity():
             return await workflow.execute_local_activity_method(method, req, **opts)
 
@@ -124,7 +132,7 @@ class Calls:
     async def calculate_tax(self, req: CalculateTaxInput) -> TaxResult:
         return await self._call(TaxActivities.calculate_tax, req)
 
-    async def _erp(self, method: Any, req: Any) -> Any:
+    async def _erp(self, method: Callable[[Any, _In], Awaitable[_Out]], req: _In) -> _Out:
         """An ERP call: first as a local activity, then as an activity on the ERP queue.
 
         Nearly every ERP call goes through at its first attempt, and as a local activity

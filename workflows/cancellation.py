@@ -112,6 +112,7 @@ class CancellationResult(BaseModel):
 class CancellationFlow(SagaFlow):
     FLOW = "cancellation"
     TRANSITIONS = TRANSITIONS
+    _state: CancellationState  # (set by Flow._init_flow and _transition)
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
     POSTING = {S.CANCELLED: search.PostingStatus.POSTED,

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from temporalio import workflow
 
@@ -33,12 +33,15 @@ with workflow.unsafe.imports_passed_through():
 
 from . import versions
 from .calls import Calls
-from .dunning import DunningFlow, PaymentNotice
+from .dunning import DunningFlow
+from .dunning_state import PaymentNotice
 from .flow import Skipped
 from .ledger_view import replace_lines
 from .subscription_state import InvoiceStatus
 
 if TYPE_CHECKING:
+    from canonical.subscription import Subscription
+
     from .subscription import SubscriptionWorkflow
 
 # Workflow patch: a void signals the invoice's running dunning ladder to stop.
@@ -143,7 +146,8 @@ class DocumentRules:
         external_id = write_off_external_id(invoice_id)
         outcome = await o._step(f"reverse write-off {invoice_id}", lambda _: self._calls.reverse(
             ReverseErpDocumentInput(
-                legal_entity=o._snap.subscription.legal_entity, domain=Domain.RECEIVABLES,
+                legal_entity=cast("Subscription", o._snap.subscription).legal_entity,
+                domain=Domain.RECEIVABLES,
                 external_id=external_id, reversal_external_id=f"rev-{external_id}",
                 reason=f"payment {event.event_id} after write-off",
                 correlation_id=o._correlation_id)))
@@ -179,13 +183,15 @@ class DocumentRules:
             o._intake.finding("IllegalEvent", event, f"invoice {invoice_id} has payments or a "
                               "write-off; credit it instead of voiding it")
             return
-        entity = o._snap.subscription.legal_entity
+        entity = cast("Subscription", o._snap.subscription).legal_entity
         lines = [ln for ln in o._snap.lines if ln.invoice_id == invoice_id]
         targets = [(Domain.RECEIVABLES, f"inv:{invoice_id}")] + [
             (Domain.REVENUE, f"sch:{ln.schedule_id}") for ln in lines if ln.schedule_id]
         docs: list[str] = []
         for domain, external_id in targets:
-            outcome = await o._step(f"void {external_id}", lambda _, d=domain, x=external_id:
+            # (mypy infers no lambda with defaults; they bind this iteration's values)
+            outcome = await o._step(f"void {external_id}",
+                                    lambda _, d=domain, x=external_id:  # type: ignore[misc]
                                     self._calls.reverse(ReverseErpDocumentInput(
                                         legal_entity=entity, domain=d, external_id=x,
                                         reversal_external_id=f"rev-{x}",

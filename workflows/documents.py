@@ -269,6 +269,7 @@ class DocumentPoster:
                             *posted_at)
 
     def _update_invoices(self, event: Event, first: Posting, receipt: ErpReceipt) -> str:
+        view: InvoiceView | None
         if isinstance(first, InvoicePosting):
             inv = first.invoice  # with its tax
             view = posted_view(inv, first.entry.rate, receipt.document_id)

@@ -172,7 +172,7 @@ class Flow(FlowSearch):
                      *self._transition_search(to, documents or []))
 
     def _transition_search(self, to: StrEnum, documents: list[str]
-                           ) -> list[SearchAttributeUpdate]:
+                           ) -> list[SearchAttributeUpdate[Any]]:
         """Further attributes a flow sets on a transition (its documents, by default)."""
         return [self._with_documents(documents)] if documents else []
 

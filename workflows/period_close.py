@@ -82,6 +82,7 @@ def previous_period(now: datetime) -> str:
 class PeriodCloseWorkflow(Flow):
     FLOW = "period_close"
     TRANSITIONS = TRANSITIONS
+    _state: PeriodCloseState  # (set by Flow._init_flow and _transition)
 
     @workflow.init
     def __init__(self, input: PeriodCloseInput) -> None:

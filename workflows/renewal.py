@@ -58,6 +58,7 @@ def renewal_window(sub: Subscription, config: FlowConfig) -> dt.datetime:
 class RenewalFlow(SagaFlow):
     FLOW = "renewal"
     TRANSITIONS = TRANSITIONS
+    _state: RenewalState  # (set by Flow._init_flow and _transition)
     COMPENSATING = S.COMPENSATING
     COMPENSATED = S.COMPENSATED
     POSTING = {S.AWAITING_ERP_CONFIRMATION: search.PostingStatus.AWAITING_ERP,

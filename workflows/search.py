@@ -57,9 +57,9 @@ class PostingStatus(StrEnum):
 NAMES = frozenset(key.name for key in ALL_KEYS)
 
 
-def current() -> dict[str, SearchAttributeUpdate]:
+def current() -> dict[str, SearchAttributeUpdate[Any]]:
     """Our attributes this run started with (carried over by continue-as-new), by name."""
-    return {pair.key.name: pair.key.value_set(pair.value)  # type: ignore[arg-type]
+    return {pair.key.name: pair.key.value_set(pair.value)
             for pair in workflow.info().typed_search_attributes if pair.key.name in NAMES}
 
 
@@ -88,7 +88,7 @@ class _Upserts:
 
     def __init__(self) -> None:
         self.last: dict[str, Any] = {}
-        self.pending: dict[str, SearchAttributeUpdate] = {}
+        self.pending: dict[str, SearchAttributeUpdate[Any]] = {}
         self.local = 0  # local activities in flight: the workflow task goes on
         self.flusher: asyncio.Task[None] | None = None
 
@@ -108,7 +108,7 @@ def _of_instance() -> _Upserts:
     return st
 
 
-def upsert(config: FlowConfig, *updates: SearchAttributeUpdate) -> None:
+def upsert(config: FlowConfig, *updates: SearchAttributeUpdate[Any]) -> None:
     """Upsert from workflow code when the server knows the attributes."""
     if not (config.search_attributes and updates):
         return
@@ -124,7 +124,7 @@ def upsert(config: FlowConfig, *updates: SearchAttributeUpdate) -> None:
     _send(st, updates)
 
 
-def _send(st: _Upserts, updates: Iterable[SearchAttributeUpdate]) -> None:
+def _send(st: _Upserts, updates: Iterable[SearchAttributeUpdate[Any]]) -> None:
     changed = [u for u in updates if st.last.get(u.key.name, _UNSET) != u.value]
     st.last.update((u.key.name, u.value) for u in changed)
     if changed:
@@ -177,16 +177,16 @@ def flushed(run: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
-def next_action(at: datetime | None) -> SearchAttributeUpdate:
+def next_action(at: datetime | None) -> SearchAttributeUpdate[datetime]:
     return NEXT_ACTION_AT.value_set(at) if at else NEXT_ACTION_AT.value_unset()
 
 
-def parked(step: str, reason: str, since: datetime) -> list[SearchAttributeUpdate]:
+def parked(step: str, reason: str, since: datetime) -> list[SearchAttributeUpdate[Any]]:
     """What a parked flow shows; `step` is reduced to its first word (a stable kind)."""
     return [PARKED_SINCE.value_set(since), PARKED_REASON.value_set(reason),
             PARKED_STEP.value_set(step.split(" ", 1)[0])]
 
 
-def released() -> list[SearchAttributeUpdate]:
+def released() -> list[SearchAttributeUpdate[Any]]:
     return [PARKED_SINCE.value_unset(), PARKED_REASON.value_unset(),
             PARKED_STEP.value_unset()]

@@ -26,12 +26,14 @@ from .amendments import Amendments
 from .cancellation import CancellationResult
 from .cancellation import CancellationState as CS
 from .document_rules import collected_key
-from .dunning import DunningFlow, DunningInput, DunningResult
-from .dunning import DunningState as DS
+from .dunning import DunningFlow
+from .dunning_state import DunningInput, DunningResult
+from .dunning_state import DunningState as DS
 from .flow import ChildProgress
 from .ledger_view import add_invoice, invoice_rates, replace_lines
-from .renewal import RenewalFlow, RenewalInput, RenewalResult, renewal_window
-from .renewal import RenewalState as RS
+from .renewal import RenewalFlow, renewal_window
+from .renewal_state import RenewalInput, RenewalResult
+from .renewal_state import RenewalState as RS
 from .renewal_window import SCHEDULED
 from .subscription_cancels import SubscriptionCancellations
 from .subscription_state import InvoiceStatus

@@ -17,7 +17,7 @@ subscription update's), the books still end as if they had come second:
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from temporalio import workflow
 
@@ -36,6 +36,8 @@ from .saga import generation_id
 from .subscription_state import DeferredRelease
 
 if TYPE_CHECKING:
+    from canonical.subscription import Subscription
+
     from .subscription import SubscriptionWorkflow
 
 # Workflow patch: an upstream-billed amendment applied after its own documents.
@@ -93,7 +95,7 @@ async def adjust_memo_release(o: SubscriptionWorkflow, a: Amendment, release: De
 async def _post_release(o: SubscriptionWorkflow, a: Amendment, released: Money,
                         functional: Money | None, credited_invoice: str | None,
                         generation: int, correlation_id: str, note: str) -> str | None:
-    sub = o._snap.subscription
+    sub = cast("Subscription", o._snap.subscription)  # an amended entity has one
     view = o._invoices.get(credited_invoice or "")
     calls = Calls(o._config)
     journal = MemoReleaseJournalInput(

@@ -70,7 +70,7 @@ _JSON = {"Content-Type": "application/json"}
 
 
 def _location_id(response: httpx.Response) -> str:
-    location = response.headers.get("Location", "")
+    location: str = response.headers.get("Location", "")
     internal = location.rstrip("/").rsplit("/", 1)[-1]
     if not internal:
         raise UnavailableError(f"NetSuite created {response.request.url.path} without a "

@@ -40,7 +40,7 @@ class Migration:
 
 
 def _table(model: type[ErpTable]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     assert isinstance(table, Table)
     return table
 

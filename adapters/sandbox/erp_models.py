@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Integer, Table, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -15,6 +15,9 @@ from .db import DecimalText, UtcDateTime
 
 class ErpTable(SQLModel, registry=registry()):
     """Base of the ERP's tables: their own metadata, so create_all makes only these."""
+
+    if TYPE_CHECKING:  # SQLAlchemy sets it on each table class; SQLModel does not declare it
+        __table__: ClassVar[Table]
 
 
 class Sequence(ErpTable, table=True):

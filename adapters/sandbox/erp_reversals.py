@@ -25,6 +25,7 @@ class ErpReversals:
     Mixed into ErpStore, whose session, lookups, numbering and receipts it uses.
     """
 
+    name: str
     stats: Stats
 
     if TYPE_CHECKING:

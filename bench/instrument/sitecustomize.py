@@ -22,6 +22,15 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from temporalio.bridge.proto.workflow_activation import (
+        InitializeWorkflow,
+        WorkflowActivation,
+    )
+    from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
+    from temporalio.worker._workflow_instance import WorkflowInstance
 
 DUMP_EVERY_S = 5.0
 
@@ -41,13 +50,17 @@ def _install() -> None:
             entry[0] += count
             entry[1] += seconds
 
-    def kind_of(act: object) -> str:
-        jobs = sorted({job.WhichOneof("variant") for job in act.jobs})  # type: ignore[attr-defined]
-        return ("R:" if act.is_replaying else "") + "+".join(jobs)  # type: ignore[attr-defined]
+    def kind_of(act: WorkflowActivation) -> str:
+        # possible bug: WhichOneof is None for a job whose variant these protos do not know
+        # (a newer Core); sorted() or join() would then raise in the timed activation
+        jobs = sorted({job.WhichOneof("variant") for job in act.jobs})  # type: ignore[type-var]
+        kinds = "+".join(jobs)  # type: ignore[arg-type]
+        return ("R:" if act.is_replaying else "") + kinds
 
     activate = sdk_instance._WorkflowInstanceImpl.activate
 
-    def timed_activate(self: object, act: object) -> object:
+    def timed_activate(self: sdk_instance._WorkflowInstanceImpl,
+                       act: WorkflowActivation) -> WorkflowActivationCompletion:
         started = time.thread_time()
         try:
             return activate(self, act)
@@ -56,7 +69,8 @@ def _install() -> None:
 
     create = sdk_worker._WorkflowWorker._create_workflow_instance
 
-    def timed_create(self: object, act: object, init: object) -> object:
+    def timed_create(self: sdk_worker._WorkflowWorker, act: WorkflowActivation,
+                     init: InitializeWorkflow) -> WorkflowInstance:
         started = time.thread_time()
         try:
             return create(self, act, init)

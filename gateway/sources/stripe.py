@@ -164,7 +164,7 @@ def subscription_updated(ctx: Context) -> None:
     # derive from this update.
     latest = sub.ref("latest_invoice")
     invoiced_now = bool(latest and "latest_invoice" in previous)
-    invoice_id = latest if invoiced_now else f"in_{ctx.evt_id}"
+    invoice_id = latest if invoiced_now and latest is not None else f"in_{ctx.evt_id}"
     # Invoiced at once, Stripe's proration invoice is the rebill and its negative lines
     # the credit memo: Cashloop posts those (what the customer was billed) and only ends
     # the old schedules itself.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from canonical.customer import CustomerAccount
@@ -73,7 +74,7 @@ class Context:
         if object_id:
             self.routes.append(Route(object_id, subscription_id, customer, invoice_id))
 
-    def emit(self, cls: type[EnvelopeBase], event_id: str, at: dt.datetime, rank: int,
+    def emit(self, cls: Callable[..., EnvelopeBase], event_id: str, at: dt.datetime, rank: int,
              subscription_id: str, payload: Any) -> None:
         """Add one canonical event (unsequenced: Stripe gives no order; see the rule)."""
         self.events.append(cls(

@@ -154,12 +154,13 @@ def is_proration(line: Node) -> bool:
 
 
 def is_subscription_line(line: Node) -> bool:
-    return (line.dig("parent", "type") == "subscription_item_details"
-            or line.opt("type") == "subscription")
+    return bool(line.dig("parent", "type") == "subscription_item_details"
+                or line.opt("type") == "subscription")
 
 
 def price_id_of(line: Node) -> str | None:
-    return line.dig("pricing", "price_details", "price") or line.dig("price", "id")
+    price: str | None = line.dig("pricing", "price_details", "price") or line.dig("price", "id")
+    return price
 
 
 def product_of(line: Node) -> str | None:
@@ -168,7 +169,7 @@ def product_of(line: Node) -> str | None:
 
 
 def is_metered(line: Node) -> bool:
-    return line.dig("price", "recurring", "usage_type") == "metered"
+    return bool(line.dig("price", "recurring", "usage_type") == "metered")
 
 
 def line_taxes(line: Node, currency: str) -> list[tuple[str, Decimal | None, Money, Money, bool]]:

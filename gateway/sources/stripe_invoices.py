@@ -8,6 +8,8 @@ reaches the entity before its payment or void whichever Stripe delivers first.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from canonical.billing import (
     BillingReason,
     CreditMemo,
@@ -15,6 +17,7 @@ from canonical.billing import (
     Invoice,
     InvoiceLine,
     LineKind,
+    TaxLine,
     TaxResult,
 )
 from canonical.customer import CustomerAccount
@@ -75,7 +78,7 @@ def learn_invoice(ctx: Context, inv: Node, route: Route) -> None:
 
 
 def _lines(ctx: Context, inv: Node, currency: str) -> tuple[list[InvoiceLine],
-                                                             list[CreditMemoLine], list]:
+                                                             list[CreditMemoLine], list[TaxLine]]:
     """(positive invoice lines, credit lines from negative ones, tax lines of positives)."""
     debit, credit, taxes = [], [], []
     for line in inv.items("lines"):
@@ -105,7 +108,7 @@ def _lines(ctx: Context, inv: Node, currency: str) -> tuple[list[InvoiceLine],
         debit.append(InvoiceLine(
             line_id=line_id, kind=kind, description=line.opt("description") or line_id,
             sku=product_of(line), plan_code=price_id_of(line),
-            quantity=quantity if quantity is not None else 1, amount=net,
+            quantity=Decimal(quantity if quantity is not None else 1), amount=net,
             period_start=start if timed else None, period_end=end if timed else None))
         taxes.extend(tax_lines(line_id, line_tax))
     return debit, credit, taxes
