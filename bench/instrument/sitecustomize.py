@@ -51,11 +51,9 @@ def _install() -> None:
             entry[1] += seconds
 
     def kind_of(act: WorkflowActivation) -> str:
-        # possible bug: WhichOneof is None for a job whose variant these protos do not know
-        # (a newer Core); sorted() or join() would then raise in the timed activation
-        jobs = sorted({job.WhichOneof("variant") for job in act.jobs})  # type: ignore[type-var]
-        kinds = "+".join(jobs)  # type: ignore[arg-type]
-        return ("R:" if act.is_replaying else "") + kinds
+        # a job whose variant these protos do not know (a newer Core) has none
+        jobs = sorted({job.WhichOneof("variant") or "unknown" for job in act.jobs})
+        return ("R:" if act.is_replaying else "") + "+".join(jobs)
 
     activate = sdk_instance._WorkflowInstanceImpl.activate
 
