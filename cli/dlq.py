@@ -22,9 +22,10 @@ from gateway.service import NoRoutes
 from gateway.sources.base import Category, Mapper
 from gateway.sources.canonical import CanonicalMapper
 from gateway.sources.customers import CustomerMap
+from gateway.sources.settlements import SettlementMapper
 from gateway.sources.stripe import StripeMapper
 from gateway.store import open_store
-from settings import Settings
+from settings import Settings, load_entities
 
 
 def register(sub: Any) -> None:
@@ -53,7 +54,8 @@ def register(sub: Any) -> None:
 
 def mappers(settings: Settings) -> dict[str, Mapper]:
     return {"events": CanonicalMapper(),
-            "stripe": StripeMapper(CustomerMap(settings.stripe_customers_file))}
+            "stripe": StripeMapper(CustomerMap(settings.stripe_customers_file)),
+            "settlements": SettlementMapper(load_entities(settings.entities_file))}
 
 
 def list_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,7 +23,7 @@ from . import intake, openapi
 from .auth import presented_key
 from .config import GatewayConfig
 from .errors import ERROR_RESPONSES, error_response
-from .models import BatchAccepted, EventAccepted, WebhookAccepted
+from .models import BatchAccepted, EventAccepted, SettlementAccepted, WebhookAccepted
 from .routes_ops import ops_router
 from .routes_validation import validation_router
 from .service import Gateway
@@ -93,6 +93,25 @@ def create_app(config: GatewayConfig) -> FastAPI:
             return error_response(413, "payload_too_large",
                                   f"the body exceeds {MAX_EVENTS_BODY} bytes")
         return await intake.accept_events(gw, await request.body(), sender, request.headers)
+
+    @app.post("/v1/settlements", tags=["intake"], status_code=202,
+              summary="A partner settlement report: one payment per invoice it settles",
+              responses={200: {"model": SettlementAccepted, "description": "sent before"},
+                         202: {"model": SettlementAccepted,
+                               "description": "its payments accepted into the inbox"},
+                         **ERROR_RESPONSES},
+              openapi_extra=openapi.SETTLEMENT_BODY)
+    async def post_settlement(request: Request, x_api_key: ApiKeyHeader = None,
+                              authorization: AuthorizationHeader = None) -> JSONResponse:
+        sender = gw.keys.source_of(presented_key(x_api_key, authorization))
+        if sender is None:
+            return error_response(401, "unauthorized", "missing or unknown API key",
+                                  headers={"WWW-Authenticate": "Bearer"})
+        if _too_large(request, MAX_WEBHOOK_BODY):
+            return error_response(413, "payload_too_large",
+                                  f"the body exceeds {MAX_WEBHOOK_BODY} bytes")
+        return await intake.accept_settlement(gw, await request.body(), sender,
+                                              request.headers)
 
     @app.post("/v1/webhooks/stripe", tags=["intake"], status_code=202,
               summary="Stripe webhook events (signed)",

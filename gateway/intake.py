@@ -1,4 +1,5 @@
-"""Intake of canonical events and Stripe webhooks: check, map, keep, answer.
+"""Intake of canonical events, partner settlements and Stripe webhooks: check, map, keep,
+answer.
 
 Every path ends in exactly one of: committed to the inbox (2xx), answered as a duplicate
 (200, nothing written), kept as a dead letter (4xx with the reason), refused unsigned or
@@ -19,9 +20,9 @@ from fastapi.responses import JSONResponse
 from . import dlq
 from .errors import error_response
 from .inbox import Accepted
-from .service import Gateway
+from .service import Gateway, NoRoutes
 from .signatures import HEADER, SignatureError, verify
-from .sources.base import Category, Mapped, MappingError
+from .sources.base import Category, Mapped, MappingError, problem
 from .sources.canonical import split_body
 
 log = structlog.get_logger("cashloop.gateway.intake")
@@ -172,3 +173,44 @@ async def accept_stripe(gw: Gateway, body: bytes, headers: Mapping[str, str],
         "events": [{"event_id": e.event_id, "event_type": e.event_type,
                     "subscription_id": e.subscription_id} for e in mapped.events]},
         status_code=202)
+
+
+async def accept_settlement(gw: Gateway, body: bytes, sender: str,
+                            headers: Mapping[str, str]) -> JSONResponse:
+    """POST /v1/settlements: one partner settlement report, all its payments or none."""
+    kept = kept_headers(headers)
+    version = gw.settlements.mapping_version
+    try:
+        element = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        element = None
+    try:
+        mapped = gw.settlements.map(body, NoRoutes())
+        partner = element.get("partner") if isinstance(element, dict) else None
+        if partner != sender:
+            raise MappingError(Category.SCHEMA_INVALID, f"the report names partner {partner!r}; "
+                               f"this API key sends for {sender!r}", [
+                                   problem("partner", "partner_mismatch", sender, partner)])
+    except MappingError as err:
+        dl = await _dead_letter(gw, "settlements", sender, err, body, kept, version, element)
+        return error_response(_status_of(err.category), err.category, err.message, err.errors,
+                              [dl])
+    acc = Accepted(channel="settlements", source=sender, mapped=mapped,
+                   body=body.decode("utf-8", errors="replace"), headers=kept,
+                   mapping_version=version)
+    try:
+        receipt = await gw.inbox.put(acc)
+    except Exception as exc:
+        return _store_down(exc)
+    payments = [{"event_id": e.event_id, "event_type": e.event_type,
+                 "subscription_id": e.subscription_id} for e in mapped.events]
+    answer = {"accepted": not receipt.duplicate, "duplicate": receipt.duplicate,
+              "settlement_id": mapped.source_event_id, "inbox_id": receipt.inbox_id,
+              "payments": [] if receipt.duplicate else payments}
+    if receipt.duplicate:
+        gw.metrics.inc("cashloop_gateway_duplicates_total", channel="settlements")
+        return JSONResponse(answer, status_code=200)
+    gw.metrics.inc("cashloop_gateway_events_accepted_total", len(payments),
+                   channel="settlements")
+    gw.forwarder.wake()
+    return JSONResponse(answer, status_code=202)

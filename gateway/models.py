@@ -38,3 +38,14 @@ class WebhookAccepted(BaseModel):
     ignored: str | None = Field(default=None, description="why the event maps to no "
                                                           "canonical event (kept anyway)")
     events: list[MappedEvent] = []
+
+
+class SettlementAccepted(BaseModel):
+    """A partner settlement report: its payments accepted into the inbox, or a duplicate."""
+
+    accepted: bool
+    duplicate: bool = Field(description="true: this partner's settlement id was already "
+                                        "accepted; nothing else happened")
+    settlement_id: str = Field(description="`{partner}:{settlement_id}`")
+    inbox_id: int | None = None
+    payments: list[MappedEvent] = []

@@ -10,9 +10,12 @@ from pydantic import TypeAdapter
 
 from canonical.events import Event
 
+from .sources.settlements import SettlementReport
+
 DESCRIPTION = """\
 Upstream systems reach Cashloop here. Canonical events (docs/events.md) come to
-`POST /v1/events` with an API key; Stripe webhooks come signed to `POST /v1/webhooks/stripe`.
+`POST /v1/events` with an API key, partners' settlement reports to `POST /v1/settlements`;
+Stripe webhooks come signed to `POST /v1/webhooks/stripe`.
 Every accepted message is committed to the durable inbox before the 2xx answer and then
 forwarded to its `SubscriptionWorkflow`. A redelivery is answered 200 with
 `"duplicate": true`. Anything that cannot be accepted is answered with the `ErrorBody`
@@ -25,6 +28,9 @@ _COMPONENT = "#/components/schemas/{model}"
 _EVENT_SCHEMA = TypeAdapter(Event).json_schema(ref_template=_COMPONENT)
 _EVENT_DEFS: dict[str, Any] = _EVENT_SCHEMA.pop("$defs", {})
 _EVENT_DEFS["CanonicalEvent"] = _EVENT_SCHEMA
+_SETTLEMENT_SCHEMA = SettlementReport.model_json_schema(ref_template=_COMPONENT)
+_EVENT_DEFS.update(_SETTLEMENT_SCHEMA.pop("$defs", {}))
+_EVENT_DEFS["SettlementReport"] = _SETTLEMENT_SCHEMA
 
 EVENTS_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {
@@ -33,6 +39,9 @@ EVENTS_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
         "anyOf": [{"$ref": "#/components/schemas/CanonicalEvent"},
                   {"type": "array", "minItems": 1, "maxItems": 1000,
                    "items": {"$ref": "#/components/schemas/CanonicalEvent"}}]}}}}}
+
+SETTLEMENT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/SettlementReport"}}}}}
 
 STRIPE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {

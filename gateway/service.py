@@ -23,6 +23,7 @@ from .inbox import Inbox, StoreRoutes
 from .metrics import Labels, Metrics
 from .sources.base import Mapper, Route
 from .sources.canonical import CanonicalMapper
+from .sources.settlements import SettlementMapper
 from .sources.stripe import StripeMapper
 from .store import now_utc, open_store
 from .validation import ValidationService
@@ -43,7 +44,9 @@ class Gateway:
         self.keys = ApiKeys(config.api_keys)
         self.canonical = CanonicalMapper()
         self.stripe = StripeMapper(config.customers)
-        self.mappers: dict[str, Mapper] = {"events": self.canonical, "stripe": self.stripe}
+        self.settlements = SettlementMapper(config.entities)
+        self.mappers: dict[str, Mapper] = {"events": self.canonical, "stripe": self.stripe,
+                                           "settlements": self.settlements}
         self._routes = {"stripe": StoreRoutes(self.engine, "stripe")}
         self.metrics = Metrics()
         self.forwarder = Forwarder(
