@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # (marks the invoice uncollectible, cancels the subscription; needs
     # CASHLOOP_STRIPE_API_KEY). Sets FlowConfig.close_written_off_upstream for new flows.
     billing_connector: Literal["none", "stripe"] = "none"
+    # The event sources (docs/events.md `source`) whose subscriptions that billing system
+    # bills, as a JSON list: '["stripe"]' where the gateway's Stripe mapping brings them
+    # and other sources (a CPQ, canonical imports) bill elsewhere. Unset: every source.
+    billing_connector_sources: list[str] | None = None
     stripe_api_base: str = "https://api.stripe.com"
     # Stripe-Version sent with every call; unset: the connector's pinned version.
     stripe_api_version: str | None = None

@@ -66,7 +66,8 @@ def flow_config(settings: Settings) -> FlowConfig:
                                  "code_version": CODE_VERSION,
                                  "idle_continue_as_new_s": IDLE_CONTINUE_AS_NEW_S,
                                  "close_written_off_upstream":
-                                     settings.billing_connector != "none"}
+                                     settings.billing_connector != "none",
+                                 "close_upstream_sources": settings.billing_connector_sources}
     raw = settings.flow_config_json
     if raw:
         overrides.update(json.loads(raw))

@@ -53,6 +53,10 @@ class FlowConfig(BaseModel):
     # flow_config sets it where a billing connector is configured; inputs without it
     # never call, so histories recorded before it replay unchanged.
     close_written_off_upstream: bool = False
+    # The event sources whose subscriptions that billing system bills (the Stripe
+    # mapping's "stripe"); a ladder started by another source's failure writes off without
+    # telling it. None: every source (one billing system bills everything).
+    close_upstream_sources: list[str] | None = None
     seen_event_ids_max: int = Field(default=5000, ge=10)
     # Off where the server has no Cashloop search attributes (the time-skipping server).
     search_attributes: bool = True

@@ -73,6 +73,10 @@ class DunningInput(BaseModel):
     # collecting `amount_due`, or the write-off of what the cancellation left, settles it
     # (canonical.fx.settling_relief); each PaymentNotice brings them up to date.
     settles: list[Decimal] | None = None
+    # The source of the failure event that started the ladder (docs/events.md `source`):
+    # which billing system to tell of a write-off. None in ladders started before it was
+    # kept.
+    billed_by: str | None = None
 
 
 class PaymentNotice(BaseModel):

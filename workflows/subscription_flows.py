@@ -190,7 +190,8 @@ class SubscriptionFlows(SubscriptionCancellations):
             amount_due=view.open_amount, failure=f, lines=snap.lines,
             contract_external_id=snap.contract_external_id, event_id=event.event_id,
             correlation_id=event.correlation_id, config=o._config,
-            invoice_rates=invoice_rates(o._invoices), settles=view.settled_by()),
+            invoice_rates=invoice_rates(o._invoices), settles=view.settled_by(),
+            billed_by=event.source),
             child_id, "dunning")
         if started and o._state == S.ACTIVE:
             o._transition(S.PAST_DUE, event_id=event.event_id,

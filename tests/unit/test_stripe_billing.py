@@ -14,6 +14,7 @@ from cli.send import flow_config
 from ports import configured_ports
 from settings import Settings
 from settings_secrets import Secrets
+from tests.unit.fakes import FakeBilling
 from tests.unit.flows_harness import (
     World,
     annual,
@@ -92,6 +93,37 @@ async def test_the_worker_and_new_flows_close_upstream_when_configured() -> None
         assert isinstance(ports.billing, StripeBillingAdapter)
     async with configured_ports(Settings(), Secrets()) as ports:
         assert ports.billing is None
+
+
+async def test_only_the_sources_the_billing_system_bills_are_closed_there() -> None:
+    """Stripe bills what its webhooks bring ("stripe"); a subscription another source
+    brings (here "billing") is written off in the books without telling Stripe."""
+    settings = Settings(billing_connector="stripe", billing_connector_sources=["stripe"])
+    assert flow_config(settings).close_upstream_sources == ["stripe"]
+    billing = FakeBilling()
+    world = World(billing=billing)
+    notes = {}
+    async with fresh_ts_env() as env:
+        for sub_id, sources in (("sub_src_other", ["stripe"]),
+                                ("sub_src_ours", ["stripe", "billing"])):
+            life = annual(sub_id)  # its events' source is "billing"
+            fail_payment(life, f"in_{sub_id}", gross("1200.00"), dt.date(2026, 2, 1))
+            world.payments.fail_first[f"in_{sub_id}"] = 99
+            async with running(env.client, f"tq-{sub_id}", world,
+                               close_written_off_upstream=True,
+                               close_upstream_sources=sources) as config:
+                handle = await send_events(env.client, config, life.events)
+                await until(handle, lambda v: v.state == "Cancelled" and not v.children, env,
+                            DAY)
+                result = await env.client.get_workflow_handle_for(
+                    DunningFlow.run, f"dunning-in_{sub_id}").result()
+            assert result.state == "WrittenOff"
+            notes[sub_id] = [a.note for a in result.audit if a.note.startswith("billing")]
+    assert set(billing.closed) == {("in_sub_src_ours", "sub_src_ours")}
+    assert notes["sub_src_other"] == ["billing system not told: in_sub_src_other came from "
+                                      "billing, which it does not bill (stripe)"]
+    assert notes["sub_src_ours"] == ["billing system: invoice uncollectible, subscription "
+                                     "canceled"]
 
 
 async def test_a_ladder_that_writes_off_closes_the_invoice_and_subscription_in_stripe(
