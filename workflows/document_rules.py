@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentRefundedEvent,
         PaymentSucceededEvent,
     )
+    from canonical.money import Money
     from canonical.posting import write_off_external_id
 
 from . import versions
@@ -100,6 +101,21 @@ def _moves_receivable(event: Event) -> tuple[str, str] | None:
     return None
 
 
+def _invoice_money(event: Event) -> tuple[str, Money, str] | None:
+    """(invoice, amount, what) of a payment, refund or credit memo naming its invoice."""
+    if isinstance(event, PaymentSucceededEvent):
+        p = event.payload.payment
+        return p.invoice_id, p.amount, f"payment {p.payment_id}"
+    if isinstance(event, PaymentRefundedEvent):
+        r = event.payload.refund
+        return (r.invoice_id, r.amount, f"refund {r.refund_id}") if r.invoice_id else None
+    if isinstance(event, CreditMemoIssuedEvent):
+        memo = event.payload.credit_memo
+        return ((memo.invoice_id, memo.total, f"credit memo {memo.credit_memo_id}")
+                if memo.invoice_id else None)
+    return None
+
+
 class DocumentRules:
     def __init__(self, owner: SubscriptionWorkflow) -> None:
         self._o = owner
@@ -131,6 +147,26 @@ class DocumentRules:
         if key is None:
             return False
         o._intake.finding("DuplicateDocument", event, f"{key} was already applied; not posted")
+        return True
+
+    def foreign_to_invoice(self, event: Event, ahead: list[Event]) -> bool:
+        """True (with a finding) when a payment, refund or credit memo is in another currency
+        than the invoice it applies to (`ahead`: the batch's documents before it): it
+        cannot move that receivable. No patch: the code before this failed the workflow
+        task on such an event (adding two currencies), so no history applies one."""
+        found = _invoice_money(event)
+        if found is None:
+            return False
+        invoice_id, money, what = found
+        view = self._o._invoices.get(invoice_id)
+        currency = view.total.currency if view is not None else next(
+            (e.payload.invoice.currency for e in ahead if isinstance(e, InvoiceIssuedEvent)
+             and e.payload.invoice.invoice_id == invoice_id), None)
+        if currency is None or currency == money.currency:
+            return False
+        self._o._intake.finding("IllegalEvent", event, (
+            f"{what} is in {money.currency}, invoice {invoice_id} in {currency}; recorded, "
+            "not applied"))
         return True
 
     async def before(self, batch: list[Event]) -> None:

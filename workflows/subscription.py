@@ -282,7 +282,8 @@ class SubscriptionWorkflow(Flow):
         batch: list[Event] = []
         for event in ready:
             if is_document_event(event):
-                if not (self._patched(PATCH_FLOWS) and self._rules.duplicate(event)):
+                if not ((self._patched(PATCH_FLOWS) and self._rules.duplicate(event))
+                        or self._rules.foreign_to_invoice(event, batch)):
                     batch.append(event)
                 continue
             if batch:

@@ -9,7 +9,9 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.erp.port import CreditMemoPosting
 from canonical.events import BusinessKeys, InvoiceVoided, InvoiceVoidedEvent
+from canonical.money import Money
 from devstack import streams
 from tests.unit.flows_harness import (
     World,
@@ -101,7 +103,8 @@ async def test_late_amendment_reverses_the_later_one_and_reapplies_it(
             "inv:in_sub_lam_a2~2"} <= set(docs)
     assert late_world.erp.reversals["rev-cm:cm_sub_lam_2"] == "cm:cm_sub_lam_2"
     # the second amendment now credits the first's rebill, as in order
-    assert docs["cm:cm_sub_lam_2~2"].credit_memo.invoice_id == "in_sub_lam_a1"
+    memo = late_world.erp.document("cm:cm_sub_lam_2~2", CreditMemoPosting).credit_memo
+    assert memo.invoice_id == "in_sub_lam_a1"
     assert late_world.erp.balances() == clean_world.erp.balances()
     assert view.amount_due == in_order.amount_due
     assert {i.invoice_id: i.status for i in view.invoices}["in_sub_lam_a2"] == "posted"
@@ -242,3 +245,25 @@ async def test_a_run_that_only_activated_continues_as_new_and_the_next_event_lan
     assert (await handle.describe()).run_id == fresh.run_id  # the invoice did not move it on
     assert invoices == 1
     assert both_runs.run_id == both_runs.raw_description.workflow_execution_info.first_run_id
+
+
+async def test_a_document_in_another_currency_than_its_invoice_is_a_finding_not_a_crash(
+        ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    """A payment, a refund or a credit memo whose currency is not its invoice's cannot
+    move that receivable: it is recorded as an IllegalEvent and the entity goes on (it
+    failed its workflow task for good before, blocking every later event)."""
+    world, life = World(), annual("sub_fx_doc")
+    life.pay("py_eur", "in_sub_fx_doc", Money.of("100.00", "EUR"), dt.date(2026, 1, 20))
+    life.credit("cm_eur", "in_sub_fx_doc", Money.of("50.00", "EUR"), dt.date(2026, 1, 21))
+    life.pay("py_usd", "in_sub_fx_doc", Money.of("100.00", "USD"), dt.date(2026, 1, 22))
+    async with running(ts_env.client, task_queue, world) as config:
+        handle = await send(ts_env.client, config, life.events)
+        view = await until(handle, quiet(5))
+    assert [(f.kind, f.detail) for f in view.findings] == [
+        ("IllegalEvent", "payment py_eur is in EUR, invoice in_sub_fx_doc in USD; recorded, "
+                         "not applied"),
+        ("IllegalEvent", "credit memo cm_eur is in EUR, invoice in_sub_fx_doc in USD; "
+                         "recorded, not applied")]
+    assert sum(1 for k in world.erp.kinds() if k == "payment") == 1  # the USD one
+    (invoice,) = view.invoices
+    assert invoice.paid == Money.of("100.00", "USD")
