@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import httpx
@@ -28,7 +28,7 @@ POST_CONCURRENCY = 4
 T = TypeVar("T")
 
 
-async def post_all(settings: Settings, events: list[EnvelopeBase], batch: int = POST_BATCH,
+async def post_all(settings: Settings, events: Sequence[EnvelopeBase], batch: int = POST_BATCH,
                    concurrency: int = POST_CONCURRENCY) -> dict[str, float]:
     """POST every event to the gateway; returns when each was accepted (epoch seconds)."""
     credentials, _ = stack.gateway_credentials(settings)
@@ -39,7 +39,7 @@ async def post_all(settings: Settings, events: list[EnvelopeBase], batch: int = 
     async with httpx.AsyncClient(base_url=stack.gateway_url(settings), timeout=60) as http:
         gateway = GatewayClient(http, api_key)
 
-        async def send(chunk: list[EnvelopeBase]) -> None:
+        async def send(chunk: Sequence[EnvelopeBase]) -> None:
             async with limit:
                 await gateway.post_events(chunk, batch=batch)
                 now = time.time()

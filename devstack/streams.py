@@ -21,7 +21,7 @@ from canonical.events import (
     BusinessKeys,
     CreditMemoIssued,
     CreditMemoIssuedEvent,
-    EnvelopeBase,
+    Event,
     InvoiceIssued,
     InvoiceIssuedEvent,
     PaymentFailed,
@@ -77,7 +77,7 @@ class Lifecycle:
     customer: CustomerAccount
     subscription: Subscription
     source: str = "billing"
-    events: list[EnvelopeBase] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
     def _env(self, suffix: str, at: dt.datetime) -> dict[str, Any]:
         return {"event_id": f"evt_{self.subscription_id}_{suffix}",

@@ -22,9 +22,10 @@ from adapters.sandbox.faults import FaultSettings
 from adapters.sandbox.serve import running_sandboxes
 from adapters.tax.sandbox import SandboxTaxAdapter
 from adapters.transport import async_client
+from ports import Ports
 from settings import ERP_TARGETS, PROJECT_ROOT, load_entities, load_recognition_methods
 from tests.sandbox_harness import sqlite_stores
-from worker import Ports, build_workers
+from worker import build_workers
 from workflows.config import CODE_VERSION, FlowConfig
 
 ENTITIES = load_entities(PROJECT_ROOT / "config" / "entities.toml")

@@ -39,14 +39,15 @@ def one_subscription(sub_id: str) -> streams.Lifecycle:
 async def test_activation_posts_one_customer_one_invoice_and_a_balanced_journal(
         dev_client: Client, tmp_path: Path) -> None:
     life = one_subscription("sub_e2e_1")
+    events = life.events
     async with running_engine(dev_client, tmp_path) as engine:
-        await deliver(dev_client, life.events, engine.config)
+        await deliver(dev_client, events, engine.config)
         views = await settle(engine, Counter({life.subscription_id: 2}))
         erp = engine.readers["erp-cloud"]  # DE01 routes to the cloud ERP
         before = {d.external_id: d.document_id for d in await erp.documents()}
         entries = await erp.journal_entries()
 
-        await deliver(dev_client, life.events, engine.config)  # the same events again
+        await deliver(dev_client, events, engine.config)  # the same events again
         await settle(engine, Counter({life.subscription_id: 2}))
         after = {d.external_id: d.document_id for d in await erp.documents()}
         legacy_docs = await engine.readers["erp-legacy"].documents()

@@ -98,8 +98,9 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
                               day_seconds=0.3) as engine:
         await engine.payments.set_outcome("customer:cus_sub_fx_lost", then="fail")
         await engine.payments.set_outcome("customer:cus_sub_fx_wo", then="fail")
-        await deliver(dev_client, up.events + lost.events + split.events + dun.events
-                      + wo.events + cn.events + dunp.events, engine.config)
+        await deliver(dev_client, up.events + lost.events + split.events
+                                       + dun.events + wo.events + cn.events + dunp.events,
+                      engine.config)
         views = {v.subscription_id: v for v in await settle(
             engine, {"sub_fx_up": 5, "sub_fx_lost": 3, "sub_fx_split": 4, "sub_fx_dun": 4,
                      "sub_fx_wo": 4, "sub_fx_cn": 4, "sub_fx_dunp": 4})}
@@ -109,9 +110,9 @@ async def test_eur_amendment_dunning_and_payment_book_at_the_invoices_rates(
     assert (views["sub_fx_up"].state, views["sub_fx_lost"].state) == ("Active", "Cancelled")
     # The amendment's credit (issued 10 May, when the rate is 1.09) and the cancellation's
     # credit and write-off (8 February, 1.12) relieve receivables at the invoices' 1.10.
-    credit, cancel, wo = (entries["cm:cm_fx_up"], entries["cm:sub_fx_lost-cancel"],
-                          entries["wo:in_sub_fx_lost"])
-    assert (credit.rate, cancel.rate, wo.rate) == (Decimal("1.10"),) * 3
+    credit, cancel, write_off = (entries["cm:cm_fx_up"], entries["cm:sub_fx_lost-cancel"],
+                                 entries["wo:in_sub_fx_lost"])
+    assert (credit.rate, cancel.rate, write_off.rate) == (Decimal("1.10"),) * 3
     # The rebill, booked on 10 May at 1.09, paid 100.00 EUR on 15 July at 1.15: cash
     # 115.00, receivable relieved 109.00, realised gain 6.00.
     pay = entries["pay:py_fx_up"]

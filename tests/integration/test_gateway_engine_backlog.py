@@ -67,7 +67,9 @@ async def test_the_backlog_endpoint_shows_the_gate(tmp_path: Path) -> None:
         body = (await gw.http.get("/v1/backlog")).json()
         assert body["engine_backlog_limit"] == 250
         assert body["engine_backlog"] is None  # Temporal away: nothing read yet
-        gw.gw.forwarder.engine_backlog.last_reading = Reading(42, 3.0)
+        gate = gw.gw.forwarder.engine_backlog
+        assert gate is not None
+        gate.last_reading = Reading(42, 3.0)
         assert (await gw.http.get("/v1/backlog")).json()["engine_backlog"] == 42
         metrics = (await gw.http.get("/metrics")).text
         assert "cashloop_gateway_engine_backlog_tasks 42" in metrics

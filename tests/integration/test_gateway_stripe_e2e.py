@@ -19,6 +19,7 @@ from typing import Any
 from temporalio.client import Client
 
 from canonical.accounts import AccountRole
+from canonical.ledger import Side
 from canonical.money import Money
 from canonical.reports import trial_balance
 from devstack import stripe_events as se
@@ -108,7 +109,7 @@ async def test_stripe_upgrade_posts_stripes_documents_and_ends_the_schedule(
     assert not [x for x in entries if x.startswith("inv:") and "~" in x]  # posted once
     # The ended Team schedule released 490.00 (14 of its 28 days), exactly the credit.
     cm = {(ln.account, ln.side): ln.amount for ln in entries[f"cm:{IN2}-credit"].lines}
-    assert cm[(DE01.code(AccountRole.DEFERRED_REVENUE), "debit")] == Money.of("490.00", "EUR")
+    assert cm[(DE01.code(AccountRole.DEFERRED_REVENUE), Side.DEBIT)] == Money.of("490.00", "EUR")
     assert booked == scheduled  # deferred revenue ties to the schedules
     tb = trial_balance(list(entries.values()), DE01)
     assert tb.balanced

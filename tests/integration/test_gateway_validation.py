@@ -155,8 +155,9 @@ async def test_order_validation_determines_entity_credit_and_nexus(tmp_path):
 
 
 async def test_tax_quote_falls_back_to_the_last_known_rate_and_is_confirmed_later(tmp_path):
-    quote = {"currency": "USD", "ship_to": customer().bill_to.address.model_dump(mode="json"),
-             "lines": [{"line_id": "l1", "amount": "200.00"}]}
+    quote: dict[str, Any] = {
+        "currency": "USD", "ship_to": customer().bill_to.address.model_dump(mode="json"),
+        "lines": [{"line_id": "l1", "amount": "200.00"}]}
     async with stack(tmp_path) as (gw, admin):
         await gw.http.post("/v1/validate/order", json=order_body(), headers=HEADERS)  # caches
         live = (await gw.http.post("/v1/tax/quote", json=quote, headers=HEADERS)).json()

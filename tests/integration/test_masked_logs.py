@@ -55,7 +55,8 @@ async def test_no_log_line_of_the_worker_or_sandboxes_holds_seeded_personal_data
     try:
         with captured_logs("json", service="worker") as lines:
             async with running_engine(client, tmp_path, faults=faults) as engine:
-                await deliver(client, [e for life in lives for e in life.events], engine.config)
+                await deliver(client, [e for life in lives for e in life.events],
+                              engine.config)
                 await settle(engine, Counter({life.subscription_id: 2 for life in lives}))
                 queue = f"logs-{uuid.uuid4().hex[:8]}"
                 async with Worker(client, task_queue=queue, workflows=[LogsCustomerWorkflow],

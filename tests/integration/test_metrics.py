@@ -45,7 +45,8 @@ async def test_worker_metrics_count_attempts_retries_erp_errors_and_invoices(
         # One ERP call per activity attempt, so injected faults and failed attempts pair up.
         async with running_engine(client, tmp_path, faults=faults,
                                   erp_batching=False) as engine:
-            await deliver(client, [e for life in lives for e in life.events], engine.config)
+            await deliver(client, [e for life in lives for e in life.events],
+                          engine.config)
             await settle(engine, Counter({life.subscription_id: 2 for life in lives}))
             async with httpx.AsyncClient(base_url=engine.urls["erp-cloud"]) as http:
                 erp_stats = await SandboxAdminClient(http, "erp").stats()

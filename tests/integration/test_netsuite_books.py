@@ -66,7 +66,7 @@ async def test_netsuites_deferred_revenue_ties_to_the_subledgers_schedules(
     balances = netsuite.balances()
     assert balances["2400"] == -still_open  # deferred revenue ties to the schedules
     assert balances["4000"] == -recognised
-    assert (balances["1200"], balances["1010"]) == (0, Decimal("1320.00"))
+    assert (balances["1200"], balances["1010"]) == (Decimal(0), Decimal("1320.00"))
     assert not world.erp.documents  # nothing of US01 fell to the default target
     entries = of_record(copies, read_back)
     assert {e.source_type for e in copies} == {"recognition"}

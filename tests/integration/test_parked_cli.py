@@ -46,7 +46,8 @@ async def test_blocked_customers_park_and_are_released_in_bulk(dev_client: Clien
         for life in lives:
             await engine.crm.update_account(life.customer.customer_id, correlation_id="t",
                                             blocked=True)
-        await deliver(dev_client, [e for life in lives for e in life.events], engine.config)
+        await deliver(dev_client, [e for life in lives for e in life.events],
+                      engine.config)
         query = "CustomerId IN ('cus_dlq_0', 'cus_dlq_1', 'cus_dlq_2')"
         flows = await wait_parked(engine, query, 3)
         assert {(f.workflow_type, f.step.step, f.step.reason) for f in flows} == {

@@ -115,9 +115,9 @@ async def test_history_holds_no_cleartext_customer_data_and_the_codec_server_rev
     assert (refused.status_code, wrong.status_code) == (401, 401)
     assert decoded.status_code == 200
     assert decoded.headers["access-control-allow-origin"] == UI
-    clear = b"".join(p.data for p in json_format.Parse(decoded.text, Payloads()).payloads)
+    revealed = b"".join(p.data for p in json_format.Parse(decoded.text, Payloads()).payloads)
     for secret in pii_strings():
-        assert secret.encode() in clear, secret
+        assert secret.encode() in revealed, secret
     [new] = json_format.Parse(encoded.text, Payloads()).payloads
     assert new.metadata["encryption-key-id"] == b"k-new"
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from temporalio.client import Client
@@ -31,6 +34,10 @@ async def test_one_activation_is_one_trace_from_the_client_into_the_sandboxes(
     by_id = {s.context.span_id: s for s in finished}
     [root] = [s for s in finished if s.name == "SignalWithStartWorkflow:SubscriptionWorkflow"]
 
+    def attributes(span: ReadableSpan) -> Mapping[str, Any]:
+        assert span.attributes is not None, span.name
+        return span.attributes
+
     def chain(span):  # names from a span up to the root of its trace
         names = [span.name]
         while span.parent is not None:
@@ -45,16 +52,16 @@ async def test_one_activation_is_one_trace_from_the_client_into_the_sandboxes(
                                             "RunActivity:post_routed",
                                             "RunActivity:grant_entitlements"}
     for act in activities:
-        assert act.attributes["correlation_id"] == corr
+        assert attributes(act)["correlation_id"] == corr
         calls = [s for s in finished if s.kind == SpanKind.CLIENT and s.parent
                  and s.parent.span_id == act.context.span_id]
         assert calls, act.name
         for call in calls:
-            assert call.attributes["correlation_id"] == corr
+            assert attributes(call)["correlation_id"] == corr
             [served] = [s for s in finished if s.kind == SpanKind.SERVER
-                        and s.attributes.get("correlation_id") == corr and s.parent
+                        and attributes(s).get("correlation_id") == corr and s.parent
                         and s.parent.span_id == call.context.span_id]
-            assert served.attributes["http.response.status_code"] == 200
+            assert attributes(served)["http.response.status_code"] == 200
             path = chain(served)
             assert path[-1] == root.name
             assert path[1:3] == [call.name, act.name]

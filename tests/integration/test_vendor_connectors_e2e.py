@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from adapters.erp.routing import Domain, RoutingTable
@@ -121,13 +122,14 @@ async def test_every_vendor_connector_through_the_worker_over_http(
             provisioning_webhook_url=f"{vendor['product']}/cashloop/entitlements",
             rates_connector="ecb", ecb_api_base=vendor["ecb"])
         secrets = Secrets(
-            stripe_api_key=API_KEY, avatax_license_key=LICENSE,
-            salesforce_client_id=CLIENT_ID, salesforce_client_secret=CLIENT_SECRET,
-            provisioning_webhook_secret=SECRET,
-            netsuite_consumer_key=CREDENTIALS.consumer_key,
-            netsuite_consumer_secret=CREDENTIALS.consumer_secret,
-            netsuite_token_id=CREDENTIALS.token_id,
-            netsuite_token_secret=CREDENTIALS.token_secret)
+            stripe_api_key=SecretStr(API_KEY), avatax_license_key=SecretStr(LICENSE),
+            salesforce_client_id=SecretStr(CLIENT_ID),
+            salesforce_client_secret=SecretStr(CLIENT_SECRET),
+            provisioning_webhook_secret=SecretStr(SECRET),
+            netsuite_consumer_key=SecretStr(CREDENTIALS.consumer_key),
+            netsuite_consumer_secret=SecretStr(CREDENTIALS.consumer_secret),
+            netsuite_token_id=SecretStr(CREDENTIALS.token_id),
+            netsuite_token_secret=SecretStr(CREDENTIALS.token_secret))
         queue = f"it-vendors-{uuid.uuid4().hex[:8]}"
         config = FlowConfig(code_version=CODE_VERSION, task_queue=queue,
                             erp_task_queue=f"{queue}-erp", renewals_enabled=False,
@@ -139,7 +141,8 @@ async def test_every_vendor_connector_through_the_worker_over_http(
                 recognition=load_recognition_methods(PROJECT_ROOT / "config" / "plans.toml"),
                 task_queue=queue, erp_task_queue=f"{queue}-erp")
             async with workers[0], workers[1]:
-                await deliver(dev_client, [*paid.events, *eur.events, *dunned.events], config)
+                events = [*paid.events, *eur.events, *dunned.events]
+                await deliver(dev_client, events, config)
                 views = await settled(dev_client, {
                     "sub_va": lambda v: v.events_applied >= 3 and not v.busy,
                     "sub_vb": lambda v: v.events_applied >= 2 and not v.busy,

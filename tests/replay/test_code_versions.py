@@ -22,13 +22,14 @@ ALL_VERSIONED = sorted(p.stem for p in HISTORIES.glob("*.json") if re.search(r"_
 
 def patch_ids_in_code() -> set[str]:
     """Every `PATCH_* = "..."` constant of the workflow code."""
-    found = set()
+    found: set[str] = set()
     for path in (ROOT / "workflows").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name)
                     and node.targets[0].id.startswith("PATCH_")
                     and isinstance(node.value, ast.Constant)):
+                assert isinstance(node.value.value, str), node.targets[0].id
                 found.add(node.value.value)
     return found
 

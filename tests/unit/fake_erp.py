@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TypeVar
 
 from adapters.erp.port import (
     ErpReceipt,
@@ -17,6 +18,8 @@ from adapters.erp.port import (
 from canonical.errors import CashloopError, NotFoundError, RejectedError, UnavailableError
 from canonical.ledger import JournalEntry, Side
 from canonical.money import Money, round_amount
+
+P = TypeVar("P")
 
 _PREFIX = {"customer": "CUS", "contract": "CTR", "invoice": "INV", "credit_memo": "CM",
            "schedule": "SCH", "schedule_end": "SCE", "payment": "PAY", "journal": "JE"}
@@ -38,6 +41,12 @@ class FakeErp:
         self.unavailable: dict[str, int] = {}
         self.fail_cancel: dict[str, CashloopError] = {}  # contract external id -> error
         self.pending_kinds: set[str] = set()  # answered pending until confirm() is called
+
+    def document(self, external_id: str, kind: type[P]) -> P:
+        """The posting of `external_id`, which the test expects to be a `kind`."""
+        found = self.documents[external_id]
+        assert isinstance(found, kind), found
+        return found
 
     async def post(self, postings: list[Posting], *, correlation_id: str) -> list[ErpReceipt]:
         self.calls += 1

@@ -37,6 +37,7 @@ from canonical.subscription import Amendment, ProrationBasis, SubscriptionItem
 from devstack import streams
 from devstack.binaries import temporal_test_server
 from payload_converter import shared_data_converter
+from ports import Ports
 from settings import load_entities
 from tests.unit.fakes import (
     FakeCrm,
@@ -46,7 +47,7 @@ from tests.unit.fakes import (
     FakeRates,
     FakeTax,
 )
-from worker import Ports, build_workers
+from worker import build_workers
 from workflows.config import CODE_VERSION, FlowConfig
 from workflows.flow import ParkedStep
 from workflows.subscription import SubscriptionWorkflow, entity_workflow_id

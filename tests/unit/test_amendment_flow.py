@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.erp.port import CreditMemoPosting, InvoicePosting, ScheduleEnd
 from canonical.errors import InvalidDataError, RejectedError
 from canonical.subscription import ProrationBasis
 from tests.unit.flows_harness import (
@@ -35,14 +36,15 @@ async def test_upgrade_credits_the_unused_part_and_rebills_the_rest(
         handle = await send(ts_env.client, config, life.events)
         view = await until(handle, quiet(3))
     docs = world.erp.documents
-    memo = docs["cm:cm_sub_up_1"].credit_memo
-    rebill = docs["inv:in_sub_up_a1"].invoice
+    memo = world.erp.document("cm:cm_sub_up_1", CreditMemoPosting).credit_memo
+    rebill = world.erp.document("inv:in_sub_up_a1", InvoicePosting).invoice
     # 1200 * 183/365 = 601.64 credited with 10 % tax; 2400 * 183/365 = 1203.29 rebilled
     assert (memo.subtotal.amount, memo.tax_total.amount) == (Decimal("601.64"),
                                                              Decimal("60.16"))
     assert (rebill.subtotal.amount, rebill.tax_total.amount) == (Decimal("1203.29"),
                                                                  Decimal("120.33"))
-    assert docs["sche:in_sub_up:in_sub_up-1:am_sub_up_1"].end_on == JUL_2.date()
+    end = world.erp.document("sche:in_sub_up:in_sub_up-1:am_sub_up_1", ScheduleEnd)
+    assert end.end_on == JUL_2.date()
     assert "sch:in_sub_up_a1:in_sub_up_a1-1" in docs
     assert list(docs)[-4:] == ["sche:in_sub_up:in_sub_up-1:am_sub_up_1", "cm:cm_sub_up_1",
                                "inv:in_sub_up_a1", "sch:in_sub_up_a1:in_sub_up_a1-1"]
@@ -65,10 +67,11 @@ async def test_two_amendments_in_one_period_credit_the_rebill_of_the_first(
         handle = await send(ts_env.client, config, life.events)
         view = await until(handle, quiet(4))
     docs = world.erp.documents
-    second = docs["cm:cm_sub_two_2"].credit_memo
+    second = world.erp.document("cm:cm_sub_two_2", CreditMemoPosting).credit_memo
     assert second.invoice_id == "in_sub_two_a1"  # the first rebill is what is credited now
     assert second.subtotal.amount == Decimal("604.93")  # 2400 * 92/365
-    assert docs["inv:in_sub_two_a2"].invoice.subtotal.amount == Decimal("907.40")
+    rebill = world.erp.document("inv:in_sub_two_a2", InvoicePosting).invoice
+    assert rebill.subtotal.amount == Decimal("907.40")
     assert "sche:in_sub_two_a1:in_sub_two_a1-1:am_sub_two_2" in docs
     assert [i.invoice_id for i in view.invoices] == ["in_sub_two", "in_sub_two_a1",
                                                      "in_sub_two_a2"]

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.tax.avalara import AvalaraTaxAdapter, avatax_client
 from canonical.billing import Invoice, InvoiceLine, LineKind
@@ -125,8 +126,8 @@ async def test_an_answer_missing_a_line_is_not_taken(avatax: FakeAvaTax) -> None
 
 async def test_the_worker_calculates_with_avatax_when_configured() -> None:
     settings = Settings(tax_connector="avalara", avatax_account_id=ACCOUNT,
-                        avatax_ship_from={"US01": FROM.model_dump()})
-    async with configured_ports(settings, Secrets(avatax_license_key=LICENSE)) as ports:
+                        avatax_ship_from={"US01": FROM})
+    async with configured_ports(settings, Secrets(avatax_license_key=SecretStr(LICENSE))) as ports:
         assert isinstance(ports.tax, AvalaraTaxAdapter)
     with pytest.raises(ValueError, match="needs CASHLOOP_AVATAX_ACCOUNT_ID"):
         async with configured_ports(settings, Secrets(avatax_license_key=None)):
@@ -138,7 +139,9 @@ async def test_an_invoice_without_tax_posts_avataxs_tax(avatax: FakeAvaTax) -> N
     billing system sent without it, and posts it to Sales Tax Payable."""
     async with fresh_ts_env() as env, avatax_client(
             ACCOUNT, LICENSE, transport=avatax.transport()) as client:
-        world, life = World(tax=AvalaraTaxAdapter(client)), annual("sub_avt")  # SF, CA
+        # the connector in the fake's place (World types its ports as the fakes)
+        world = World(tax=AvalaraTaxAdapter(client))  # type: ignore[arg-type]
+        life = annual("sub_avt")  # SF, CA
         async with running(env.client, "tq-avatax", world) as config:
             handle = await send(env.client, config, life.events)
             view = await until(handle, quiet(2))
@@ -152,7 +155,9 @@ async def test_an_invoice_avatax_refuses_parks_visibly(avatax: FakeAvaTax) -> No
     del avatax.jurisdictions["CA"]  # AvaTax cannot place the customer's address
     async with fresh_ts_env() as env, avatax_client(
             ACCOUNT, LICENSE, transport=avatax.transport()) as client:
-        world, life = World(tax=AvalaraTaxAdapter(client)), annual("sub_avx")
+        # the connector in the fake's place (World types its ports as the fakes)
+        world = World(tax=AvalaraTaxAdapter(client))  # type: ignore[arg-type]
+        life = annual("sub_avx")
         async with running(env.client, "tq-avatax", world) as config:
             handle = await send(env.client, config, life.events)
             await until(handle, lambda v: v.parked)

@@ -11,6 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.erp.port import CreditMemoPosting
 from canonical.errors import RejectedError
 from canonical.money import Money
 from tests.unit.flows_harness import (
@@ -73,7 +74,8 @@ async def test_immediate_prorated_request_credits_what_it_quoted(
     # 183 of 365 days unused: 601.64 + 60.16 credited; the customer is owed that
     assert quote.credit == Money.of("661.80", "USD")
     assert quote.final_invoice_amount == Money.of("-661.80", "USD")
-    assert world.erp.documents["cm:sub_now-cancel"].credit_memo.total == quote.credit
+    memo = world.erp.document("cm:sub_now-cancel", CreditMemoPosting).credit_memo
+    assert memo.total == quote.credit
     assert view.amount_due == {"USD": quote.final_invoice_amount.amount}
     assert world.erp.balances()["1200"] == Decimal("-661.80")
 

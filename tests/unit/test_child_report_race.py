@@ -76,9 +76,9 @@ async def test_child_report_that_arrives_with_its_start_is_kept(
     world, life = World(), annual("sub_race", add_months(today, -12) + dt.timedelta(days=10))
     end = life.subscription.term_end
     window = dt.datetime.combine(end, dt.time(0), dt.UTC)
-    racing = Client(**{**env.client.config(),
-                       "interceptors": [*env.client.config()["interceptors"],
-                                        ReportBeforeStart()]})
+    racing_config = env.client.config()  # a copy
+    racing_config["interceptors"] = [*racing_config["interceptors"], ReportBeforeStart()]
+    racing = Client(**racing_config)
     async with running(racing, task_queue, world, renewals_enabled=True) as config:
         handle = await send(env.client, config, life.events)
         view = await until(handle, lambda v: v.events_applied == len(life.events)

@@ -17,12 +17,13 @@ from tests.unit.stripe_api_fake import API_KEY, FakeStripe
 from tests.unit.test_netsuite_erp import books, fake_netsuite
 from tests.vendor_standins import serving
 
-SECRETS = Secrets(stripe_api_key=API_KEY, avatax_license_key=LICENSE,
-                  salesforce_client_id=CLIENT_ID, salesforce_client_secret=CLIENT_SECRET,
-                  netsuite_consumer_key=CREDENTIALS.consumer_key,
-                  netsuite_consumer_secret=CREDENTIALS.consumer_secret,
-                  netsuite_token_id=CREDENTIALS.token_id,
-                  netsuite_token_secret=CREDENTIALS.token_secret)
+SECRETS = Secrets(stripe_api_key=SecretStr(API_KEY), avatax_license_key=SecretStr(LICENSE),
+                  salesforce_client_id=SecretStr(CLIENT_ID),
+                  salesforce_client_secret=SecretStr(CLIENT_SECRET),
+                  netsuite_consumer_key=SecretStr(CREDENTIALS.consumer_key),
+                  netsuite_consumer_secret=SecretStr(CREDENTIALS.consumer_secret),
+                  netsuite_token_id=SecretStr(CREDENTIALS.token_id),
+                  netsuite_token_secret=SecretStr(CREDENTIALS.token_secret))
 
 
 async def test_a_right_setup_checks_ok_and_each_mistake_is_named() -> None:

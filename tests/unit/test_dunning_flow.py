@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.erp.port import CreditMemoPosting, JournalPosting, PaymentPosting
 from canonical.money import Money
 from tests.unit.flows_harness import (
     World,
@@ -57,10 +58,11 @@ async def test_ladder_ends_in_cancellation_and_write_off_when_every_retry_fails(
         "dunning_suspended", "dunning_retry_failed", "dunning_written_off"]
     assert world.provisioning.calls == ["grant", "suspended", "revoked"]
     # unused service from Feb 8 (327 of 365 days) is credited, the rest written off
-    memo = world.erp.documents["cm:sub_wo-cancel"].credit_memo
+    memo = world.erp.document("cm:sub_wo-cancel", CreditMemoPosting).credit_memo
     assert memo.total == Money.of("1182.58", "USD")
     assert result.written_off == Money.of("137.42", "USD")
-    assert world.erp.documents["wo:in_sub_wo"].entry.posting_date == dt.date(2026, 2, 8)
+    write_off = world.erp.document("wo:in_sub_wo", JournalPosting)
+    assert write_off.entry.posting_date == dt.date(2026, 2, 8)
     balances = world.erp.balances()
     assert "1200" not in balances  # AR of the invoice is settled by credit + write-off
     assert balances["6200"] == Decimal("137.42")
@@ -104,7 +106,7 @@ async def test_a_collected_retry_posts_the_payment_and_recovers(
         view = await until(handle, lambda v: v.state == "Active" and not v.children, env, DAY)
         dunning = env.client.get_workflow_handle_for(DunningFlow.run, "dunning-in_sub_col")
         history = await dunning.fetch_history()
-    payment = world.erp.documents["pay:py_dun_in_sub_col_2"].payment
+    payment = world.erp.document("pay:py_dun_in_sub_col_2", PaymentPosting).payment
     assert (payment.amount, payment.received_on) == (gross("1200.00"), dt.date(2026, 2, 6))
     assert view.invoices[0].status == "paid"
     assert world.provisioning.calls == ["grant"]  # never suspended

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from temporalio.client import Client
 
 from gateway import engine_backlog
 from gateway.engine_backlog import EngineBacklog, Reading
 from tests.unit.fakes import Clock
+
+CLIENT = cast(Client, object())  # a stand-in: the fake server below never uses the client
 
 
 class Server:
@@ -43,52 +46,52 @@ def gated(server: Server, readings: list[Any], *, limit: int, refresh_s: float,
 
 async def test_no_limit_forwards_without_reading(server: Server) -> None:
     gate = EngineBacklog("q", limit=0)
-    assert await gate.budget(object()) is None
+    assert await gate.budget(CLIENT) is None
     assert server.asked == [] and gate.last_reading is None
 
 
 async def test_the_budget_is_the_room_left_until_the_next_reading(server: Server) -> None:
     gate, clock = gated(server, [Reading(120, 0.0), Reading(310, 0.0)], limit=300,
                         refresh_s=2.0, queue="entities")
-    assert await gate.budget(object()) == 180
+    assert await gate.budget(CLIENT) == 180
     gate.spend(150)
-    assert await gate.budget(object()) == 30  # same reading: no second request
+    assert await gate.budget(CLIENT) == 30  # same reading: no second request
     gate.spend(30)
-    assert await gate.budget(object()) == 0
+    assert await gate.budget(CLIENT) == 0
     assert gate.held_rounds == 1 and server.asked == ["entities"]
     clock.now += 2.0
-    assert await gate.budget(object()) == 0  # the engine fell further behind
+    assert await gate.budget(CLIENT) == 0  # the engine fell further behind
     assert gate.last_reading == Reading(310, 0.0) and gate.held_rounds == 2
     assert server.asked == ["entities", "entities"]
 
 
 async def test_an_overspent_budget_holds_until_the_next_reading(server: Server) -> None:
     gate, clock = gated(server, [Reading(0, 0.0), Reading(4, 0.0)], limit=10, refresh_s=1.0)
-    assert await gate.budget(object()) == 10
+    assert await gate.budget(CLIENT) == 10
     gate.spend(25)
-    assert await gate.budget(object()) == 0
+    assert await gate.budget(CLIENT) == 0
     clock.now += 1.0
-    assert await gate.budget(object()) == 6 + 2 * 25  # room, and the engine kept up
+    assert await gate.budget(CLIENT) == 6 + 2 * 25  # room, and the engine kept up
 
 
 async def test_a_failed_reading_forwards_as_if_the_engine_kept_up(server: Server) -> None:
     gate, clock = gated(server, [RuntimeError("unavailable"), Reading(50, 0.0)], limit=50,
                         refresh_s=1.0)
-    assert await gate.budget(object()) == 50
+    assert await gate.budget(CLIENT) == 50
     assert gate.last_reading is None
     clock.now += 1.0
-    assert await gate.budget(object()) == 0
+    assert await gate.budget(CLIENT) == 0
     assert gate.last_reading == Reading(50, 0.0)
 
 
 async def test_the_engine_is_fed_at_the_pace_it_drains(server: Server) -> None:
     gate, clock = gated(server, [Reading(100, 24.5), Reading(250, 24.5), Reading(400, 10.0)],
                         limit=100, refresh_s=5.0)
-    assert await gate.budget(object()) == 122  # at the limit: what 5 s of draining frees
+    assert await gate.budget(CLIENT) == 122  # at the limit: what 5 s of draining frees
     clock.now += 5.0
-    assert await gate.budget(object()) == 0  # 150 over the limit: more than 5 s frees
+    assert await gate.budget(CLIENT) == 0  # 150 over the limit: more than 5 s frees
     clock.now += 5.0
-    assert await gate.budget(object()) == 0
+    assert await gate.budget(CLIENT) == 0
 
 
 async def test_a_stream_the_engine_keeps_up_with_is_offered_twice_as_much(
@@ -97,13 +100,13 @@ async def test_a_stream_the_engine_keeps_up_with_is_offered_twice_as_much(
     idle = Reading(0, 0.0)
     gate, clock = gated(server, [idle, idle, idle, Reading(180, 0.0)], limit=100,
                         refresh_s=5.0)
-    assert await gate.budget(object()) == 100
+    assert await gate.budget(CLIENT) == 100
     gate.spend(100)
     clock.now += 5.0
-    assert await gate.budget(object()) == 300
+    assert await gate.budget(CLIENT) == 300
     gate.spend(250)
     clock.now += 5.0
-    assert await gate.budget(object()) == 600
+    assert await gate.budget(CLIENT) == 600
     gate.spend(600)
     clock.now += 5.0
-    assert await gate.budget(object()) == 0  # tasks spilled here: over the limit
+    assert await gate.budget(CLIENT) == 0  # tasks spilled here: over the limit

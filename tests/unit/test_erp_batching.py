@@ -82,8 +82,8 @@ async def test_a_failed_call_fails_every_caller_in_it() -> None:
 
 async def test_calls_are_bounded_in_concurrency() -> None:
     inner = RecordingErp(delay=0.05)
-    batcher = ErpBatcher(inner, max_batch=2, max_rps=40, max_concurrency=2,
-                         linger_s=0)  # type: ignore[arg-type]
+    batcher = ErpBatcher(inner, max_batch=2, max_rps=40,  # type: ignore[arg-type]
+                         max_concurrency=2, linger_s=0)
     await asyncio.gather(*(batcher.post([upsert(i)], correlation_id="c") for i in range(12)))
     assert len(inner.calls) >= 6
     assert inner.max_in_flight <= 2
@@ -93,8 +93,8 @@ async def test_calls_are_paced_under_the_rate() -> None:
     """The k-th call never starts before k intervals have passed (a lower bound only:
     a slow machine delays calls, which cannot make this fail; no pacing would)."""
     inner = RecordingErp(delay=0.001)
-    batcher = ErpBatcher(inner, max_batch=2, max_rps=40, max_concurrency=5,
-                         linger_s=0)  # type: ignore[arg-type]
+    batcher = ErpBatcher(inner, max_batch=2, max_rps=40,  # type: ignore[arg-type]
+                         max_concurrency=5, linger_s=0)
     begin = time.monotonic()
     await asyncio.gather(*(batcher.post([upsert(i)], correlation_id="c") for i in range(12)))
     assert len(inner.calls) >= 6

@@ -209,7 +209,7 @@ def book(stream: list[Plan], close: dt.date) -> Books:
                  for e in entries[first:] for ln in e.lines
                  if ln.account == AR and ln.functional_amount is not None]
         if rate is not None and sum(d for d, _ in moves) == 0:
-            settled.append((sum(f for _, f in moves), len(moves), swept))
+            settled.append((sum((f for _, f in moves), Decimal(0)), len(moves), swept))
     return Books(entries, dict(ar), settled, deferred)
 
 

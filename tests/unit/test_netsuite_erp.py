@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.erp.netsuite import NetSuiteErpAdapter
 from adapters.erp.netsuite_auth import NetSuiteTba, netsuite_client
@@ -15,6 +16,7 @@ from adapters.erp.netsuite_records import NetSuiteBooks, json_body, ns_external_
 from adapters.erp.port import (
     ContractPosting,
     CustomerUpsert,
+    ErpPort,
     InvoicePosting,
     JournalPosting,
     ReceiptStatus,
@@ -303,8 +305,8 @@ async def test_a_functional_only_fx_line_is_left_to_netsuite(
     assert [ln["account"]["id"] for ln in je["line"]["items"]] == ["91010", "91200"]
 
 
-SECRETS = Secrets(netsuite_consumer_key="ck", netsuite_consumer_secret="cs",
-                  netsuite_token_id="tk", netsuite_token_secret="ts")
+SECRETS = Secrets(netsuite_consumer_key=SecretStr("ck"), netsuite_consumer_secret=SecretStr("cs"),
+                  netsuite_token_id=SecretStr("tk"), netsuite_token_secret=SecretStr("ts"))
 
 
 async def test_the_worker_adds_the_netsuite_target_when_configured() -> None:
@@ -323,7 +325,7 @@ async def test_the_worker_adds_the_netsuite_target_when_configured() -> None:
 
 
 async def test_routing_revenue_to_netsuite_is_refused_at_start(erp: NetSuiteErpAdapter) -> None:
-    erps = {"erp-fake": FakeErp("erp-fake"), "netsuite": erp}
+    erps: dict[str, ErpPort] = {"erp-fake": FakeErp("erp-fake"), "netsuite": erp}
     ErpRouter(NETSUITE_ROUTING, erps)
     with pytest.raises(ValueError, match="sends US01 revenue to netsuite, which keeps only "
                                          "customer_master, receivables"):

@@ -97,8 +97,9 @@ def test_foreign_schedule_functional_periods_sum_to_the_deferred_credit() -> Non
     assert schedule.functional_total == m("1100.06", "USD")
     # January: 1000.05 * 31/365 = 84.94 EUR -> * 1.1 = 93.434 -> 93.43 USD
     assert schedule.periods[0].functional_amount == m("93.43", "USD")
-    assert sum(p.functional_amount.amount for p in schedule.periods  # type: ignore[union-attr]
-               ) == Decimal("1100.06")
+    functional = [p.functional_amount for p in schedule.periods]
+    assert all(f is not None for f in functional)
+    assert sum(f.amount for f in functional if f is not None) == Decimal("1100.06")
 
 
 def test_eur_payment_at_a_higher_rate_books_a_realised_fx_gain() -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.provisioning.port import EntitlementChange, EntitlementStatus
 from adapters.provisioning.webhook import WebhookProvisioningAdapter, sign, verify
@@ -74,7 +75,8 @@ async def test_refusals_are_errors_of_their_kind(
 
 async def test_the_worker_uses_the_webhook_when_configured() -> None:
     settings = Settings(provisioning_connector="webhook", provisioning_webhook_url=URL)
-    async with configured_ports(settings, Secrets(provisioning_webhook_secret=SECRET)) as p:
+    secrets = Secrets(provisioning_webhook_secret=SecretStr(SECRET))
+    async with configured_ports(settings, secrets) as p:
         assert isinstance(p.provisioning, WebhookProvisioningAdapter)
     with pytest.raises(ValueError, match="needs CASHLOOP_PROVISIONING_WEBHOOK_URL"):
         async with configured_ports(settings, Secrets()):

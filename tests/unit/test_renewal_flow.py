@@ -11,6 +11,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.erp.port import InvoicePosting
 from canonical.errors import RejectedError
 from devstack import streams
 from tests.unit.flows_harness import World, annual, fresh_ts_env, running, send, until
@@ -71,7 +72,7 @@ async def test_annual_term_renews_after_the_lead_timer_and_erp_confirmation(
                            dt.timedelta(minutes=30))
         audit = await renewal.query(RenewalFlow.audit_trail)
     assert [a.to_state for a in audit][-2:] == ["AwaitingErpConfirmation", "Renewed"]
-    invoice = world.erp.documents["inv:sub_ren-r1"].invoice
+    invoice = world.erp.document("inv:sub_ren-r1", InvoicePosting).invoice
     assert (invoice.issued_on, invoice.billing_reason) == (end, "renewal")
     assert invoice.tax is not None and invoice.total.amount == Decimal("1320.00")
     assert "sch:sub_ren-r1:sub_ren-r1-1" in world.erp.documents
@@ -105,7 +106,8 @@ async def test_changed_terms_from_crm_renew_on_the_new_plan(env: WorkflowEnviron
         handle = await send(env.client, config, life.events)
         await until(handle, renewal_waits)
         await until(handle, lambda v: v.renewals == 1, env, 10 * DAY)
-    assert world.erp.documents["inv:sub_chg-r1"].invoice.subtotal.amount == Decimal("2400.00")
+    invoice = world.erp.document("inv:sub_chg-r1", InvoicePosting).invoice
+    assert invoice.subtotal.amount == Decimal("2400.00")
 
 
 @pytest.mark.parametrize(("sub_id", "failing", "compensations"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from adapters.crm.salesforce import SalesforceCrmAdapter, salesforce_client
 from canonical.errors import InvalidDataError, NotFoundError, RejectedError
@@ -98,7 +99,8 @@ async def test_wrong_app_credentials_are_refused_not_retried(org: FakeSalesforce
 
 async def test_the_worker_uses_salesforce_when_configured() -> None:
     settings = Settings(crm_connector="salesforce", salesforce_domain=DOMAIN)
-    secrets = Secrets(salesforce_client_id=CLIENT_ID, salesforce_client_secret=CLIENT_SECRET)
+    secrets = Secrets(salesforce_client_id=SecretStr(CLIENT_ID),
+                      salesforce_client_secret=SecretStr(CLIENT_SECRET))
     async with configured_ports(settings, secrets) as ports:
         assert isinstance(ports.crm, SalesforceCrmAdapter)
     with pytest.raises(ValueError, match="needs CASHLOOP_SALESFORCE_DOMAIN"):

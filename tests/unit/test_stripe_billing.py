@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from adapters.billing.stripe import StripeBillingAdapter
 from adapters.payments.stripe import StripePaymentsAdapter, stripe_client
@@ -89,7 +90,7 @@ async def test_the_worker_and_new_flows_close_upstream_when_configured() -> None
     settings = Settings(billing_connector="stripe")
     assert flow_config(settings).close_written_off_upstream
     assert not flow_config(Settings()).close_written_off_upstream
-    async with configured_ports(settings, Secrets(stripe_api_key=API_KEY)) as ports:
+    async with configured_ports(settings, Secrets(stripe_api_key=SecretStr(API_KEY))) as ports:
         assert isinstance(ports.billing, StripeBillingAdapter)
     async with configured_ports(Settings(), Secrets()) as ports:
         assert ports.billing is None
@@ -136,7 +137,8 @@ async def test_a_ladder_that_writes_off_closes_the_invoice_and_subscription_in_s
     stripe.declines[inv_id] = 99
     async with fresh_ts_env() as env, stripe_client(
             API_KEY, transport=stripe.transport()) as client:
-        world = World(payments=StripePaymentsAdapter(client),
+        # the connector in the fake's place (World types its ports as the fakes)
+        world = World(payments=StripePaymentsAdapter(client),  # type: ignore[arg-type]
                       billing=StripeBillingAdapter(client))
         life = annual(sub_id)
         fail_payment(life, inv_id, gross("1200.00"), dt.date(2026, 2, 1))

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.payments.port import CollectionRequest, CollectionStatus
 from adapters.payments.sandbox import SandboxPaymentsAdapter
@@ -177,7 +178,7 @@ async def test_the_webhook_of_the_collected_payment_names_the_same_payment(
 
 async def test_the_worker_collects_through_stripe_when_configured() -> None:
     settings = Settings(payments_connector="stripe", stripe_api_base="http://stripe.invalid")
-    async with configured_ports(settings, Secrets(stripe_api_key=API_KEY)) as ports:
+    async with configured_ports(settings, Secrets(stripe_api_key=SecretStr(API_KEY))) as ports:
         assert isinstance(ports.payments, StripePaymentsAdapter)
     with pytest.raises(ValueError, match="needs CASHLOOP_STRIPE_API_KEY"):
         async with configured_ports(settings, Secrets(stripe_api_key=None)):
@@ -200,7 +201,9 @@ async def test_a_ladder_collects_through_stripe_and_its_webhook_is_the_same_paym
     stripe.declines["in_sub_stripe"] = 1
     async with fresh_ts_env() as env, stripe_client(
             API_KEY, transport=stripe.transport()) as client:
-        world, life = World(payments=StripePaymentsAdapter(client)), annual("sub_stripe")
+        # the connector in the fake's place (World types its ports as the fakes)
+        world = World(payments=StripePaymentsAdapter(client))  # type: ignore[arg-type]
+        life = annual("sub_stripe")
         fail_payment(life, "in_sub_stripe", gross("1200.00"), dt.date(2026, 2, 1))
         async with running(env.client, "tq-stripe", world) as config:
             handle = await send(env.client, config, life.events)

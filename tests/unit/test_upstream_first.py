@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.erp.port import ScheduleEnd, SchedulePosting
 from canonical.accounts import AccountRole
 from canonical.billing import CreditMemo, CreditMemoLine
 from canonical.events import (
@@ -129,9 +130,13 @@ def deferred_held(world: World) -> Decimal:
     """What the ERP's schedules still hold: their totals less what live ends released."""
     erp, live = world.erp, set(world.erp.receipts) - set(world.erp.reversals.values())
     totals = sum((p.schedule.total.amount for k, p in erp.documents.items()
-                  if k in live and p.kind == "schedule"), Decimal(0))  # type: ignore[union-attr]
-    released = sum((erp.receipts[k].amount.amount for k, p in erp.documents.items()  # type: ignore[union-attr]
-                    if k in live and p.kind == "schedule_end"), Decimal(0))
+                  if k in live and isinstance(p, SchedulePosting)), Decimal(0))
+    released = Decimal(0)
+    for k, p in erp.documents.items():
+        if k in live and isinstance(p, ScheduleEnd):
+            amount = erp.receipts[k].amount  # the ERP answers an end with what it released
+            assert amount is not None
+            released += amount.amount
     return totals - released
 
 

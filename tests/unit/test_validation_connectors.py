@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 
 from devstack import streams
 from gateway.breakers import CircuitBreaker
@@ -40,8 +41,9 @@ def service(urls: dict[str, str]) -> tuple[ValidationService, list]:
     settings = Settings(crm_connector="salesforce", salesforce_domain=urls["salesforce"],
                         tax_connector="avalara", avatax_api_base=urls["avatax"],
                         avatax_account_id=ACCOUNT)
-    secrets = Secrets(salesforce_client_id=CLIENT_ID, salesforce_client_secret=CLIENT_SECRET,
-                      avatax_license_key=LICENSE)
+    secrets = Secrets(salesforce_client_id=SecretStr(CLIENT_ID),
+                      salesforce_client_secret=SecretStr(CLIENT_SECRET),
+                      avatax_license_key=SecretStr(LICENSE))
     ports = validation_ports(settings, secrets, 2.0)
     svc = ValidationService(ports.crm, ports.tax, ENTITIES,
                             crm_breaker=CircuitBreaker("crm", 5, 30.0),
