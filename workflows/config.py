@@ -9,7 +9,7 @@ from temporalio.common import RetryPolicy
 
 from . import DEFAULT_ERP_TASK_QUEUE, DEFAULT_TASK_QUEUE
 
-CODE_VERSION = 8
+CODE_VERSION = 9
 
 
 class FlowConfig(BaseModel):

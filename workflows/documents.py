@@ -44,11 +44,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from canonical.money import Money
 
-from . import search
+from . import search, versions
 from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped
 from .ledger_view import invoice_movements, memo_settles, posted_view
+from .postings import PATCH_ZERO_DOCUMENTS, invoice_books_nothing
 from .subscription_state import DeferredRelease, InvoiceStatus, InvoiceView
 from .subscription_view import amounts
 
@@ -67,6 +68,16 @@ STEP_OF = {"invoice.issued": "post_invoice", "payment.succeeded": "apply_payment
 
 def is_document_event(event: Event) -> bool:
     return event.event_type in DOCUMENT_EVENTS
+
+
+def _books_nothing(event: Event) -> bool:
+    """An invoice or credit memo whose every line (and tax) is 0: no journal can book it."""
+    if isinstance(event, InvoiceIssuedEvent):
+        return invoice_books_nothing(event.payload.invoice)
+    if isinstance(event, CreditMemoIssuedEvent):
+        return all(ln.amount.is_zero() and ln.tax_amount.is_zero()
+                   for ln in event.payload.credit_memo.lines)
+    return False
 
 
 def step_of(event: Event) -> str:
@@ -140,6 +151,13 @@ class DocumentPoster:
         return f"invoice {invoice_id}"
 
     async def post(self, events: list[Event]) -> None:
+        zero = [e for e in events if _books_nothing(e)]
+        if zero and versions.patched(self._config, PATCH_ZERO_DOCUMENTS):
+            for event in zero:
+                self._nothing_to_book(event)
+            events = [e for e in events if e not in zero]
+            if not events:
+                return
         taxes = await self._taxes(events)
         if isinstance(taxes, Skipped):
             for event in events:
@@ -298,6 +316,29 @@ class DocumentPoster:
         assert isinstance(event, CreditMemoIssuedEvent)
         memo = event.payload.credit_memo
         return f"credit memo {memo.credit_memo_id} of {memo.total} on {view.invoice_id}"
+
+    def _nothing_to_book(self, event: Event) -> None:
+        """A document of nothing at all (a free plan's invoice, a credit of 0): no journal
+        has a line to book, so it posts nothing; an invoice is still the entity's, paid
+        by its nothing, its lines kept for a later amendment's proration."""
+        if isinstance(event, InvoiceIssuedEvent):
+            inv = event.payload.invoice
+            zero = Money.zero(inv.currency)
+            if inv.tax is None:  # nothing to tax: no call to the tax engine
+                inv = inv.model_copy(update={"tax": TaxResult(
+                    provider="none", calculation_id=f"zero:{inv.invoice_id}", lines=[],
+                    total=zero, calculated_at=workflow.now())})
+            self._invoices[inv.invoice_id] = posted_view(inv).model_copy(
+                update={"status": InvoiceStatus.PAID})
+            if self._on_invoice is not None:
+                self._on_invoice(inv)
+            note = f"invoice {inv.invoice_id} of {zero}: nothing to book, nothing due"
+        else:
+            note = f"{event.event_type} {event.event_id} of nothing: nothing to book"
+        self._owner._record(str(self._owner._state), event_id=event.event_id, note=note)
+        if self._on_applied is not None:
+            self._on_applied(event)
+        self._owner._upsert(*amounts(self._invoices))
 
     def _skipped(self, event: Event, outcome: Skipped) -> None:
         if isinstance(event, InvoiceIssuedEvent):

@@ -74,6 +74,16 @@ async def taxed(calls: Calls, invoice: Invoice, customer: CustomerAccount,
     return invoice.model_copy(update={"tax": tax})
 
 
+# Workflow patch: an invoice or credit memo of nothing (every line and its tax 0) posts
+# nothing; before, its journal of no lines failed to build and the document parked.
+PATCH_ZERO_DOCUMENTS = "zero-documents-book-nothing"
+
+
+def invoice_books_nothing(invoice: Invoice) -> bool:
+    """Every line and the tax 0 (a free plan, a 100 % discount): no journal can book it."""
+    return all(ln.amount.is_zero() for ln in invoice.lines) and invoice.tax_total.is_zero()
+
+
 async def invoice_postings(calls: Calls, invoice: Invoice, generation: int,
                            correlation_id: str) -> tuple[list[Posting], list[ServiceLine]]:
     """The invoice and its schedules as postings (ids of a later generation suffixed)."""

@@ -24,17 +24,19 @@ with workflow.unsafe.imports_passed_through():
     from activities.proration import RenewalTermInput
     from adapters.erp.port import ContractPosting, ErpReceipt, ReceiptStatus
     from adapters.erp.routing import Domain
-    from canonical.proration import ServiceLine
+    from canonical.proration import ServiceLine, service_lines
     from canonical.renewal import RenewalTerms, renewal_invoice_id
     from canonical.subscription import Subscription
 
-from . import search
+from . import search, versions
 from .calls import Calls
 from .config import FlowConfig
 from .flow import Skipped, StepFailedForGoodError
 from .measure import measure
 from .postings import (
+    PATCH_ZERO_DOCUMENTS,
     booking_rate,
+    invoice_books_nothing,
     invoice_external_ids,
     invoice_postings,
     midnight,
@@ -206,6 +208,16 @@ class RenewalFlow(SagaFlow):
         if isinstance(invoice, Skipped):
             self._transition(S.SKIPPED, note=invoice.reason)
             return self._result(S.SKIPPED, reason=invoice.reason)
+        if invoice_books_nothing(invoice) and versions.patched(inp.config,
+                                                                PATCH_ZERO_DOCUMENTS):
+            self._transition(S.RENEWED, documents=docs, note=(
+                f"term {term.term_start}..{term.term_end}, invoice {invoice_id} of "
+                f"{invoice.total}: nothing to book"))
+            self._measure_lag("renewed")
+            self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+            return self._result(S.RENEWED, term=term, invoice=invoice,
+                                new_lines=service_lines(invoice),
+                                contract_external_id=contract_id, documents=docs)
         push_reversals(saga, calls, entity, invoice_external_ids(invoice, gen),
                        f"renewal {inp.number} undone", cid)
         lines_out: list[ServiceLine] = []

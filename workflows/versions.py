@@ -42,6 +42,7 @@ FOLDED: dict[int, frozenset[str]] = {
                     "upstream-documents-before-amendment", "documents-tell-dunning"},
 }
 FOLDED[8] = FOLDED[7] | {"late-cancellation-tells-dunning", "upstream-memo-release-adjusted"}
+FOLDED[9] = FOLDED[8] | {"zero-documents-book-nothing"}
 
 
 def patched(config: FlowConfig, patch_id: str) -> bool:

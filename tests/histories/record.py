@@ -225,7 +225,7 @@ RECORDERS = {f.__name__: f for f in (
     edges.upstream_amendment, edges.withdrawn_cancellation, edges.final_cancellation_noted,
     edges.upstream_documents_first, edges.credited_in_dunning, edges.amended_in_dunning,
     edges.cancelled_in_dunning, edges.late_cancellation_in_dunning,
-    edges.upstream_reordered, edges.dunning_closes_upstream)}
+    edges.upstream_reordered, edges.dunning_closes_upstream, edges.free_plan)}
 
 
 async def main(names: list[str]) -> None:

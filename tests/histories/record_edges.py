@@ -257,3 +257,18 @@ async def dunning_closes_upstream(env: WorkflowEnvironment) -> None:
         await until(handle, lambda v: v.state == "Cancelled" and not v.children, env, DAY)
     assert set(world.billing.closed) == {("in_sub_rec_cu", "sub_rec_cu")}
     await save(env.client, "dunning_closed_upstream", "dunning-in_sub_rec_cu")
+
+
+async def free_plan(env: WorkflowEnvironment) -> None:
+    """A free plan (patch zero-documents-book-nothing): its invoice and a credit of 0 post
+    nothing, and its renewal renews the contract without an invoice to post or await."""
+    start = (await env.get_current_time()).date().replace(day=1)
+    world, life = World(), annual("sub_rec_free", start, price="0.00")
+    life.credit("cm_sub_rec_free", "in_sub_rec_free", Money.zero("USD"), start)
+    async with running(env.client, queue(), world, renewals_enabled=True) as config:
+        handle = await send(env.client, config, life.events)
+        await until(handle, lambda v: v.renewals == 1, env, 2 * DAY)
+    assert not [k for k in world.erp.kinds() if k in ("invoice", "credit_memo")]
+    await save(env.client, "subscription_free_plan", handle.id)
+    await save(env.client, "renewal_free_plan",
+               f"renewal-sub_rec_free-{life.subscription.term_end.isoformat()}")

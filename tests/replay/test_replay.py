@@ -48,6 +48,7 @@ REQUIRED = {  # what the suite promises to cover
     "subscription_amended_in_dunning_v7", "subscription_cancelled_in_dunning_v7",
     "dunning_after_cancellation_v7", "subscription_late_cancellation_in_dunning_v8",
     "subscription_upstream_reordered_v8", "dunning_closed_upstream_v8",
+    "subscription_free_plan_v9", "renewal_free_plan_v9",
 }
 
 
