@@ -276,23 +276,25 @@ class DunningFlow(Flow):
             receipts = await self._step("post_write_off", post)
             if not isinstance(receipts, Skipped):
                 self._docs += [r.document_id for r in receipts]
-        sources = self._config.close_upstream_sources
-        if not (self._config.close_written_off_upstream and self._voided is None):
-            pass
-        elif sources is not None and inp.billed_by not in (None, *sources):
-            # another source's subscription: that billing system does not bill it
-            self._record(str(self._state), note=(
-                f"billing system not told: {inp.invoice_id} came from {inp.billed_by}, "
-                f"which it does not bill ({', '.join(sources)})"))
-        else:
-            closed = await self._step("close_upstream", lambda _: self._calls.close_unpaid_upstream(
-                CloseUpstreamInput(invoice_id=inp.invoice_id, subscription_id=sub.subscription_id,
-                                   reason=f"Cashloop: dunning exhausted, {inp.invoice_id} "
-                                          "written off", correlation_id=cid)))
-            if not isinstance(closed, Skipped):
+        if self._config.close_written_off_upstream and self._voided is None:
+            sources = self._config.close_upstream_sources
+            if sources is not None and inp.billed_by not in (None, *sources):
+                # another source's subscription: that billing system does not bill it
                 self._record(str(self._state), note=(
-                    f"billing system: invoice {closed.invoice_status}, subscription "
-                    f"{closed.subscription_status}" + ("" if closed.changed else " (already)")))
+                    f"billing system not told: {inp.invoice_id} came from {inp.billed_by}, "
+                    f"which it does not bill ({', '.join(sources)})"))
+            else:
+                close = CloseUpstreamInput(
+                    invoice_id=inp.invoice_id, subscription_id=sub.subscription_id,
+                    reason=f"Cashloop: dunning exhausted, {inp.invoice_id} written off",
+                    correlation_id=cid)
+                closed = await self._step("close_upstream",
+                                          lambda _: self._calls.close_unpaid_upstream(close))
+                if not isinstance(closed, Skipped):
+                    self._record(str(self._state), note=(
+                        f"billing system: invoice {closed.invoice_status}, subscription "
+                        f"{closed.subscription_status}"
+                        + ("" if closed.changed else " (already)")))
         await self._notice("written_off", self._attempt)
         self._transition(S.WRITTEN_OFF, documents=list(self._docs))
         return DunningResult(state=S.WRITTEN_OFF, invoice_id=inp.invoice_id,
