@@ -41,6 +41,19 @@ def _too_large(request: Request, limit: int) -> bool:
     return length is not None and length.isdigit() and int(length) > limit
 
 
+def _sender(gw: Gateway, request: Request, x_api_key: str | None, authorization: str | None,
+            limit: int) -> tuple[str, JSONResponse | None]:
+    """The API key's source, or the answer refusing the request (401, 413)."""
+    sender = gw.keys.source_of(presented_key(x_api_key, authorization))
+    if sender is None:
+        return "", error_response(401, "unauthorized", "missing or unknown API key",
+                                  headers={"WWW-Authenticate": "Bearer"})
+    if _too_large(request, limit):
+        return sender, error_response(413, "payload_too_large",
+                                      f"the body exceeds {limit} bytes")
+    return sender, None
+
+
 def create_app(config: GatewayConfig) -> FastAPI:
     gw = Gateway(config)
 
@@ -85,13 +98,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
               openapi_extra=openapi.EVENTS_BODY)
     async def post_events(request: Request, x_api_key: ApiKeyHeader = None,
                           authorization: AuthorizationHeader = None) -> JSONResponse:
-        sender = gw.keys.source_of(presented_key(x_api_key, authorization))
-        if sender is None:
-            return error_response(401, "unauthorized", "missing or unknown API key",
-                                  headers={"WWW-Authenticate": "Bearer"})
-        if _too_large(request, MAX_EVENTS_BODY):
-            return error_response(413, "payload_too_large",
-                                  f"the body exceeds {MAX_EVENTS_BODY} bytes")
+        sender, refused = _sender(gw, request, x_api_key, authorization, MAX_EVENTS_BODY)
+        if refused is not None:
+            return refused
         return await intake.accept_events(gw, await request.body(), sender, request.headers)
 
     @app.post("/v1/settlements", tags=["intake"], status_code=202,
@@ -103,13 +112,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
               openapi_extra=openapi.SETTLEMENT_BODY)
     async def post_settlement(request: Request, x_api_key: ApiKeyHeader = None,
                               authorization: AuthorizationHeader = None) -> JSONResponse:
-        sender = gw.keys.source_of(presented_key(x_api_key, authorization))
-        if sender is None:
-            return error_response(401, "unauthorized", "missing or unknown API key",
-                                  headers={"WWW-Authenticate": "Bearer"})
-        if _too_large(request, MAX_WEBHOOK_BODY):
-            return error_response(413, "payload_too_large",
-                                  f"the body exceeds {MAX_WEBHOOK_BODY} bytes")
+        sender, refused = _sender(gw, request, x_api_key, authorization, MAX_WEBHOOK_BODY)
+        if refused is not None:
+            return refused
         return await intake.accept_settlement(gw, await request.body(), sender,
                                               request.headers)
 
