@@ -20,7 +20,7 @@ from canonical.money import total
 from canonical.payment import Payment, PaymentFailure, Refund
 
 from .stripe_context import Context
-from .stripe_fields import Node, currency_of, line_taxes, moment, money
+from .stripe_fields import Node, currency_of, line_net, line_taxes, moment, money
 from .stripe_invoices import issue_if_finalized, subscription_of_invoice
 
 
@@ -134,7 +134,7 @@ def credit_note_created(ctx: Context) -> None:
         tax = total((t[3] for t in line_taxes(line, currency)), currency)
         lines.append(CreditMemoLine(line_id=line.req("id"),
                                     description=line.opt("description") or "credit",
-                                    amount=money(line.req("amount", int), currency),
+                                    amount=line_net(line, currency),
                                     tax_amount=tax))
     at = moment(cn.opt("effective_at", int) or cn.req("created", int))
     memo = CreditMemo(credit_memo_id=cn_id, customer_id=account.customer_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 from canonical.billing import TaxLine
 from canonical.catalog import BillingPeriod, Plan
-from canonical.money import Money
+from canonical.money import Money, total
 
 from .base import Category, MappingError, problem
 
@@ -192,6 +192,17 @@ def line_taxes(line: Node, currency: str) -> list[tuple[str, Decimal | None, Mon
                        money(taxable if taxable is not None else 0, currency),
                        money(tax.req("amount", int), currency), inclusive))
     return result
+
+
+def line_net(line: Node, currency: str) -> Money:
+    """What an invoice or credit note line books: its `amount` less its discounts and the
+    tax included in it. Stripe's line `amount` is before discounts — a line's own and its
+    share of the invoice's, each in `discount_amounts` — and includes an inclusive tax; a
+    discount lowers the price (what AR, revenue and the taxable amount carry), so
+    the line books what the customer is charged and AR ties to Stripe's `total`."""
+    discounted = sum(d.req("amount", int) for d in line.items("discount_amounts"))
+    inclusive = total((t[3] for t in line_taxes(line, currency) if t[4]), currency)
+    return money(line.req("amount", int) - discounted, currency) - inclusive
 
 
 def tax_lines(line_id: str, taxes: list[tuple[str, Decimal | None, Money, Money, bool]],

@@ -38,9 +38,9 @@ from .stripe_fields import (
     is_metered,
     is_proration,
     is_subscription_line,
+    line_net,
     line_taxes,
     moment,
-    money,
     price_id_of,
     product_of,
     tax_lines,
@@ -83,10 +83,8 @@ def _lines(ctx: Context, inv: Node, currency: str) -> tuple[list[InvoiceLine],
     debit, credit, taxes = [], [], []
     for line in inv.items("lines"):
         line_id = line.req("id")
-        amount = money(line.req("amount", int), currency)
         line_tax = line_taxes(line, currency)
-        inclusive = total((t[3] for t in line_tax if t[4]), currency)
-        net = amount - inclusive  # an inclusive tax is inside `amount`
+        net = line_net(line, currency)
         period = line.opt_child("period")
         start = day(period.req("start", int)) if period else None
         end = day(period.req("end", int)) if period else None

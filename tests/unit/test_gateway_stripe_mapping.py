@@ -115,6 +115,31 @@ def test_invoice_finalized_keeps_lines_periods_and_stripe_tax(routes) -> None:
     assert str(inv.total) == "1166.20 EUR"
 
 
+def test_a_discounted_invoice_and_credit_note_book_what_the_customer_is_charged(
+        routes) -> None:
+    """Stripe's line `amount` is before discounts (listed per line in `discount_amounts`,
+    the invoice's own allocated to its lines); the tax is on the discounted amount."""
+    line = se.invoice_line("il_1TestDisc00001", "in_1TestDisc00001", SUB, 98000, "eur", T0, T1,
+                           price_id=TEAM["id"], product="prod_TestTeam", quantity=2,
+                           tax=(14896, 78400, VAT))
+    line["discount_amounts"] = [{"amount": 19600, "discount": "di_1TestTwentyOff"}]
+    inv = se.invoice("in_1TestDisc00001", CUS, SUB, "eur", [line], status="open",
+                     billing_reason="subscription_create", finalized_at=T0 + 60)
+    inv.update(total=78400 + 14896, amount_due=78400 + 14896, amount_remaining=78400 + 14896,
+               total_discount_amounts=[{"amount": 19600, "discount": "di_1TestTwentyOff"}])
+    (event,) = run(se.event("evt_d1", "invoice.finalized", T0 + 60, inv), routes).events
+    invoice = event.payload.invoice
+    assert (str(invoice.subtotal), str(invoice.total)) == ("784.00 EUR", "932.96 EUR")
+    assert invoice.total.amount * 100 == inv["total"]  # AR ties to Stripe's total
+    cn = se.credit_note("cn_1TestDisc0001", CUS, "in_1TestDisc00001", "eur", MID,
+                        [("cnli_d1", 10000, 1520)])
+    cn["lines"]["data"][0]["discount_amounts"] = [{"amount": 2000,
+                                                   "discount": "di_1TestTwentyOff"}]
+    (credit,) = run(se.event("evt_d2", "credit_note.created", MID, cn), routes).events
+    memo = credit.payload.credit_memo
+    assert (str(memo.subtotal), str(memo.tax_total)) == ("80.00 EUR", "15.20 EUR")
+
+
 def test_invoice_paid_and_payment_intent_succeeded_become_one_canonical_payment(routes) -> None:
     run(se.event("evt_2", "invoice.finalized", T0 + 60, first_invoice()), routes)
     paid = first_invoice("paid", paid_at=T0 + 120, payment_intent="pi_3Test0001")
