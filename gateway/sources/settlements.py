@@ -82,7 +82,8 @@ class SettlementMapper:
             correlation_id=f"settlement-{report.settlement_id}"[:200],
             keys=BusinessKeys(subscription_id=ln.subscription_id),
             payload=PaymentSucceeded(payment=Payment(
-                payment_id=f"{report.settlement_id}:{ln.invoice_id}", invoice_id=ln.invoice_id,
+                payment_id=f"{report.partner}:{report.settlement_id}:{ln.invoice_id}",
+                invoice_id=ln.invoice_id,
                 customer_id=ln.customer_id, legal_entity=report.legal_entity,
                 amount=self._money(ln.gross, report.currency),
                 fee=self._money(ln.fee, report.currency) if ln.fee else None,
@@ -131,6 +132,12 @@ class SettlementMapper:
                 found.append(problem(f"{path}.fee", "fee_out_of_range",
                                      "a fee between 0 and the line's gross", str(ln.fee),
                                      f"{ln.invoice_id}: fee {ln.fee} outside 0..{ln.gross}"))
+            if len(f"settlement:{report.partner}:{report.settlement_id}:{ln.invoice_id}") > 200:
+                found.append(problem(f"{path}.invoice_id", "id_too_long",
+                                     "partner, settlement and invoice ids of 188 characters "
+                                     "together at most", ln.invoice_id,
+                                     f"{ln.invoice_id}: its payment's id would pass 200 "
+                                     "characters"))
             if ln.invoice_id in seen:
                 found.append(problem(f"{path}.invoice_id", "duplicate_invoice",
                                      "each invoice once per settlement", ln.invoice_id,

@@ -73,4 +73,4 @@ async def test_a_settlement_clears_each_invoice_and_leaves_the_deposit_in_cash_c
     assert net[US01.code(AccountRole.PAYMENT_FEES)] == Decimal("257.40")
     assert net[US01.code(AccountRole.ACCOUNTS_RECEIVABLE)] == 0
     assert sorted(e.external_id for e in entries if e.source_type == "payment") == [
-        "pay:st_ok:in_sub_ps_a", "pay:st_ok:in_sub_ps_b"]
+        "pay:marketplace:st_ok:in_sub_ps_a", "pay:marketplace:st_ok:in_sub_ps_b"]

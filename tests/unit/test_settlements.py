@@ -50,7 +50,8 @@ def test_each_invoice_becomes_a_payment_of_its_gross_with_the_partners_fee() -> 
     assert (first.subscription_id, second.subscription_id) == ("sub_1", "sub_2")
     payment = first.payload.payment
     assert (payment.payment_id, payment.invoice_id, payment.amount, payment.fee) == (
-        "st_2026_11:in_1", "in_1", Money.of("1320.00", "USD"), Money.of("132.00", "USD"))
+        "marketplace:st_2026_11:in_1", "in_1", Money.of("1320.00", "USD"),
+        Money.of("132.00", "USD"))
     assert (payment.method, payment.gateway_reference) == ("partner:marketplace", "st_2026_11")
     assert first.event_id == "settlement:marketplace:st_2026_11:in_1"
 
@@ -96,3 +97,10 @@ def test_a_malformed_report_says_which_field() -> None:
         ("lines.0.customer_id", "missing"), ("surprise", "extra_forbidden")}
     assert refused(b"{not json").category == Category.JSON_INVALID
     assert refused(report(lines=[])).errors[0]["path"] == "lines"
+
+
+def test_ids_too_long_for_a_payment_id_are_refused_not_a_server_error() -> None:
+    lines = report()["lines"]
+    lines[0]["invoice_id"] = "in_" + "x" * 190
+    err = refused(report(lines=lines))
+    assert ("lines.0.invoice_id", "id_too_long") in {(e["path"], e["type"]) for e in err.errors}
