@@ -181,18 +181,14 @@ async def accept_settlement(gw: Gateway, body: bytes, sender: str,
     kept = kept_headers(headers)
     version = gw.settlements.mapping_version
     try:
-        element = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        element = None
-    try:
         mapped = gw.settlements.map(body, NoRoutes())
-        partner = element.get("partner") if isinstance(element, dict) else None
+        partner = mapped.events[0].source  # every payment is the report's partner's
         if partner != sender:
             raise MappingError(Category.SCHEMA_INVALID, f"the report names partner {partner!r}; "
                                f"this API key sends for {sender!r}", [
                                    problem("partner", "partner_mismatch", sender, partner)])
     except MappingError as err:
-        dl = await _dead_letter(gw, "settlements", sender, err, body, kept, version, element)
+        dl = await _dead_letter(gw, "settlements", sender, err, body, kept, version)
         return error_response(_status_of(err.category), err.category, err.message, err.errors,
                               [dl])
     acc = Accepted(channel="settlements", source=sender, mapped=mapped,
