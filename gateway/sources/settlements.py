@@ -21,7 +21,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canonical.base import EntityCode, Id
-from canonical.events import BusinessKeys, PaymentSucceeded, PaymentSucceededEvent
+from canonical.events import (
+    BusinessKeys,
+    EnvelopeBase,
+    PaymentSucceeded,
+    PaymentSucceededEvent,
+)
 from canonical.money import CurrencyCode, Money
 from canonical.payment import Payment
 
@@ -76,22 +81,21 @@ class SettlementMapper:
                                f"settlement {report.settlement_id} is refused: "
                                f"{problems[0]['message']}", problems)
         at = dt.datetime.combine(report.settled_on, dt.time(12), dt.UTC)
-        events = [PaymentSucceededEvent(
-            event_id=f"settlement:{report.partner}:{report.settlement_id}:{ln.invoice_id}",
-            occurred_at=at, source=report.partner, sequence=None,
+        events: list[EnvelopeBase] = [PaymentSucceededEvent(
+            event_id=_event_id(report, ln), occurred_at=at, source=report.partner, sequence=None,
             correlation_id=f"settlement-{report.settlement_id}"[:200],
             keys=BusinessKeys(subscription_id=ln.subscription_id),
             payload=PaymentSucceeded(payment=Payment(
                 payment_id=f"{report.partner}:{report.settlement_id}:{ln.invoice_id}",
                 invoice_id=ln.invoice_id,
                 customer_id=ln.customer_id, legal_entity=report.legal_entity,
-                amount=self._money(ln.gross, report.currency),
-                fee=self._money(ln.fee, report.currency) if ln.fee else None,
+                amount=Money(amount=ln.gross, currency=report.currency),
+                fee=Money(amount=ln.fee, currency=report.currency) if ln.fee else None,
                 received_on=report.settled_on, method=f"partner:{report.partner}"[:200],
                 gateway_reference=report.settlement_id)))
             for ln in report.lines]
         return Mapped(source_event_id=f"{report.partner}:{report.settlement_id}",
-                      event_type=EVENT_TYPE, events=list(events), order_keys=[""] * len(events))
+                      event_type=EVENT_TYPE, events=events, order_keys=[""] * len(events))
 
     @staticmethod
     def _parse(body: bytes) -> SettlementReport:
@@ -132,11 +136,11 @@ class SettlementMapper:
                 found.append(problem(f"{path}.fee", "fee_out_of_range",
                                      "a fee between 0 and the line's gross", str(ln.fee),
                                      f"{ln.invoice_id}: fee {ln.fee} outside 0..{ln.gross}"))
-            if len(f"settlement:{report.partner}:{report.settlement_id}:{ln.invoice_id}") > 200:
+            if len(_event_id(report, ln)) > 200:
                 found.append(problem(f"{path}.invoice_id", "id_too_long",
-                                     "partner, settlement and invoice ids of 188 characters "
+                                     "partner, settlement and invoice ids of 187 characters "
                                      "together at most", ln.invoice_id,
-                                     f"{ln.invoice_id}: its payment's id would pass 200 "
+                                     f"{ln.invoice_id}: its payment's event id would pass 200 "
                                      "characters"))
             if ln.invoice_id in seen:
                 found.append(problem(f"{path}.invoice_id", "duplicate_invoice",
@@ -151,9 +155,10 @@ class SettlementMapper:
                                  f"{report.net_amount}"))
         return found
 
-    @staticmethod
-    def _money(amount: Decimal, currency: str) -> Money:
-        return Money(amount=amount, currency=currency)
+
+def _event_id(report: SettlementReport, line: SettlementLine) -> str:
+    """The payment event of one line: the longest id a line makes (its payment's is within)."""
+    return f"settlement:{report.partner}:{report.settlement_id}:{line.invoice_id}"
 
 
 def _exact(amount: Decimal, currency: str) -> bool:
