@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.proration import RenewalTermInput
     from adapters.erp.port import ContractPosting, ErpReceipt, ReceiptStatus
     from adapters.erp.routing import Domain
+    from canonical.billing import Invoice
     from canonical.proration import ServiceLine, service_lines
     from canonical.renewal import RenewalTerms, renewal_invoice_id
     from canonical.subscription import Subscription
@@ -208,16 +209,31 @@ class RenewalFlow(SagaFlow):
         if isinstance(invoice, Skipped):
             self._transition(S.SKIPPED, note=invoice.reason)
             return self._result(S.SKIPPED, reason=invoice.reason)
+        note = f"term {term.term_start}..{term.term_end}, invoice {invoice_id}"
         if invoice_books_nothing(invoice) and versions.patched(inp.config,
                                                                 PATCH_ZERO_DOCUMENTS):
-            self._transition(S.RENEWED, documents=docs, note=(
-                f"term {term.term_start}..{term.term_end}, invoice {invoice_id} of "
-                f"{invoice.total}: nothing to book"))
-            self._measure_lag("renewed")
-            self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
-            return self._result(S.RENEWED, term=term, invoice=invoice,
-                                new_lines=service_lines(invoice),
-                                contract_external_id=contract_id, documents=docs)
+            lines_out, rate = service_lines(invoice), None
+            note += f" of {invoice.total}: nothing to book"
+        else:
+            posted = await self._post_invoice(saga, invoice, gen, docs)
+            if isinstance(posted, Skipped):
+                self._transition(S.SKIPPED, note=posted.reason)
+                return self._result(S.SKIPPED, reason=posted.reason)
+            lines_out, rate = posted
+        self._transition(S.RENEWED, documents=docs, note=note)
+        self._measure_lag("renewed")
+        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
+        return self._result(S.RENEWED, term=term, invoice=invoice, invoice_rate=rate,
+                            new_lines=lines_out,
+                            contract_external_id=contract_id, documents=docs)
+
+    async def _post_invoice(self, saga: Compensations, invoice: Invoice, gen: int,
+                            docs: list[str]
+                            ) -> tuple[list[ServiceLine], Decimal | None] | Skipped:
+        """Post the term's invoice and its schedules (undone with the saga) and wait until the
+        ERP confirms it: (its service lines, its booking rate); `docs` gains its documents."""
+        inp, calls, cid = self._input, self._calls, self._input.correlation_id
+        entity = inp.subscription.legal_entity
         push_reversals(saga, calls, entity, invoice_external_ids(invoice, gen),
                        f"renewal {inp.number} undone", cid)
         lines_out: list[ServiceLine] = []
@@ -231,20 +247,13 @@ class RenewalFlow(SagaFlow):
 
         receipts = await self._step("post_invoice", post_invoice, permanent="raise")
         if isinstance(receipts, Skipped):
-            self._transition(S.SKIPPED, note=receipts.reason)
-            return self._result(S.SKIPPED, reason=receipts.reason)
+            return receipts
         docs += [r.document_id for r in receipts.values()]
         invoice_ext = invoice_external_ids(invoice, gen)[0][1]
         self._remember(search.INVOICE_IDS.value_set([invoice.invoice_id]),
                        search.INVOICE_POSTED_AT.value_set(workflow.now()))
         await self._confirmed(receipts[invoice_ext], entity, cid)
-        self._transition(S.RENEWED, documents=docs,
-                         note=f"term {term.term_start}..{term.term_end}, invoice {invoice_id}")
-        self._measure_lag("renewed")
-        self._upsert(search.POSTING_STATUS.value_set(search.PostingStatus.POSTED))
-        return self._result(S.RENEWED, term=term, invoice=invoice, invoice_rate=rates[0],
-                            new_lines=lines_out,
-                            contract_external_id=contract_id, documents=docs)
+        return lines_out, rates[0]
 
     async def _confirmed(self, receipt: ErpReceipt, entity: str, cid: str) -> None:
         """Poll the ERP until it confirms the invoice (backing off); refused -> compensate."""
