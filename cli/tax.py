@@ -192,16 +192,15 @@ async def sync_command(args: argparse.Namespace, settings: Settings) -> int:
     if not _PERIOD.match(args.period):
         print(f"--period must be YYYY-MM, got {args.period!r}")
         return 2
-    elsewhere = netsuite_receivables(settings)
-    if elsewhere & set(args.entities or ()):
-        print(f"{', '.join(sorted(elsewhere & set(args.entities)))}: invoices are in NetSuite, "
+    elsewhere, asked = netsuite_receivables(settings), set(args.entities or ())
+    if elsewhere & asked:
+        print(f"{', '.join(sorted(elsewhere & asked))}: invoices are in NetSuite, "
               "whose register tax sync does not read")
         return 2
-    only = set(args.entities) if args.entities else None
-    if only is None and elsewhere:
-        only = set(load_entities(settings.entities_file)) - elsewhere
+    only = asked or (set(load_entities(settings.entities_file)) - elsewhere if elsewhere
+                     else None)
     plan = sync_plan(await fetch_documents(settings), args.period, only)
-    if elsewhere and not args.entities:
+    if elsewhere and not asked:
         print(f"not synced (invoices in NetSuite): {', '.join(sorted(elsewhere))}")
     print(render_plan(plan))
     if args.dry_run:

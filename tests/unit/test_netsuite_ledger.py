@@ -3,6 +3,7 @@ ledger commands over books that include them (cli/ledger.py)."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from canonical.money import Money
 from canonical.payment import Payment
 from canonical.reports import ar_aging, open_items, trial_balance
 from cli.ledger import netsuite_links, netsuite_receivables, of_record
+from cli.tax import sync_command
 from devstack import streams
 from settings import Settings
 from tests.unit import test_netsuite_erp
@@ -181,3 +183,10 @@ async def test_netsuites_journals_age_by_their_invoices_due_dates(
                                                         first.total - part.amount)
     (row,) = ar_aging(items, as_of)
     assert row.buckets["31-60"] == first.total - part.amount
+
+
+async def test_tax_sync_refuses_an_entity_whose_invoices_netsuite_holds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(period="2026-11", entities=["US01"], dry_run=True, commit=False)
+    assert await sync_command(args, settings_with_netsuite(tmp_path)) == 2
+    assert "US01: invoices are in NetSuite" in capsys.readouterr().out
